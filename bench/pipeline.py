@@ -1,0 +1,134 @@
+"""Where artifacts live, and the train and export steps for one model.
+
+Layout under the artifacts root (``--artifacts-dir``, ``$MNISTBENCH_ARTIFACTS``,
+else ``./artifacts``)::
+
+    <root>/<dataset>/<profile>/seed<seed>/<model>.safetensors   weights
+                                         /<model>.json          checkpoint metadata
+                                         /<model>.train.csv     per-epoch log
+                                         /<model>.onnx          exported model
+                                         /<model>.export.json   parity report
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from mnistbench.exporters.onnx import export_onnx, read_metadata
+from mnistbench.exporters.verify import PARITY_IMAGES, check_parity
+from mnistbench.models.checkpoint import atomic_write_bytes, load_checkpoint, sha256_file
+from mnistbench.models.data import Dataset
+from mnistbench.models.errors import ExportError, UsageError
+from mnistbench.models.preprocess import preprocess
+from mnistbench.models.spec import ModelSpec
+from mnistbench.models.train import ProgressFn, train
+
+
+def artifacts_root(arg: Path | None = None) -> Path:
+    """``arg``, else ``$MNISTBENCH_ARTIFACTS``, else ``./artifacts``."""
+    return Path(arg or os.environ.get("MNISTBENCH_ARTIFACTS") or "artifacts")
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Paths of one (dataset, profile, seed) family of artifacts."""
+
+    root: Path
+    dataset: str = "mnist"
+    profile: str = "paper"
+    seed: int = 0
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.dataset / self.profile / f"seed{self.seed}"
+
+    def checkpoint(self, model: str) -> Path:
+        return self.dir / model
+
+    def onnx(self, model: str) -> Path:
+        return self.dir / f"{model}.onnx"
+
+
+def train_model(spec: ModelSpec, data: Dataset, arts: Artifacts, device: str, progress: ProgressFn | None = None) -> dict:
+    """Train ``spec`` with ``arts.profile`` and write its checkpoint and log; returns the metadata."""
+    res = train(spec, data, profile=arts.profile, device=device, seed=arts.seed, progress=progress,
+                checkpoint_stem=arts.checkpoint(spec.name), log_path=arts.dir / f"{spec.name}.train.csv")
+    return res.meta
+
+
+def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
+    """Export the checkpoint of ``spec`` to ONNX and prove parity on real test images.
+
+    The file is written under a temporary name and moved into place only when
+    parity passes, so a failed export never replaces a good file.
+
+    Returns:
+        the export report (also written to ``<model>.export.json``).
+
+    Raises:
+        UsageError: no checkpoint (the message says how to train one).
+        ExportError: export, checker or parity failed.
+    """
+    stem = arts.checkpoint(spec.name)
+    if not stem.with_suffix(".safetensors").is_file():
+        raise UsageError(
+            f"no checkpoint for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
+            f"under {arts.dir}; run: mnistbench train {spec.name} --profile {arts.profile} --seed {arts.seed}"
+        )
+    state, meta = load_checkpoint(stem)
+    model = spec.build()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UsageError(f"checkpoint {stem} does not fit {spec.name}: {str(exc).splitlines()[0]}") from None
+    model.eval()
+    final = arts.onnx(spec.name)
+    tmp = final.with_name(f".{final.name}.tmp")
+    proto = export_onnx(model, spec, tmp, {
+        "checkpoint_sha256": meta["weights_sha256"], "dataset": arts.dataset, "profile": arts.profile,
+        "seed": str(arts.seed), "test_metric": str(meta.get("test_metric")),
+    })
+    x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
+    parity = check_parity(tmp, model, x, spec.task)
+    if not parity.passed:
+        tmp.unlink(missing_ok=True)
+        agree = "" if parity.top1_agreement is None else f", top-1 agreement {parity.top1_agreement:.2%}"
+        raise ExportError(f"{spec.name}: ONNX parity failed on {parity.images} test images: max |diff| "
+                          f"{parity.max_abs_diff:.3g} (tolerance {parity.tolerance:g}){agree}")
+    os.replace(tmp, final)
+    report = {
+        "model": spec.name, "onnx": final.name, "onnx_sha256": sha256_file(final),
+        "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        "ir_version": proto.ir_version, "onnx_bytes": final.stat().st_size,
+        "checkpoint_sha256": meta["weights_sha256"], "parity": parity.as_dict(),
+        "versions": {"torch": torch.__version__, "onnx": onnx.__version__},
+    }
+    atomic_write_bytes(arts.dir / f"{spec.name}.export.json", (json.dumps(report, indent=2) + "\n").encode())
+    return report
+
+
+def onnx_for(spec: ModelSpec, arts: Artifacts) -> tuple[Path, dict[str, str]]:
+    """The exported file of ``spec`` and its metadata.
+
+    Raises:
+        UsageError: not exported yet (the message says how).
+    """
+    path = arts.onnx(spec.name)
+    if not path.is_file():
+        raise UsageError(
+            f"no ONNX file for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
+            f"at {path}; run: mnistbench export {spec.name} --profile {arts.profile} --seed {arts.seed}"
+        )
+    return path, read_metadata(path)
+
+
+def test_inputs(spec: ModelSpec, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The full test set preprocessed for ``spec``: float32 (10000, 1, 28, 28) and int64 labels."""
+    return preprocess(data.test_images, spec.preprocess), data.test_labels.astype(np.int64)

@@ -1,0 +1,125 @@
+"""One benchmark row = one frozen dataclass = one CSV row.
+
+The schema is documented field by field here and in the README; column names
+carry their units (``_ms``, ``_ips``, ``_s``). A row belongs to one cell of the
+matrix model x runtime x provider x batch size. Missing values are empty
+cells (NaN), never zeros.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from mnistbench.models.errors import UsageError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchmarkRecord:
+    """One results row.
+
+    Identity: ``run_id`` (one per ``mnistbench run``), ``timestamp_utc`` (ISO 8601,
+    when the cell finished), ``host``, ``model``, ``variant`` (``fp32``),
+    ``dataset``, ``task``, ``runtime`` (``onnxruntime``), ``provider`` (``cpu``/``cuda``,
+    as requested *and confirmed*), ``providers_used`` (the session's EP list,
+    ``;``-separated), ``batch_size`` (images per call).
+    Session: ``intra_op_threads`` (0 = ONNX Runtime's choice), ``spinning``
+    (``on``/``off``/``default``), ``graph_optimization``.
+    Cold start: ``session_create_ms``, ``first_inference_ms`` (first call at this batch size).
+    Timing: ``warmup_iters``, ``timed_iters``, ``timed_wall_s``, latency ``*_ms`` per call
+    (mean, std, min, p50, p90, p99, max; p90/p99 empty below 100/1000 samples),
+    ``latency_cv`` (std/mean), ``throughput_ips`` (batch x iterations / timed wall time).
+    Quality: ``accuracy_top1`` (fraction of the full test set, classifiers),
+    ``test_mse`` (reconstruction models), ``eval_images``.
+    Provenance: ``onnx_sha256``, ``opset``, ``checkpoint_profile``, ``checkpoint_seed``,
+    ``onnxruntime_version``, ``torch_version``, ``onnx_version``, ``cpu_model``,
+    ``mnistbench_version``, ``schema_version``.
+    ``status`` is ``ok``; ``error`` is empty unless the cell failed.
+    """
+
+    run_id: str
+    timestamp_utc: str
+    host: str
+    model: str
+    variant: str
+    dataset: str
+    task: str
+    runtime: str
+    provider: str
+    providers_used: str
+    batch_size: int
+    intra_op_threads: int
+    spinning: str
+    graph_optimization: str
+    session_create_ms: float
+    first_inference_ms: float
+    warmup_iters: int
+    timed_iters: int
+    timed_wall_s: float
+    latency_mean_ms: float
+    latency_std_ms: float
+    latency_min_ms: float
+    latency_p50_ms: float
+    latency_p90_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    latency_cv: float
+    throughput_ips: float
+    accuracy_top1: float
+    test_mse: float
+    eval_images: int
+    onnx_sha256: str
+    opset: int
+    checkpoint_profile: str
+    checkpoint_seed: str
+    onnxruntime_version: str
+    torch_version: str
+    onnx_version: str
+    cpu_model: str
+    mnistbench_version: str
+    schema_version: int = SCHEMA_VERSION
+    status: str = "ok"
+    error: str = ""
+
+    def as_row(self) -> dict[str, object]:
+        """Field -> CSV cell; NaN becomes an empty cell."""
+        return {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+COLUMNS = [f.name for f in fields(BenchmarkRecord)]
+
+
+class CsvAppender:
+    """Appends rows to a results CSV as each cell finishes (flushed and fsynced).
+
+    The header is written with the first row, so a run that fails before any
+    cell leaves no file; an interrupted run leaves a readable CSV of the
+    finished cells.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create results folder {path.parent}: {exc.strerror}") from None
+        if not os.access(path.parent, os.W_OK):
+            raise UsageError(f"results folder is not writable: {path.parent}")
+
+    def append(self, rec: BenchmarkRecord) -> None:
+        new = not self.path.exists()
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        if new:
+            w.writeheader()
+        w.writerow(rec.as_row())
+        with open(self.path, "a", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())

@@ -1,0 +1,96 @@
+"""A description of the machine and software a run used, written beside each results CSV."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import psutil
+import torch
+
+import mnistbench
+from mnistbench.models.checkpoint import atomic_write_bytes
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's marketing name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    """The mnistbench checkout's commit (``+dirty`` when modified), or ``unknown``."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return rev.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def gpus() -> list[dict]:
+    """GPU name, memory and driver through NVML (``nvidia-smi``), empty when there is none."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    rows = [r.split(", ") for r in out.stdout.strip().splitlines() if r.strip()]
+    return [{"name": r[0], "memory": r[1], "driver": r[2]} for r in rows if len(r) == 3]
+
+
+def describe_system() -> dict:
+    """Machine and software facts for a results file (JSON-serialisable)."""
+    vm = psutil.virtual_memory()
+    return {
+        "host": socket.gethostname(),
+        "collected_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu_model": cpu_model(),
+        "cpu_logical_cores": psutil.cpu_count(logical=True),
+        "cpu_physical_cores": psutil.cpu_count(logical=False),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_total_gib": round(vm.total / 2**30, 2),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "mnistbench": mnistbench.__version__,
+        "mnistbench_commit": git_commit(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "torch_threads": torch.get_num_threads(),
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+        "onnxruntime_device": ort.get_device(),
+        "onnxruntime_available_providers": ort.get_available_providers(),
+        "numpy": np.__version__,
+        "gpus": gpus(),
+    }
+
+
+def write_system_json(path: Path, extra: dict | None = None) -> dict:
+    """Write :func:`describe_system` (plus ``extra``) to ``path`` atomically; returns it."""
+    info = {**describe_system(), **(extra or {})}
+    atomic_write_bytes(path, (json.dumps(info, indent=2) + "\n").encode())
+    return info

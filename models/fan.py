@@ -1,0 +1,78 @@
+"""fan-resnet: the "ResNet18" of Fan, "Classifying Handwritten Numbers Using
+Convolutional Neural Networks" (seed 002).
+
+What the paper draws is not a true ResNet-18: it is a 4x-wide CIFAR-style
+ResNet-20 (three stages of three basic blocks at 64/128/256 channels, no
+stem max-pool). No code was published; confidence low.
+"""
+
+import torch
+from torch import nn
+
+from .registry import register
+from .spec import ModelSpec, Reported, TrainRecipe
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN, plus the input (or a 1x1 stride-2 projection), ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+class FanResNet(nn.Module):
+    """(N, 1, 28, 28) float32, mnist-norm scaled -> logits (N, 10).
+
+    Stem conv3x3(64)-BN-ReLU; stages of 3 blocks at 64 (28x28), 128 (14x14)
+    and 256 (7x7) channels; global average pool; Linear(256, 10).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+        blocks, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2)):
+            blocks += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout), BasicBlock(cout, cout)]
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
+
+
+SPEC = register(ModelSpec(
+    name="fan-resnet",
+    paper="Classifying Handwritten Numbers Using Convolutional Neural Networks",
+    ref="Fan, seed 002",
+    citation="S. Fan, Beijing University of Technology, 'Classifying Handwritten Numbers Using "
+             "Convolutional Neural Networks' (seed 002)",
+    build=FanResNet,
+    preprocess="mnist-norm",
+    task="classify",
+    # The paper gives 30 epochs and batch 128 only; the optimiser is ours
+    # (the standard CIFAR ResNet recipe): SGD momentum 0.9, lr 0.1, wd 5e-4, cosine.
+    recipe=TrainRecipe("sgd", 0.1, 128, epochs=30, momentum=0.9, weight_decay=5e-4, schedule="cosine",
+                       note="paper: 30 epochs, batch 128; optimiser not stated, ours: SGD 0.9, lr 0.1, wd 5e-4, cosine"),
+    quick=TrainRecipe("sgd", 0.05, 128, epochs=1, train_images=12_288, momentum=0.9, weight_decay=5e-4,
+                      schedule="onecycle",
+                      note="quick: 1 epoch on the first 12,288 images (96 steps), one-cycle lr peaking at 0.05, "
+                           "instead of 30 epochs on 60,000 (0.7% of the paper's compute)"),
+    reported=Reported("accuracy", None, "'stable between 98% and 99%' (copied from seed 000's conclusion; weak)",
+                      low=0.98, high=0.99),
+    confidence="low",
+    num_params=4_326_602,
+    flops=989_977_600,
+    notes="A 4x-wide CIFAR ResNet-20, not a true ResNet-18. Expect about 99.5% with the full recipe.",
+))
