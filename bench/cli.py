@@ -172,13 +172,15 @@ def train_all(
 
 
 def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir) -> list[dict]:
-    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_model
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_model, require_checkpoint
     from mnistbench.bench.report import export_table
     from mnistbench.models.registry import select
 
     specs = select(names)
-    data = _load_data(dataset, data_dir)
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
+    for s in specs:
+        require_checkpoint(s, arts)
+    data = _load_data(dataset, data_dir)
     reports = []
     with _progress() as bar:
         task = bar.add_task("export", total=len(specs))
@@ -290,6 +292,7 @@ def run(
 @app.command("all")
 @guarded
 def all_cmd(
+    models: Models = None,
     profile: _profile_opt("quick") = "quick",
     provider: Annotated[list[str], typer.Option("--provider", help="Execution provider(s) for the run step.")] = ["cpu"],
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32,128,512",
@@ -307,6 +310,9 @@ def all_cmd(
 
     Example: mnistbench all --profile quick --provider cpu
     """
+    from mnistbench.models.registry import select
+
+    select(models)  # unknown names fail here, before any work
     from mnistbench.bench.runtime import check_provider
     from mnistbench.bench.timing import TimingConfig
 
@@ -315,11 +321,11 @@ def all_cmd(
     for p in provs:
         check_provider(p)
     t0 = time.perf_counter()
-    _do_train(None, profile, device, seed, dataset, data_dir, artifacts_dir)
+    _do_train(models, profile, device, seed, dataset, data_dir, artifacts_dir)
     t1 = time.perf_counter()
-    _do_export(None, profile, seed, dataset, data_dir, artifacts_dir)
+    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir)
     t2 = time.perf_counter()
-    _do_run(None, provs, batch_sizes, profile, seed, dataset, data_dir, artifacts_dir, results_dir, None,
+    _do_run(models, provs, batch_sizes, profile, seed, dataset, data_dir, artifacts_dir, results_dir, None,
             TimingConfig(), 0, None)
     t3 = time.perf_counter()
     out.print(f"wall time: train {t1 - t0:.0f} s, export {t2 - t1:.0f} s, run {t3 - t2:.0f} s, total {t3 - t0:.0f} s")

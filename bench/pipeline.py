@@ -63,6 +63,21 @@ def train_model(spec: ModelSpec, data: Dataset, arts: Artifacts, device: str, pr
     return res.meta
 
 
+def require_checkpoint(spec: ModelSpec, arts: Artifacts) -> Path:
+    """The checkpoint stem of ``spec``.
+
+    Raises:
+        UsageError: not trained yet (the message says how).
+    """
+    stem = arts.checkpoint(spec.name)
+    if not stem.with_suffix(".safetensors").is_file():
+        raise UsageError(
+            f"no checkpoint for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
+            f"under {arts.dir}; run: mnistbench train {spec.name} --profile {arts.profile} --seed {arts.seed}"
+        )
+    return stem
+
+
 def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     """Export the checkpoint of ``spec`` to ONNX and prove parity on real test images.
 
@@ -76,13 +91,7 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
         UsageError: no checkpoint (the message says how to train one).
         ExportError: export, checker or parity failed.
     """
-    stem = arts.checkpoint(spec.name)
-    if not stem.with_suffix(".safetensors").is_file():
-        raise UsageError(
-            f"no checkpoint for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
-            f"under {arts.dir}; run: mnistbench train {spec.name} --profile {arts.profile} --seed {arts.seed}"
-        )
-    state, meta = load_checkpoint(stem)
+    state, meta = load_checkpoint(require_checkpoint(spec, arts))
     model = spec.build()
     try:
         model.load_state_dict(state)

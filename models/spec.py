@@ -68,7 +68,8 @@ class TrainRecipe:
 
     def describe(self) -> str:
         """One line: optimiser, lr, batch, length."""
-        length = f"{self.epochs} epochs" if self.epochs is not None else f"{self.steps} steps"
+        n, unit = (self.epochs, "epoch") if self.epochs is not None else (self.steps, "step")
+        length = f"{n:,} {unit}{'s' if n != 1 else ''}"
         if self.stage_epochs is not None:
             length = f"{self.stage_epochs}+{length} (two stages)"
         subset = f", first {self.train_images:,} train images" if self.train_images else ""

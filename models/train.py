@@ -204,7 +204,7 @@ def train(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = spec.build().to(dev)
-    n_train = r.train_images or len(data.train_images)
+    n_train = min(r.train_images or len(data.train_images), len(data.train_images))
     x = _tensor(data.train_images[:n_train], spec.preprocess, dev)
     y = torch.from_numpy(data.train_labels[:n_train].astype(np.int64)).to(dev)
     xt = _tensor(data.test_images, spec.preprocess, dev)

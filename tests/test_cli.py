@@ -1,0 +1,98 @@
+"""The command line, end to end on real MNIST: train -> export -> run, and its error boundary."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mnistbench.bench.cli import app
+from mnistbench.bench.records import COLUMNS
+from mnistbench.models.registry import list_models
+
+runner = CliRunner()
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def one_line_error(res) -> str:
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.output + res.stderr
+    return lines[0]
+
+
+def test_list_shows_every_model():
+    res = invoke("list")
+    assert res.exit_code == 0
+    for name in list_models():
+        assert name in res.stdout
+    assert "1,007,590" in res.stdout and "99.28%" in res.stdout
+
+
+@pytest.mark.parametrize("cmd", ["list", "train", "train-all", "export", "run", "all"])
+def test_every_command_help_has_an_example(cmd):
+    res = invoke(cmd, "--help")
+    assert res.exit_code == 0 and "Example: mnistbench" in res.stdout
+
+
+@pytest.mark.integration
+def test_all_smoke_end_to_end(mnist, real_data_root, tmp_path):
+    arts, results = tmp_path / "arts", tmp_path / "results"
+    res = invoke("all", "lenet5", "zhu-conv-autoencoder", "--profile", "smoke", "--batch-sizes", "1,16",
+                 "--artifacts-dir", arts, "--results-dir", results, "--data-dir", real_data_root)
+    assert res.exit_code == 0, res.output
+    csvs = list(results.glob("*.csv"))
+    assert len(csvs) == 1
+    rows = list(csv.DictReader(open(csvs[0])))
+    assert list(rows[0]) == COLUMNS
+    assert [(r["model"], r["batch_size"]) for r in rows] == [
+        ("lenet5", "1"), ("lenet5", "16"), ("zhu-conv-autoencoder", "1"), ("zhu-conv-autoencoder", "16")]
+    for r in rows:
+        assert r["provider"] == "cpu" and r["providers_used"] == "CPUExecutionProvider" and r["status"] == "ok"
+        assert float(r["latency_p50_ms"]) > 0 and float(r["throughput_ips"]) > 0 and r["eval_images"] == "10000"
+        assert len(r["onnx_sha256"]) == 64 and r["checkpoint_profile"] == "smoke" and r["opset"] == "18"
+    # ONNX Runtime's accuracy on the full test set equals PyTorch's from training.
+    trained = json.loads((arts / "mnist/smoke/seed0/lenet5.json").read_text())
+    assert abs(float(rows[0]["accuracy_top1"]) - trained["test_metric"]) <= 2e-4
+    assert rows[2]["accuracy_top1"] == "" and float(rows[2]["test_mse"]) > 0
+    system = json.loads(csvs[0].with_suffix(".system.json").read_text())
+    assert system["onnxruntime"] and system["cpu_model"] and system["cpu_logical_cores"] >= 1
+    assert "wall time: train" in res.stdout
+
+
+def test_cuda_on_cpu_host_fails_cleanly_and_writes_nothing(tmp_path):
+    from mnistbench.bench.runtime import check_provider
+    from mnistbench.models.errors import ProviderUnavailableError
+
+    try:
+        check_provider("cuda")
+        pytest.skip("CUDA EP is really usable on this host")
+    except ProviderUnavailableError:
+        pass
+    res = invoke("run", "--provider", "cuda", "--results-dir", tmp_path / "results", "--artifacts-dir", tmp_path)
+    assert res.exit_code == 1
+    assert "provider 'cuda' is not usable here" in one_line_error(res)
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--batch-sizes", "0"], "batch size must be at least 1"),
+    (["run", "--batch-sizes", "-4"], "batch size must be at least 1"),
+    (["run", "--batch-sizes", "1,eight"], "not a whole number"),
+    (["run", "--provider", "rocm"], "unknown provider 'rocm'"),
+    (["run", "vgg16"], "unknown model 'vgg16'"),
+    (["train", "lenet5", "--profile", "fast"], "unknown profile 'fast'"),
+    (["train", "lenet5", "--device", "tpu"], "unknown device 'tpu'"),
+    (["export", "lenet5"], "no checkpoint for lenet5"),
+    (["run", "lenet5"], "no ONNX file for lenet5"),
+    (["all", "--batch-sizes", "x"], "not a whole number"),
+])
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
+    res = invoke(*args, "--artifacts-dir", tmp_path)
+    assert res.exit_code == 2, res.output
+    assert message in one_line_error(res)
