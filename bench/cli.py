@@ -18,7 +18,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mnistbench.bench.timing import MIN_ITERS, MIN_S, WARMUP_ITERS, WARMUP_S
 from mnistbench.models.errors import MnistBenchError, UsageError
+
+# Session defaults of `run` and `all` (see README, "Threads"): "0" lets ONNX Runtime
+# choose (one intra-op thread per physical core), spinning left at its default.
+DEFAULT_THREADS = "0"
+DEFAULT_SPINNING = "default"
 
 app = typer.Typer(
     name="mnistbench",
@@ -67,20 +73,6 @@ def guarded(fn):
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, transient=False)
-
-
-def _parse_batch_sizes(text: str) -> list[int]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            b = int(part)
-        except ValueError:
-            raise UsageError(f"batch size {part!r} is not a whole number (use e.g. --batch-sizes 1,8,32)") from None
-        if b < 1:
-            raise UsageError(f"batch size must be at least 1, got {b}")
-        sizes.append(b)
-    return sorted(set(sizes))
 
 
 def _parse_providers(values: list[str]) -> list[str]:
@@ -212,44 +204,163 @@ def export(
     _do_export(models, profile, seed, dataset, data_dir, artifacts_dir)
 
 
-def _do_run(names, providers, batch_sizes, profile, seed, dataset, data_dir, artifacts_dir, results_dir, out_path,
-            timing, session_threads, spinning):
-    from mnistbench.bench.pipeline import Artifacts, artifacts_root, onnx_for, test_inputs
-    from mnistbench.bench.report import results_table
+def _parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
+    vals = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            v = int(part)
+        except ValueError:
+            raise UsageError(f"{what} {part!r} is not a whole number (use e.g. {example})") from None
+        if v < minimum:
+            raise UsageError(f"{what} must be at least {minimum}, got {v}")
+        vals.append(v)
+    return sorted(set(vals))
+
+
+def _parse_batch_sizes(text: str) -> list[int]:
+    return _parse_ints(text, "batch size", 1, "--batch-sizes 1,8,32")
+
+
+def _parse_spinning(text: str) -> list[bool | None]:
+    table = {"default": None, "on": True, "off": False}
+    vals = []
+    for part in text.split(","):
+        key = part.strip().lower()
+        if key not in table:
+            raise UsageError(f"--spinning takes default, on or off (comma-separated), not {part.strip()!r}")
+        vals.append(table[key])
+    return list(dict.fromkeys(vals))
+
+
+def _parse_runtimes(values: list[str]) -> list[str]:
+    from mnistbench.bench.runner import RUNTIMES
+
+    rts = [r.strip().lower() for v in values for r in v.split(",") if r.strip()]
+    for r in rts:
+        if r not in RUNTIMES:
+            raise UsageError(f"unknown runtime {r!r}; choose one of: {', '.join(RUNTIMES)}")
+    return list(dict.fromkeys(rts))
+
+
+def _check_runtime_providers(runtimes: list[str], provs: list[str]) -> None:
+    """Prove every requested (runtime, provider) usable before any work or any file."""
+    from mnistbench.bench.runtime import check_provider
+    from mnistbench.models.errors import ProviderUnavailableError
+
+    for p in provs:
+        if "onnxruntime" in runtimes:
+            check_provider(p)
+        if "torch" in runtimes:
+            if p not in ("cpu", "cuda"):
+                raise UsageError(f"the torch runtime runs on cpu or cuda, not {p!r}")
+            import torch
+
+            if p == "cuda" and not torch.cuda.is_available():
+                raise ProviderUnavailableError("torch runtime on cuda: torch sees no CUDA device on this host")
+
+
+def _run_options(**kw) -> dict:
+    """Validate and parse the options of `run` (shared by `run` and `all`)."""
+    from mnistbench.bench.runner import Axes
+
+    if kw["repeat"] < 1:
+        raise UsageError(f"--repeat must be at least 1, got {kw['repeat']}")
+    provs, runtimes = _parse_providers(kw["provider"]), _parse_runtimes(kw["runtime"])
+    kw["axes"] = Axes(tuple(runtimes), tuple(provs), tuple(_parse_ints(kw["threads"], "thread count", 0, "--threads 1,2")),
+                      tuple(_parse_spinning(kw["spinning"])), tuple(_parse_batch_sizes(kw["batch_sizes"])))
+    return kw
+
+
+def _do_run(o: dict) -> list:
+    """Benchmark with the options parsed by :func:`_run_options`."""
+    from mnistbench.bench.pipeline import (NULL_MODEL, Artifacts, artifacts_root, null_model, onnx_for, eval_inputs,
+                                           torch_builder)
+    from mnistbench.bench.report import cv_warning, results_table
     from mnistbench.bench.runner import Target, run_matrix
-    from mnistbench.bench.runtime import SessionConfig, check_provider
-    from mnistbench.bench.system import write_system_json
+    from mnistbench.bench.system import gemm_peak_gflops, write_system_json
     from mnistbench.models.registry import select
 
-    provs = _parse_providers(providers)
-    sizes = _parse_batch_sizes(batch_sizes)
-    specs = select(names)
-    for p in provs:  # prove every provider really works before any work or any file
-        check_provider(p)
-    arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
+    axes = o["axes"]
+    specs = select(o["names"])
+    _check_runtime_providers(list(axes.runtimes), list(axes.providers))
+    dataset, profile, seed = o["dataset"], o["profile"], o["seed"]
+    arts = Artifacts(artifacts_root(o["artifacts_dir"]), dataset, profile, seed)
     found = [(s, *onnx_for(s, arts)) for s in specs]
-    data = _load_data(dataset, data_dir)
+    if o["repeat_index"] is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        csv_path = o["out_path"] or Path(o["results_dir"]) / f"{stamp}-{dataset}-{profile}-{'-'.join(axes.providers)}.csv"
+        if csv_path.suffix != ".csv":
+            raise UsageError(f"--out must name a .csv file, got {csv_path}")
+        if csv_path.exists():
+            raise UsageError(f"{csv_path} exists; choose another --out (results are never overwritten)")
+    else:
+        csv_path = o["out_path"]
+    if o["repeat"] > 1:
+        return _run_repeats(csv_path, o)
+    data = _load_data(dataset, o["data_dir"])
     targets = []
     for s, path, meta in found:
-        x, y = test_inputs(s, data)
-        targets.append(Target(s.name, path, s.task, x, y, dataset, meta.get("profile", profile),
-                              meta.get("seed", str(seed))))
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    csv_path = out_path or Path(results_dir) / f"{stamp}-{dataset}-{profile}-{'-'.join(provs)}.csv"
-    if csv_path.suffix != ".csv":
-        raise UsageError(f"--out must name a .csv file, got {csv_path}")
-    if csv_path.exists():
-        raise UsageError(f"{csv_path} exists; choose another --out (results are never overwritten)")
-    sess = SessionConfig("cpu", session_threads, spinning)
-    total = len(targets) * len(provs) * len(sizes)
+        x, y = eval_inputs(s, data)
+        targets.append(Target(s.name, path, s.task, x, y, torch_builder(s, arts), s.flops, dataset,
+                              meta.get("profile", profile), meta.get("seed", str(seed)), meta.get("checkpoint_sha256", "")))
+    if o["null"]:
+        import torch
+
+        x = eval_inputs(specs[0], data)[0]
+        targets.insert(0, Target(NULL_MODEL, null_model(arts.root), "null", x, x[:0], torch.nn.Identity, 0, dataset))
+    peak = gemm_peak_gflops()
     with _progress() as bar:
-        task = bar.add_task("run", total=total)
-        rows = run_matrix(targets, provs, sizes, csv_path, timing=timing, session=sess,
-                          progress=lambda d, n: bar.update(task, description=d, completed=n))
+        task = bar.add_task("run", total=None)
+        rows = run_matrix(targets, axes, csv_path, timing=o["timing"], peak_gflops=peak,
+                          repeat=o["repeat_index"] or 0, shuffle_seed=o["shuffle_seed"],
+                          progress=lambda d, n, tot: bar.update(task, description=d, completed=n, total=tot))
+    if o["repeat_index"] is not None:
+        return rows
     system_path = csv_path.with_suffix(".system.json")
-    write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv)})
+    write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv),
+                                    "gemm_peak_gflops": peak})
     out.print(results_table(rows))
-    out.print(f"{len(rows)} rows -> {csv_path}  (system: {system_path.name})")
+    warn = cv_warning(rows)
+    if warn:
+        err.print(warn, markup=False, highlight=False)
+    out.print(f"{len(rows)} rows -> {csv_path}  (system: {system_path.name}, raw samples: {csv_path.stem}.samples.npz)")
+    failed = [r for r in rows if r.status != "ok"]
+    if failed:
+        raise MnistBenchError(f"{len(failed)} of {len(rows)} cells failed and were recorded as error rows; "
+                              f"first: {failed[0].model}/{failed[0].runtime}/{failed[0].provider}: {failed[0].error}")
+    return rows
+
+
+def _run_repeats(csv_path: Path, o: dict) -> list:
+    """Run the whole matrix ``repeat`` times, each in a fresh process and in shuffled order."""
+    import subprocess
+
+    from mnistbench.bench.records import read_csv
+    from mnistbench.bench.report import repeat_spread_table, results_table
+    from mnistbench.bench.system import gemm_peak_gflops, write_system_json
+
+    t = o["timing"]
+    base = [sys.executable, "-m", "mnistbench.bench.cli", "run", *(o["names"] or []),
+            "--provider", ",".join(o["provider"]), "--runtime", ",".join(o["runtime"]),
+            "--batch-sizes", o["batch_sizes"], "--threads", o["threads"], "--spinning", o["spinning"],
+            "--profile", o["profile"], "--seed", str(o["seed"]), "--dataset", o["dataset"],
+            "--warmup-iters", str(t.warmup_iters), "--warmup-s", str(t.warmup_s), "--min-iters", str(t.min_iters),
+            "--min-s", str(t.min_s), "--out", str(csv_path), "--null" if o["null"] else "--no-null"]
+    for flag, key in (("--data-dir", "data_dir"), ("--artifacts-dir", "artifacts_dir")):
+        if o[key] is not None:
+            base += [flag, str(o[key])]
+    for i in range(o["repeat"]):
+        err.print(f"repeat {i + 1}/{o['repeat']} (fresh process, shuffle seed {i})")
+        child = subprocess.run([*base, "--repeat-index", str(i), "--shuffle-seed", str(i)])
+        if child.returncode != 0:
+            raise MnistBenchError(f"repeat {i + 1} failed (exit {child.returncode}); rows so far are in {csv_path}")
+    rows = read_csv(csv_path)
+    write_system_json(csv_path.with_suffix(".system.json"), {
+        "results_csv": csv_path.name, "command": " ".join(sys.argv), "gemm_peak_gflops": gemm_peak_gflops()})
+    out.print(results_table([r for r in rows if r.repeat == 0], "Benchmark summary (repeat 1)"))
+    out.print(repeat_spread_table(rows))
+    out.print(f"{len(rows)} rows -> {csv_path}")
     return rows
 
 
@@ -259,17 +370,24 @@ def run(
     models: Models = None,
     provider: Annotated[list[str], typer.Option(
         "--provider", help="Execution provider(s): cpu, cuda, tensorrt (repeat or comma-separate).")] = ["cpu"],
+    runtime: Annotated[list[str], typer.Option(
+        "--runtime", help="onnxruntime and/or torch (PyTorch eager, the baseline); comma-separate.")] = ["onnxruntime"],
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32,128,512",
     profile: _profile_opt("paper") = "paper",
     seed: Seed = 0,
     dataset: Dataset = "mnist",
-    warmup_iters: Annotated[int, typer.Option(help="Untimed warm-up calls per cell (at least).")] = 5,
-    warmup_s: Annotated[float, typer.Option(help="Warm-up seconds per cell (at least).")] = 0.2,
-    min_iters: Annotated[int, typer.Option(help="Timed calls per cell (at least).")] = 20,
-    min_s: Annotated[float, typer.Option(help="Timed seconds per cell (at least).")] = 1.0,
-    threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads; 0 lets it choose.")] = 0,
-    spinning: Annotated[Optional[bool], typer.Option(
-        "--spinning/--no-spinning", help="Intra-op thread spinning; unset keeps ONNX Runtime's default.")] = None,
+    warmup_iters: Annotated[int, typer.Option(help="Untimed warm-up calls per cell (at least).")] = WARMUP_ITERS,
+    warmup_s: Annotated[float, typer.Option(help="Warm-up seconds per cell (at least).")] = WARMUP_S,
+    min_iters: Annotated[int, typer.Option(help="Timed calls per cell (at least).")] = MIN_ITERS,
+    min_s: Annotated[float, typer.Option(help="Timed seconds per cell (at least).")] = MIN_S,
+    threads: Annotated[str, typer.Option(
+        help="Intra-op threads, comma-separated to sweep; 0 lets the runtime choose.")] = DEFAULT_THREADS,
+    spinning: Annotated[str, typer.Option(
+        help="ONNX Runtime intra-op spinning: default, on, off (comma-separated to sweep).")] = DEFAULT_SPINNING,
+    null: Annotated[bool, typer.Option("--null/--no-null", help="Also measure the null model (overhead floor).")] = True,
+    repeat: Annotated[int, typer.Option(help="Run the whole matrix N times, each in a fresh process, shuffled.")] = 1,
+    shuffle_seed: Annotated[Optional[int], typer.Option(help="Shuffle the cell order with this seed.")] = None,
+    repeat_index: Annotated[Optional[int], typer.Option(hidden=True)] = None,
     results_dir: Annotated[Path, typer.Option(help="Folder for the results CSV and system JSON.")] = Path("results"),
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Exact CSV path (must not exist).")] = None,
     data_dir: DataDir = None,
@@ -281,12 +399,15 @@ def run(
     provider is the one in use; a provider that is not really usable is an
     error before any row is written.
 
-    Example: mnistbench run --provider cpu --batch-sizes 1,32,512 --profile quick
+    Example: mnistbench run --provider cpu --batch-sizes 1,32,512 --profile quick --runtime onnxruntime,torch
     """
     from mnistbench.bench.timing import TimingConfig
 
-    _do_run(models, provider, batch_sizes, profile, seed, dataset, data_dir, artifacts_dir, results_dir, out_path,
-            TimingConfig(warmup_iters, warmup_s, min_iters, min_s), threads, spinning)
+    _do_run(_run_options(
+        names=models, provider=provider, runtime=runtime, batch_sizes=batch_sizes, profile=profile, seed=seed,
+        dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s), threads=threads,
+        spinning=spinning, null=null, repeat=repeat, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
+        results_dir=results_dir, out_path=out_path, data_dir=data_dir, artifacts_dir=artifacts_dir))
 
 
 @app.command("all")
@@ -310,25 +431,113 @@ def all_cmd(
 
     Example: mnistbench all --profile quick --provider cpu
     """
+    from mnistbench.bench.timing import TimingConfig
     from mnistbench.models.registry import select
 
     select(models)  # unknown names fail here, before any work
-    from mnistbench.bench.runtime import check_provider
-    from mnistbench.bench.timing import TimingConfig
-
-    provs = _parse_providers(provider)
-    _parse_batch_sizes(batch_sizes)
-    for p in provs:
-        check_provider(p)
+    opts = _run_options(
+        names=models, provider=provider, runtime=["onnxruntime"], batch_sizes=batch_sizes, profile=profile,
+        seed=seed, dataset=dataset, timing=TimingConfig(), threads=DEFAULT_THREADS, spinning=DEFAULT_SPINNING,
+        null=True, repeat=1, shuffle_seed=None, repeat_index=None, results_dir=results_dir, out_path=None,
+        data_dir=data_dir, artifacts_dir=artifacts_dir)
+    _check_runtime_providers(["onnxruntime"], list(opts["axes"].providers))
     t0 = time.perf_counter()
     _do_train(models, profile, device, seed, dataset, data_dir, artifacts_dir)
     t1 = time.perf_counter()
     _do_export(models, profile, seed, dataset, data_dir, artifacts_dir)
     t2 = time.perf_counter()
-    _do_run(models, provs, batch_sizes, profile, seed, dataset, data_dir, artifacts_dir, results_dir, None,
-            TimingConfig(), 0, None)
+    _do_run(opts)
     t3 = time.perf_counter()
     out.print(f"wall time: train {t1 - t0:.0f} s, export {t2 - t1:.0f} s, run {t3 - t2:.0f} s, total {t3 - t0:.0f} s")
+
+
+@app.command()
+@guarded
+def doctor(
+    sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Run the threads x spinning sweep.")] = True,
+    min_s: Annotated[float, typer.Option(help="Timed seconds per sweep cell (at least).")] = 0.5,
+    artifacts_dir: ArtifactsDir = None,
+) -> None:
+    """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
+    the null-model overhead floor, and the best thread settings for ONNX Runtime on this CPU.
+
+    Example: mnistbench doctor
+    """
+    import tempfile
+
+    from rich.table import Table
+
+    from mnistbench.bench import doctor as doc
+    from mnistbench.bench.pipeline import artifacts_root
+    from mnistbench.bench.system import describe_system, gemm_peak_gflops
+    from mnistbench.bench.timing import TimingConfig
+
+    sysinfo = describe_system()
+    out.print(f"{sysinfo['cpu_model']}: {sysinfo['cpu_physical_cores']} physical / {sysinfo['cpu_logical_cores']} "
+              f"logical cores, {sysinfo['memory_total_gib']} GiB; ONNX Runtime {sysinfo['onnxruntime']}, "
+              f"torch {sysinfo['torch']}")
+    prov = Table(title="Execution providers (proven by creating a session)", title_justify="left")
+    prov.add_column("provider")
+    prov.add_column("status")
+    for name, status in doc.provider_status().items():
+        prov.add_row(name, "[green]usable[/]" if status == "usable" else status)
+    out.print(prov)
+    timing = TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=20, min_s=min_s)
+    root = artifacts_root(artifacts_dir)
+    out.print(f"GEMM probe (fp32, torch.mm 1024x1024): {gemm_peak_gflops():.0f} GFLOP/s")
+    out.print(f"null-model floor (ONNX Identity, batch 1, CPU EP, defaults): p50 {doc.null_floor_us(timing, root):.1f} µs")
+    with tempfile.TemporaryDirectory(prefix="mnistbench-doctor-") as tmp:
+        from mnistbench.exporters.onnx import export_onnx
+        from mnistbench.models.registry import get_spec
+
+        spec = get_spec("lenet5")
+        export_onnx(spec.build().eval(), spec, Path(tmp) / "lenet5.onnx", {"note": "random weights, for timing only"})
+        oh = doc.harness_overhead(Path(tmp) / "lenet5.onnx")
+    out.print(f"harness overhead (lenet5, batch 1, CPU EP, {oh.blocks} alternating blocks): mnistbench p50 "
+              f"{oh.harness_p50_us:.2f} µs vs bare session.run loop {oh.bare_p50_us:.2f} µs, ratio {oh.ratio:.3f}")
+    if not sweep:
+        return
+    with _progress() as bar:
+        bar.add_task("threads x spinning sweep (lenet5, fan-resnet; random weights)", total=None)
+        points = doc.sweep(timing)
+    t = Table(title="ONNX Runtime CPU EP: throughput by threads and spinning (img/s; * = best)", title_justify="left")
+    for col in ("model", "batch", "threads", "spinning", "p50", "img/s", "of best"):
+        t.add_column(col, justify="left" if col in ("model", "spinning") else "right")
+    best = {}
+    for p in points:
+        best[(p.model, p.batch_size)] = max(best.get((p.model, p.batch_size), 0), p.throughput_ips)
+    for p in points:
+        frac = p.throughput_ips / best[(p.model, p.batch_size)]
+        t.add_row(p.model, str(p.batch_size), str(p.threads), "on" if p.spinning else "off", f"{p.p50_ms:.3f} ms",
+                  f"{p.throughput_ips:,.0f}", f"{frac:.0%}" + (" *" if frac == 1 else ""))
+    out.print(t)
+    (th, sp), worst = doc.recommend(points)
+    out.print(f"recommended: --threads {th} --spinning {'on' if sp else 'off'} "
+              f"(at least {worst:.0%} of the best throughput in every cell swept)")
+
+
+@app.command()
+@guarded
+def table(
+    csv_path: Annotated[Path, typer.Argument(help="A results CSV written by `mnistbench run`.")],
+    fmt: Annotated[str, typer.Option("--format", help="rich or markdown.")] = "rich",
+) -> None:
+    """Summarise a results CSV by model: test metric, latency, throughput per batch size.
+
+    Example: mnistbench table results/20261121T101500Z-mnist-quick-cpu.csv --format markdown
+    """
+    from mnistbench.bench.records import read_csv
+    from mnistbench.bench.report import results_markdown, results_table
+
+    if fmt not in ("rich", "markdown"):
+        raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+    rows = read_csv(csv_path)
+    if not rows:
+        raise UsageError(f"{csv_path} has no rows")
+    if fmt == "markdown":
+        print(results_markdown(rows))
+    else:
+        out.print(results_table(rows, f"{csv_path.name}: {len(rows)} rows"))
 
 
 def main() -> None:

@@ -138,6 +138,37 @@ def onnx_for(spec: ModelSpec, arts: Artifacts) -> tuple[Path, dict[str, str]]:
     return path, read_metadata(path)
 
 
-def test_inputs(spec: ModelSpec, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+def torch_builder(spec: ModelSpec, arts: Artifacts):
+    """A function returning the trained PyTorch module of ``spec`` (eval mode, CPU)."""
+    stem = require_checkpoint(spec, arts)
+
+    def build() -> torch.nn.Module:
+        state, _ = load_checkpoint(stem)
+        model = spec.build()
+        model.load_state_dict(state)
+        return model.eval()
+
+    return build
+
+
+NULL_MODEL = "null-identity"
+
+
+def null_model(folder: Path) -> Path:
+    """An ONNX Identity with the paper models' input and output shape, float32 (N, 1, 28, 28):
+    the overhead floor (harness, binding and call cost) that every row carries."""
+    path = folder / f"{NULL_MODEL}.onnx"
+    if not path.is_file():
+        h = onnx.helper
+        io_ = [h.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["batch", 1, 28, 28]) for n in ("input", "output")]
+        graph = h.make_graph([h.make_node("Identity", ["input"], ["output"])], NULL_MODEL, [io_[0]], [io_[1]])
+        proto = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)], producer_name="mnistbench")
+        proto.ir_version = 10
+        onnx.checker.check_model(proto)
+        atomic_write_bytes(path, proto.SerializeToString())
+    return path
+
+
+def eval_inputs(spec: ModelSpec, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The full test set preprocessed for ``spec``: float32 (10000, 1, 28, 28) and int64 labels."""
     return preprocess(data.test_images, spec.preprocess), data.test_labels.astype(np.int64)

@@ -13,18 +13,21 @@ import io
 import math
 import os
 from dataclasses import asdict, dataclass, fields
+from typing import get_type_hints
 from pathlib import Path
 
 from mnistbench.models.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
 class BenchmarkRecord:
     """One results row.
 
-    Identity: ``run_id`` (one per ``mnistbench run``), ``timestamp_utc`` (ISO 8601,
+    Identity: ``run_id`` (one per ``mnistbench run``), ``cell_id`` (key of the cell's raw
+    samples in the ``.samples.npz`` beside the CSV), ``repeat`` (0-based repeat of the matrix),
+    ``timestamp_utc`` (ISO 8601,
     when the cell finished), ``host``, ``model``, ``variant`` (``fp32``),
     ``dataset``, ``task``, ``runtime`` (``onnxruntime``), ``provider`` (``cpu``/``cuda``,
     as requested *and confirmed*), ``providers_used`` (the session's EP list,
@@ -36,14 +39,21 @@ class BenchmarkRecord:
     (mean, std, min, p50, p90, p99, max; p90/p99 empty below 100/1000 samples),
     ``latency_cv`` (std/mean), ``throughput_ips`` (batch x iterations / timed wall time).
     Quality: ``accuracy_top1`` (fraction of the full test set, classifiers),
-    ``test_mse`` (reconstruction models), ``eval_images``.
-    Provenance: ``onnx_sha256``, ``opset``, ``checkpoint_profile``, ``checkpoint_seed``,
+    ``test_mse`` (reconstruction models), ``eval_images``; ``agreement_top1_vs_torch`` and
+    ``max_abs_diff_vs_torch``: this runtime's outputs against PyTorch eager on CPU over the same images.
+    Efficiency: ``flops_per_image`` (forward, 2 x multiply-adds), ``achieved_gflops``
+    (flops x throughput), ``peak_fraction`` (of the machine's GEMM probe in the system JSON).
+    Placement (ONNX Runtime, from a profiled run): ``nodes_total``, ``nodes_on_provider`` (on the
+    requested EP), ``nodes_on_cpu``, ``memcpy_nodes``; -1 where not applicable (PyTorch rows).
+    Provenance: ``onnx_sha256``, ``opset``, ``checkpoint_profile``, ``checkpoint_seed``, ``checkpoint_sha256``,
     ``onnxruntime_version``, ``torch_version``, ``onnx_version``, ``cpu_model``,
     ``mnistbench_version``, ``schema_version``.
     ``status`` is ``ok``; ``error`` is empty unless the cell failed.
     """
 
     run_id: str
+    cell_id: str
+    repeat: int
     timestamp_utc: str
     host: str
     model: str
@@ -74,10 +84,20 @@ class BenchmarkRecord:
     accuracy_top1: float
     test_mse: float
     eval_images: int
+    agreement_top1_vs_torch: float
+    max_abs_diff_vs_torch: float
+    flops_per_image: int
+    achieved_gflops: float
+    peak_fraction: float
+    nodes_total: int
+    nodes_on_provider: int
+    nodes_on_cpu: int
+    memcpy_nodes: int
     onnx_sha256: str
     opset: int
     checkpoint_profile: str
     checkpoint_seed: str
+    checkpoint_sha256: str
     onnxruntime_version: str
     torch_version: str
     onnx_version: str
@@ -93,6 +113,16 @@ class BenchmarkRecord:
 
 
 COLUMNS = [f.name for f in fields(BenchmarkRecord)]
+
+
+def error_record(error: str, **known) -> BenchmarkRecord:
+    """A row for a cell that could not be measured: ``status`` ``error``, the message in
+    ``error``, every measurement empty (NaN) or -1, identity fields from ``known``."""
+    empty = {float: math.nan, int: -1, str: ""}
+    values = {f.name: empty[_TYPES[f.name]] for f in fields(BenchmarkRecord) if f.name not in known}
+    values.update(known, status="error", error=error.replace("\n", " "))
+    values["schema_version"] = SCHEMA_VERSION
+    return BenchmarkRecord(**values)
 
 
 class CsvAppender:
@@ -123,3 +153,42 @@ class CsvAppender:
             fh.write(buf.getvalue())
             fh.flush()
             os.fsync(fh.fileno())
+
+
+_TYPES = get_type_hints(BenchmarkRecord)
+
+
+def _cell(name: str, text: str):
+    kind = _TYPES[name]
+    if kind is float:
+        return float(text) if text != "" else math.nan
+    if kind is int:
+        return int(text)
+    return text
+
+
+def read_csv(path: Path) -> list[BenchmarkRecord]:
+    """Read a results CSV written by ``mnistbench run``.
+
+    Raises:
+        UsageError: the file is missing or unreadable, lacks columns of this
+            schema, or has a row whose cells do not parse (the message names the row).
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UsageError(f"{path} is not an mnistbench results CSV: missing columns {', '.join(missing[:5])}"
+                                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+            rows = []
+            for i, row in enumerate(reader, start=2):
+                try:
+                    rows.append(BenchmarkRecord(**{c: _cell(c, row[c] or "") for c in COLUMNS}))
+                except (ValueError, TypeError):
+                    raise UsageError(f"{path}, line {i}: a cell does not parse as this schema") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a text CSV") from None
+    return rows

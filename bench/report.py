@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
 from rich.table import Table
 
 from mnistbench.bench.records import BenchmarkRecord
@@ -67,20 +68,76 @@ def export_table(reports: Sequence[dict]) -> Table:
     return t
 
 
-def results_table(rows: Sequence[BenchmarkRecord]) -> Table:
-    """Summary by model and provider: metric, batch-1 p50, best throughput and its batch size."""
-    groups: dict[tuple[str, str], list[BenchmarkRecord]] = defaultdict(list)
+def summary(rows: Sequence[BenchmarkRecord]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the by-model summary: test metric, latency at the smallest batch,
+    throughput at each batch size, and the best throughput."""
+    rows = [r for r in rows if r.status == "ok"]
+    groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in rows:
-        groups[(r.model, r.provider)].append(r)
-    t = Table(title="Benchmark summary (ONNX Runtime)", title_justify="left")
-    for col in ("model", "provider", "test metric", "p50 @ smallest batch", "best throughput", "at batch",
-                "batch sizes"):
-        t.add_column(col, justify="left" if col in ("model", "provider") else "right")
-    for (model, prov), rs in groups.items():
-        small = min(rs, key=lambda r: r.batch_size)
+        groups[(r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning)].append(r)
+    sizes = sorted({r.batch_size for r in rows})
+    header = ["model", "runtime", "provider", "threads", "spinning", "test metric", "p50 @ b=min", "p99 @ b=min",
+              *[f"img/s @ b={b}" for b in sizes], "best img/s (batch)"]
+    cells = []
+    for (model, runtime, prov, threads, spin), rs in groups.items():
+        by_b = {r.batch_size: r for r in rs}
+        small = by_b[min(by_b)]
         best = max(rs, key=lambda r: r.throughput_ips)
         metric = small.accuracy_top1 if small.task == "classify" else small.test_mse
-        t.add_row(model, prov, fmt_metric(small.task, metric), f"{_ms(small.latency_p50_ms)} (b={small.batch_size})",
-                  f"{best.throughput_ips:,.0f} img/s", str(best.batch_size),
-                  ",".join(str(r.batch_size) for r in sorted(rs, key=lambda r: r.batch_size)))
+        cells.append([model, runtime, prov, str(threads or "auto"), spin, fmt_metric(small.task, metric), f"{_ms(small.latency_p50_ms)} (b={small.batch_size})",
+                      _ms(small.latency_p99_ms),
+                      *[f"{by_b[b].throughput_ips:,.0f}" if b in by_b else "-" for b in sizes],
+                      f"{best.throughput_ips:,.0f} ({best.batch_size})"])
+    return header, cells
+
+
+def results_table(rows: Sequence[BenchmarkRecord], title: str = "Benchmark summary") -> Table:
+    """The summary as a rich table."""
+    header, cells = summary(rows)
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i < 5 else "right")
+    for c in cells:
+        t.add_row(*c)
+    return t
+
+
+def results_markdown(rows: Sequence[BenchmarkRecord]) -> str:
+    """The summary as a GitHub-flavoured markdown table."""
+    header, cells = summary(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
+    return "\n".join(lines)
+
+
+CV_WARN = 0.10  # coefficient of variation above which a row's latencies are called unstable
+
+
+def cv_warning(rows: Sequence[BenchmarkRecord]) -> str:
+    """A one-line warning naming the rows whose latency CV exceeds :data:`CV_WARN`, or ''."""
+    bad = [r for r in rows if r.latency_cv > CV_WARN]
+    if not bad:
+        return ""
+    names = ", ".join(f"{r.model}/{r.runtime}/b{r.batch_size} ({r.latency_cv:.0%})" for r in bad[:6])
+    more = f" and {len(bad) - 6} more" if len(bad) > 6 else ""
+    return (f"warning: {len(bad)} of {len(rows)} rows have latency CV above {CV_WARN:.0%} (unstable timing; "
+            f"a busy machine?): {names}{more}")
+
+
+def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
+    """Spread of p50 latency and throughput between repeats of the same cell configuration."""
+    groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
+    for r in rows:
+        if r.status == "ok":
+            groups[(r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size)].append(r)
+    t = Table(title="Spread between repeats (median, and (max - min) / median)", title_justify="left")
+    for col in ("model", "runtime", "provider", "threads", "spinning", "batch", "repeats", "p50 median",
+                "p50 spread", "img/s median", "img/s spread"):
+        t.add_column(col, justify="left" if col in ("model", "runtime", "provider", "spinning") else "right")
+    for (model, rt, prov, th, sp, b), rs in groups.items():
+        p50 = sorted(r.latency_p50_ms for r in rs)
+        ips = sorted(r.throughput_ips for r in rs)
+        med_p, med_i = float(np.median(p50)), float(np.median(ips))
+        t.add_row(model, rt, prov, str(th), sp, str(b), str(len(rs)), _ms(med_p),
+                  f"{(p50[-1] - p50[0]) / med_p:.1%}", f"{med_i:,.0f}", f"{(ips[-1] - ips[0]) / med_i:.1%}")
     return t

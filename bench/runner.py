@@ -1,16 +1,21 @@
-"""The benchmark matrix: model x provider x batch size, one row per cell.
+"""The benchmark matrix: model x runtime x provider x threads x spinning x batch size.
 
-For each model and provider the full test set is scored once (top-1 accuracy,
-or MSE for reconstruction models) on its own session in chunks of
-:data:`EVAL_CHUNK`. Each cell then gets a fresh session, so cold start
-(session creation, first inference at that batch size) is measured per row and
-no cell inherits another's memory arena. Its input, the first ``batch_size``
-test images preprocessed as the model expects, is prepared before the clock
-starts.
+Per model, PyTorch eager on CPU scores the full test set once; that output is
+the reference for every runtime's agreement columns. Per model, runtime and
+provider, the runtime scores the full test set (top-1 accuracy, or MSE for
+reconstruction models) in chunks of :data:`EVAL_CHUNK`, and for ONNX Runtime
+one profiled inference audits node placement. Each cell then gets a fresh
+session, so cold start (session creation, first inference at that batch size)
+is measured per row and no cell inherits another's memory arena. The cell's
+input, the first ``batch_size`` test images preprocessed as the model expects,
+is prepared before the clock starts. Raw per-call samples are kept in
+``<csv stem>.samples.npz`` keyed by ``cell_id``.
 """
 
 from __future__ import annotations
 
+import itertools
+import random
 import socket
 import time
 import uuid
@@ -25,27 +30,32 @@ import torch
 
 import mnistbench
 from mnistbench.bench.metrics import LatencyStats, mse, throughput_ips, top1_accuracy
-from mnistbench.bench.records import BenchmarkRecord, CsvAppender
-from mnistbench.bench.runtime import OrtRuntime, SessionConfig
+from mnistbench.bench.records import BenchmarkRecord, CsvAppender, error_record
+from mnistbench.bench.runtime import OrtRuntime, Placement, SessionConfig, TorchRuntime, audit_placement
 from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure
-from mnistbench.models.checkpoint import sha256_file
+from mnistbench.models.checkpoint import atomic_write_bytes, sha256_file
+from mnistbench.models.errors import ProviderUnavailableError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
+RUNTIMES = ("onnxruntime", "torch")
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class Target:
-    """One ONNX model to benchmark.
+    """One model to benchmark.
 
     Attributes:
         name: model name for the rows.
         path: the ``.onnx`` file.
-        task: ``classify`` or ``reconstruct``.
+        task: ``classify``, ``reconstruct`` or ``null`` (the overhead floor: no quality metric).
         inputs: preprocessed test images, float32 (N, 1, 28, 28).
-        labels: int64 (N,) (ignored for reconstruction).
-        dataset, profile, seed: provenance for the rows.
+        labels: int64 (N,) (ignored unless classify).
+        build_torch: returns the trained PyTorch module (None: no torch rows, no agreement).
+        flops: forward FLOPs of one image.
+        dataset, profile, seed, checkpoint_sha256: provenance for the rows.
     """
 
     name: str
@@ -53,19 +63,27 @@ class Target:
     task: str
     inputs: np.ndarray
     labels: np.ndarray
+    build_torch: Callable[[], torch.nn.Module] | None = None
+    flops: int = 0
     dataset: str = "mnist"
     profile: str = ""
     seed: str = ""
+    checkpoint_sha256: str = ""
 
 
-# progress(description, cells_done)
-RunProgress = Callable[[str, int], None]
+@dataclass(frozen=True)
+class Axes:
+    """The swept axes besides models. ``threads`` 0 = the runtime's own choice; ``spinning`` None = default."""
+
+    runtimes: tuple[str, ...] = ("onnxruntime",)
+    providers: tuple[str, ...] = ("cpu",)
+    threads: tuple[int, ...] = (0,)
+    spinning: tuple[bool | None, ...] = (None,)
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
 
 
-def score(rt: OrtRuntime, t: Target) -> float:
-    """Top-1 accuracy (classify) or MSE against the input (reconstruct) over all of ``t.inputs``."""
-    out = np.concatenate([rt.run(t.inputs[i : i + EVAL_CHUNK]) for i in range(0, len(t.inputs), EVAL_CHUNK)])
-    return top1_accuracy(out, t.labels) if t.task == "classify" else mse(out, t.inputs)
+# progress(description, cells_done, cells_total)
+RunProgress = Callable[[str, int, int], None]
 
 
 def batch_input(inputs: np.ndarray, batch_size: int) -> np.ndarray:
@@ -75,14 +93,61 @@ def batch_input(inputs: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(x[:batch_size])
 
 
+def full_output(rt, inputs: np.ndarray) -> np.ndarray:
+    """``rt`` over all of ``inputs`` in chunks of :data:`EVAL_CHUNK`."""
+    return np.concatenate([rt.run(inputs[i : i + EVAL_CHUNK]) for i in range(0, len(inputs), EVAL_CHUNK)])
+
+
+def quality(t: Target, out: np.ndarray, ref: np.ndarray | None) -> dict[str, float]:
+    """Accuracy or MSE of ``out``, and its agreement with the PyTorch reference ``ref``."""
+    q = {"accuracy_top1": NAN, "test_mse": NAN, "agreement_top1_vs_torch": NAN, "max_abs_diff_vs_torch": NAN}
+    if t.task == "classify":
+        q["accuracy_top1"] = top1_accuracy(out, t.labels)
+    elif t.task == "reconstruct":
+        q["test_mse"] = mse(out, t.inputs)
+    if ref is not None:
+        q["max_abs_diff_vs_torch"] = float(np.max(np.abs(out - ref)))
+        if t.task == "classify":
+            q["agreement_top1_vs_torch"] = float(np.mean(out.argmax(1) == ref.argmax(1)))
+    return q
+
+
+def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bool | None):
+    if runtime == "torch":
+        return lambda: TorchRuntime(t.build_torch, provider, threads)
+    cfg = SessionConfig(provider, threads, spinning)
+    return lambda: OrtRuntime(t.path, cfg)
+
+
+def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> list[tuple]:
+    """The cells, grouped by (target, runtime, provider, threads, spinning); groups shuffled when asked.
+
+    Torch cells are planned only for targets with ``build_torch``, once per thread count
+    (PyTorch has no spinning option; their spinning is None).
+    """
+    groups = []
+    for t in targets:
+        for rt, prov, th, sp in itertools.product(axes.runtimes, axes.providers, axes.threads, axes.spinning):
+            if rt == "torch":
+                if t.build_torch is None:
+                    continue
+                sp = None
+            if (t, rt, prov, th, sp) not in groups:
+                groups.append((t, rt, prov, th, sp))
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(groups)
+    return groups
+
+
 def run_matrix(
     targets: list[Target],
-    providers: list[str],
-    batch_sizes: list[int],
+    axes: Axes,
     out_csv: Path,
     *,
     timing: TimingConfig = TimingConfig(),
-    session: SessionConfig = SessionConfig(),
+    peak_gflops: float = NAN,
+    repeat: int = 0,
+    shuffle_seed: int | None = None,
     progress: RunProgress | None = None,
 ) -> list[BenchmarkRecord]:
     """Benchmark every cell and append its row to ``out_csv`` as it finishes.
@@ -97,50 +162,90 @@ def run_matrix(
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     host, cpu = socket.gethostname(), cpu_model()
     sink = CsvAppender(out_csv)
+    samples_path = out_csv.with_name(out_csv.stem + (f".r{repeat}" if repeat else "") + ".samples.npz")
+    samples: dict[str, np.ndarray] = {}
     rows: list[BenchmarkRecord] = []
-    done = 0
-    for t in targets:
-        sha = sha256_file(t.path)
-        proto = onnx.load(str(t.path), load_external_data=False)
-        opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-        for prov in providers:
-            cfg = SessionConfig(prov, session.intra_op_threads, session.spinning, session.graph_optimization)
+    groups = plan(targets, axes, shuffle_seed)
+    total = len(groups) * len(axes.batch_sizes)
+    refs: dict[str, np.ndarray | None] = {}
+    meta: dict[str, tuple[str, int]] = {}
+    for t, runtime, prov, threads, spinning in groups:
+        label = f"{t.name} [{runtime}/{prov}, threads {threads or 'auto'}]"
+        if t.name not in refs:
             if progress:
-                progress(f"{t.name} [{prov}] scoring {len(t.inputs):,} test images", done)
-            metric = score(OrtRuntime(t.path, cfg), t)
-            for b in batch_sizes:
-                if progress:
-                    progress(f"{t.name} [{prov}] batch {b}", done)
-                rt = OrtRuntime(t.path, cfg)
-                x = batch_input(t.inputs, b)
-                t0 = time.perf_counter()
-                rt.run(x)
-                first_ms = (time.perf_counter() - t0) * 1e3
-                samples = measure(lambda: rt.run(x), timing)
-                st = LatencyStats.from_samples(samples.ns)
-                rec = BenchmarkRecord(
-                    run_id=run_id, timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host,
-                    model=t.name, variant="fp32", dataset=t.dataset, task=t.task, runtime=rt.name, provider=prov,
-                    providers_used=";".join(rt.providers_used), batch_size=b,
-                    intra_op_threads=cfg.intra_op_threads,
-                    spinning={None: "default", True: "on", False: "off"}[cfg.spinning],
-                    graph_optimization=cfg.graph_optimization,
-                    session_create_ms=rt.create_ms, first_inference_ms=first_ms,
-                    warmup_iters=samples.warmup_iters, timed_iters=st.n, timed_wall_s=samples.wall_s,
-                    latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
-                    latency_p50_ms=st.p50_ms, latency_p90_ms=st.p90_ms, latency_p99_ms=st.p99_ms,
-                    latency_max_ms=st.max_ms, latency_cv=st.cv,
-                    throughput_ips=throughput_ips(b, st.n, samples.wall_s),
-                    accuracy_top1=metric if t.task == "classify" else float("nan"),
-                    test_mse=metric if t.task == "reconstruct" else float("nan"),
-                    eval_images=len(t.inputs), onnx_sha256=sha, opset=opset,
-                    checkpoint_profile=t.profile, checkpoint_seed=t.seed,
+                progress(f"{t.name}: PyTorch reference on {len(t.inputs):,} test images", len(rows), total)
+            refs[t.name] = full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs) if t.build_torch else None
+            proto = onnx.load(str(t.path), load_external_data=False)
+            meta[t.name] = (sha256_file(t.path), next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0))
+        sha, opset = meta[t.name]
+        new = _sessions(t, runtime, prov, threads, spinning)
+        if progress:
+            progress(f"{label}: scoring", len(rows), total)
+        try:
+            q = quality(t, full_output(new(), t.inputs), refs[t.name])
+            placement = (audit_placement(t.path, SessionConfig(prov, threads, spinning), t.inputs[:1])
+                         if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
+        except ProviderUnavailableError as exc:
+            # The session did not really run on the requested provider: an error row per
+            # cell, never a figure under the wrong label.
+            for b in axes.batch_sizes:
+                rec = error_record(
+                    str(exc), run_id=run_id, cell_id=f"{run_id}-r{repeat}-{len(rows):04d}", repeat=repeat,
+                    timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host, model=t.name,
+                    variant="fp32", dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
+                    intra_op_threads=threads, onnx_sha256=sha, opset=opset, cpu_model=cpu,
                     onnxruntime_version=ort.__version__, torch_version=torch.__version__,
-                    onnx_version=onnx.__version__, cpu_model=cpu, mnistbench_version=mnistbench.__version__,
-                )
+                    onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
                 sink.append(rec)
                 rows.append(rec)
-                done += 1
-                if progress:
-                    progress(f"{t.name} [{prov}] batch {b}", done)
+            continue
+        for b in axes.batch_sizes:
+            if progress:
+                progress(f"{label}: batch {b}", len(rows), total)
+            rt = new()
+            x = batch_input(t.inputs, b)
+            t0 = time.perf_counter()
+            rt.run(x)
+            first_ms = (time.perf_counter() - t0) * 1e3
+            s = measure(lambda: rt.run(x), timing)
+            st = LatencyStats.from_samples(s.ns)
+            ips = throughput_ips(b, st.n, s.wall_s)
+            gflops = t.flops * ips / 1e9
+            cell_id = f"{run_id}-r{repeat}-{len(rows):04d}"
+            rec = BenchmarkRecord(
+                run_id=run_id, cell_id=cell_id, repeat=repeat,
+                timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host,
+                model=t.name, variant="fp32", dataset=t.dataset, task=t.task, runtime=runtime, provider=prov,
+                providers_used=";".join(rt.providers_used), batch_size=b, intra_op_threads=threads,
+                spinning={None: "default", True: "on", False: "off"}[spinning] if runtime == "onnxruntime" else "n/a",
+                graph_optimization="all" if runtime == "onnxruntime" else "eager",
+                session_create_ms=rt.create_ms, first_inference_ms=first_ms,
+                warmup_iters=s.warmup_iters, timed_iters=st.n, timed_wall_s=s.wall_s,
+                latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
+                latency_p50_ms=st.p50_ms, latency_p90_ms=st.p90_ms, latency_p99_ms=st.p99_ms,
+                latency_max_ms=st.max_ms, latency_cv=st.cv, throughput_ips=ips,
+                eval_images=len(t.inputs), **q,
+                flops_per_image=t.flops, achieved_gflops=gflops if t.flops else NAN,
+                peak_fraction=gflops / peak_gflops if t.flops and peak_gflops > 0 else NAN,
+                nodes_total=placement.nodes_total, nodes_on_provider=placement.nodes_on_provider,
+                nodes_on_cpu=placement.nodes_on_cpu, memcpy_nodes=placement.memcpy_nodes,
+                onnx_sha256=sha, opset=opset, checkpoint_profile=t.profile, checkpoint_seed=t.seed,
+                checkpoint_sha256=t.checkpoint_sha256,
+                onnxruntime_version=ort.__version__, torch_version=torch.__version__,
+                onnx_version=onnx.__version__, cpu_model=cpu, mnistbench_version=mnistbench.__version__,
+            )
+            sink.append(rec)
+            rows.append(rec)
+            samples[cell_id] = s.ns
+            _save_samples(samples_path, samples)
+            if progress:
+                progress(f"{label}: batch {b}", len(rows), total)
     return rows
+
+
+def _save_samples(path: Path, samples: dict[str, np.ndarray]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **samples)
+    atomic_write_bytes(path, buf.getvalue())

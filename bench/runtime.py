@@ -11,9 +11,14 @@ wrong provider.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -72,9 +77,12 @@ _OPT = {
 }
 
 
-def _session(model: str | bytes, cfg: SessionConfig) -> ort.InferenceSession:
+def _session(model: str | bytes, cfg: SessionConfig, profile_prefix: str | None = None) -> ort.InferenceSession:
     ep = provider_name(cfg.provider)
     so = ort.SessionOptions()
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
     so.log_severity_level = 4
     so.intra_op_num_threads = cfg.intra_op_threads
     so.graph_optimization_level = _OPT[cfg.graph_optimization]
@@ -140,3 +148,84 @@ class OrtRuntime:
     def run(self, x: np.ndarray) -> np.ndarray:
         """One synchronous inference: float32 (N, 1, 28, 28) in, first output out (host memory)."""
         return self.session.run(None, {self.input_name: x})[0]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where ONNX Runtime ran each node of the optimised graph (from one profiled inference).
+
+    Attributes:
+        nodes_total: distinct nodes executed.
+        nodes_on_provider: of those, on the requested EP.
+        nodes_on_cpu: on the CPU EP (the fallback when a GPU EP was requested).
+        memcpy_nodes: MemcpyToHost/MemcpyFromHost nodes (device <-> host copies inside the graph).
+        by_provider: node count per EP.
+    """
+
+    nodes_total: int
+    nodes_on_provider: int
+    nodes_on_cpu: int
+    memcpy_nodes: int
+    by_provider: dict[str, int]
+
+
+def audit_placement(path: Path, cfg: SessionConfig, x: np.ndarray) -> Placement:
+    """Run ``x`` once through a profiling session and count nodes per execution provider.
+
+    Raises:
+        ProviderUnavailableError / UsageError: as :class:`OrtRuntime`.
+    """
+    with tempfile.TemporaryDirectory(prefix="mnistbench-prof-") as tmp:
+        sess = _session(str(path), cfg, profile_prefix=os.path.join(tmp, "p"))
+        sess.run(None, {sess.get_inputs()[0].name: x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    nodes: dict[str, tuple[str, str]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and "provider" in e.get("args", {}):
+            nodes[e["name"].removesuffix("_kernel_time")] = (e["args"]["provider"], e["args"].get("op_name", ""))
+    per_ep = Counter(p for p, _ in nodes.values())
+    return Placement(
+        nodes_total=len(nodes),
+        nodes_on_provider=per_ep.get(provider_name(cfg.provider), 0),
+        nodes_on_cpu=per_ep.get("CPUExecutionProvider", 0),
+        memcpy_nodes=sum(1 for _, op in nodes.values() if op.startswith("Memcpy")),
+        by_provider=dict(per_ep),
+    )
+
+
+class TorchRuntime:
+    """PyTorch eager inference (the baseline users would otherwise run), host arrays in and out.
+
+    ``run`` converts the float32 array to a tensor, runs the model under
+    ``torch.inference_mode`` on the device, synchronises CUDA, and returns a
+    host array: the same end-to-end contract as :class:`OrtRuntime`.
+
+    Raises (from the constructor):
+        ProviderUnavailableError: ``cuda`` asked for and torch sees no GPU.
+    """
+
+    name = "torch"
+
+    def __init__(self, build: Callable[[], "torch.nn.Module"], provider: str, threads: int = 0) -> None:
+        import torch
+
+        if provider not in ("cpu", "cuda"):
+            raise UsageError(f"the torch runtime runs on cpu or cuda, not {provider!r}")
+        if provider == "cuda" and not torch.cuda.is_available():
+            raise ProviderUnavailableError("torch runtime on cuda: torch sees no CUDA device on this host")
+        self._torch = torch
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.device = torch.device(provider)
+        t0 = time.perf_counter()
+        self.model = build().to(self.device).eval()
+        self.create_ms = (time.perf_counter() - t0) * 1e3
+        self.providers_used = [f"torch-{provider}"]
+        self.sync = torch.cuda.synchronize if provider == "cuda" else (lambda: None)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """One synchronous inference: float32 (N, 1, 28, 28) in, output as a host array."""
+        with self._torch.inference_mode():
+            y = self.model(self._torch.from_numpy(x).to(self.device))
+            self.sync()
+            return y.cpu().numpy()

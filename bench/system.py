@@ -62,6 +62,20 @@ def gpus() -> list[dict]:
     return [{"name": r[0], "memory": r[1], "driver": r[2]} for r in rows if len(r) == 3]
 
 
+def gemm_peak_gflops(n: int = 1024, seconds: float = 0.5) -> float:
+    """Best achieved fp32 GEMM rate of this machine, GFLOP/s: ``torch.mm`` of two n x n
+    matrices (2 n^3 FLOPs) repeated for ``seconds``, all of torch's threads. A practical
+    peak to compare model throughput against, not the datasheet figure."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    torch.mm(a, b)
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
 def describe_system() -> dict:
     """Machine and software facts for a results file (JSON-serialisable)."""
     vm = psutil.virtual_memory()
@@ -83,6 +97,7 @@ def describe_system() -> dict:
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,
         "onnxruntime_device": ort.get_device(),
+        "onnxruntime_build": ort.get_build_info() if hasattr(ort, "get_build_info") else "",
         "onnxruntime_available_providers": ort.get_available_providers(),
         "numpy": np.__version__,
         "gpus": gpus(),

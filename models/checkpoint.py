@@ -21,10 +21,23 @@ from safetensors.torch import load_file, save_file
 from .errors import UsageError
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file in ``path``'s folder, with the permissions a plain ``open`` would give."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+    return fd, tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -51,12 +64,12 @@ def save_checkpoint(stem: Path, state_dict: dict[str, torch.Tensor], meta: dict[
     The JSON gains ``weights_sha256``. Tensors are made contiguous CPU copies.
     """
     weights = stem.with_suffix(".safetensors")
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=weights.parent, prefix=f".{weights.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(weights)
     os.close(fd)
     try:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         save_file(tensors, tmp, metadata={"model": str(meta.get("model", "")), "format": "pt"})
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors recreates the file as 0600
         os.replace(tmp, weights)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -51,11 +51,16 @@ def test_all_smoke_end_to_end(mnist, real_data_root, tmp_path):
     rows = list(csv.DictReader(open(csvs[0])))
     assert list(rows[0]) == COLUMNS
     assert [(r["model"], r["batch_size"]) for r in rows] == [
-        ("lenet5", "1"), ("lenet5", "16"), ("zhu-conv-autoencoder", "1"), ("zhu-conv-autoencoder", "16")]
+        ("null-identity", "1"), ("null-identity", "16"), ("lenet5", "1"), ("lenet5", "16"),
+        ("zhu-conv-autoencoder", "1"), ("zhu-conv-autoencoder", "16")]
+    null, rows = rows[:2], rows[2:]
+    assert all(r["task"] == "null" and r["accuracy_top1"] == "" and float(r["latency_p50_ms"]) > 0 for r in null)
     for r in rows:
         assert r["provider"] == "cpu" and r["providers_used"] == "CPUExecutionProvider" and r["status"] == "ok"
         assert float(r["latency_p50_ms"]) > 0 and float(r["throughput_ips"]) > 0 and r["eval_images"] == "10000"
         assert len(r["onnx_sha256"]) == 64 and r["checkpoint_profile"] == "smoke" and r["opset"] == "18"
+        assert len(r["checkpoint_sha256"]) == 64 and float(r["agreement_top1_vs_torch"] or 1) >= 0.999
+        assert int(r["nodes_total"]) == int(r["nodes_on_provider"]) > 0 and float(r["peak_fraction"]) > 0
     # ONNX Runtime's accuracy on the full test set equals PyTorch's from training.
     trained = json.loads((arts / "mnist/smoke/seed0/lenet5.json").read_text())
     assert abs(float(rows[0]["accuracy_top1"]) - trained["test_metric"]) <= 2e-4

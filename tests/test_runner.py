@@ -1,0 +1,118 @@
+"""The benchmark matrix on real trained models: rows, agreement, placement, samples, error rows."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from mnistbench.bench import runtime as rt_mod
+from mnistbench.bench.pipeline import (NULL_MODEL, Artifacts, export_model, null_model, onnx_for, eval_inputs,
+                                       torch_builder, train_model)
+from mnistbench.bench.records import COLUMNS, read_csv
+from mnistbench.bench.runner import Axes, Target, plan, run_matrix
+from mnistbench.bench.timing import TimingConfig
+from mnistbench.models.errors import UsageError
+from mnistbench.models.registry import get_spec
+
+FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, min_s=0)
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_small, tmp_path_factory):
+    """lenet5 and zhu-conv-autoencoder trained (smoke) and exported; targets on 1,000 real test images."""
+    arts = Artifacts(tmp_path_factory.mktemp("arts"), "mnist", "smoke", 0)
+    targets = []
+    for name in ("lenet5", "zhu-conv-autoencoder"):
+        spec = get_spec(name)
+        train_model(spec, mnist_small, arts, "cpu")
+        export_model(spec, mnist_small, arts)
+        path, meta = onnx_for(spec, arts)
+        x, y = eval_inputs(spec, mnist_small)
+        targets.append(Target(name, path, spec.task, x, y, torch_builder(spec, arts), spec.flops, "mnist",
+                              "smoke", "0", meta["checkpoint_sha256"]))
+    return arts, targets
+
+
+@pytest.mark.integration
+def test_matrix_rows_agreement_placement_and_samples(trained, tmp_path):
+    arts, targets = trained
+    axes = Axes(("onnxruntime", "torch"), ("cpu",), (1,), (True, False), (1, 8))
+    out = tmp_path / "r.csv"
+    rows = run_matrix(targets, axes, out, timing=FAST, peak_gflops=100.0)
+    # per model: ORT x 2 spinning + torch x 1 (no spinning axis), x 2 batch sizes
+    assert len(rows) == 2 * (2 + 1) * 2
+    assert [r.model for r in read_csv(out)] == [r.model for r in rows]
+    for r in rows:
+        assert r.status == "ok" and r.timed_iters >= 5 and r.latency_p50_ms > 0 and r.intra_op_threads == 1
+        assert r.flops_per_image == get_spec(r.model).flops
+        assert r.achieved_gflops == pytest.approx(r.flops_per_image * r.throughput_ips / 1e9)
+        assert r.peak_fraction == pytest.approx(r.achieved_gflops / 100.0)
+        assert r.checkpoint_sha256 and r.checkpoint_profile == "smoke" and len(r.onnx_sha256) == 64
+        if r.runtime == "onnxruntime":
+            assert r.nodes_total > 0 and r.nodes_on_provider == r.nodes_total == r.nodes_on_cpu
+            assert r.memcpy_nodes == 0 and r.spinning in ("on", "off")
+            assert r.max_abs_diff_vs_torch < 1e-4
+        else:
+            assert r.providers_used == "torch-cpu" and r.spinning == "n/a" and r.nodes_total == -1
+            assert r.max_abs_diff_vs_torch == 0.0
+        if r.task == "classify":
+            assert r.agreement_top1_vs_torch >= 0.999 and 0.1 < r.accuracy_top1 <= 1
+        else:
+            assert math.isnan(r.accuracy_top1) and r.test_mse > 0
+    samples = np.load(out.with_name("r.samples.npz"))
+    assert sorted(samples.files) == sorted(r.cell_id for r in rows)
+    for r in rows:
+        ns = samples[r.cell_id]
+        assert len(ns) == r.timed_iters and np.median(ns) / 1e6 == pytest.approx(r.latency_p50_ms)
+
+
+@pytest.mark.integration
+def test_null_model_measures_the_floor(trained, tmp_path):
+    arts, targets = trained
+    x = targets[0].inputs
+    import torch
+
+    null = Target(NULL_MODEL, null_model(tmp_path), "null", x, x[:0], torch.nn.Identity)
+    rows = run_matrix([null, targets[0]], Axes(batch_sizes=(1,)), tmp_path / "n.csv", timing=FAST)
+    assert rows[0].model == NULL_MODEL and rows[0].nodes_total >= 0
+    assert math.isnan(rows[0].accuracy_top1) and rows[0].max_abs_diff_vs_torch == 0.0
+    assert rows[0].latency_p50_ms < rows[1].latency_p50_ms  # the floor is below a real model
+
+
+@pytest.mark.integration
+def test_provider_mismatch_mid_run_is_an_error_row_not_a_mislabelled_one(trained, tmp_path, monkeypatch):
+    arts, targets = trained
+    import onnxruntime as ort
+
+    class FallsBack(ort.InferenceSession):
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(rt_mod.ort, "InferenceSession", FallsBack)
+    rows = run_matrix(targets[:1], Axes(providers=("cuda",), batch_sizes=(1, 4)), tmp_path / "e.csv", timing=FAST)
+    assert [(r.provider, r.status, r.batch_size) for r in rows] == [("cuda", "error", 1), ("cuda", "error", 4)]
+    assert all("fell back" in r.error and math.isnan(r.latency_p50_ms) for r in rows)
+    written = list(csv.DictReader(open(tmp_path / "e.csv")))
+    assert [w["status"] for w in written] == ["error", "error"] and written[0]["throughput_ips"] == ""
+
+
+def test_plan_shuffles_groups_reproducibly(tmp_path):
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    ts = [Target(f"m{i}", tmp_path / "x.onnx", "classify", x, x[:, 0, 0, 0]) for i in range(6)]
+    axes = Axes(threads=(1, 2))
+    a, b, c = plan(ts, axes, 1), plan(ts, axes, 1), plan(ts, axes, None)
+    assert a == b and a != c and sorted(map(str, a)) == sorted(map(str, c)) and len(c) == 12
+
+
+def test_read_csv_rejects_foreign_and_malformed_files(tmp_path):
+    foreign = tmp_path / "f.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(UsageError, match="missing columns"):
+        read_csv(foreign)
+    bad = tmp_path / "b.csv"
+    bad.write_text(",".join(COLUMNS) + "\n" + ",".join("x" for _ in COLUMNS) + "\n")
+    with pytest.raises(UsageError, match="line 2"):
+        read_csv(bad)
