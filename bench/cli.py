@@ -163,15 +163,16 @@ def train_all(
     _do_train(None, profile, device, seed, dataset, data_dir, artifacts_dir)
 
 
-def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir) -> list[dict]:
-    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_model, require_checkpoint
+def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: bool = False) -> list[dict]:
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_int8, export_model, require_checkpoint
     from mnistbench.bench.report import export_table
+    from mnistbench.models.checkpoint import load_checkpoint
     from mnistbench.models.registry import select
 
     specs = select(names)
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
-    for s in specs:
-        require_checkpoint(s, arts)
+    for s in specs:  # every checkpoint present and intact before any work
+        load_checkpoint(require_checkpoint(s, arts))
     data = _load_data(dataset, data_dir)
     reports = []
     with _progress() as bar:
@@ -179,6 +180,9 @@ def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir) -> list[d
         for s in specs:
             bar.update(task, description=f"export {s.name}")
             reports.append(export_model(s, data, arts))
+            if int8:
+                bar.update(task, description=f"int8 {s.name}")
+                reports[-1]["int8"] = export_int8(s, data, arts)
             bar.advance(task)
     out.print(export_table(reports))
     return reports
@@ -191,6 +195,8 @@ def export(
     profile: _profile_opt("paper") = "paper",
     seed: Seed = 0,
     dataset: Dataset = "mnist",
+    int8: Annotated[bool, typer.Option("--int8", help="Also write the int8 QDQ variant (static quantization, "
+                                       "calibrated on 1,000 training images).")] = False,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -199,9 +205,9 @@ def export(
     Export fails unless top-1 agreement on 1,000 real test images is 100% and the
     largest logit difference is within 1e-4.
 
-    Example: mnistbench export --profile quick
+    Example: mnistbench export --profile quick --int8
     """
-    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir)
+    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir, int8)
 
 
 def _parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
@@ -276,51 +282,100 @@ def _do_run(o: dict) -> list:
     """Benchmark with the options parsed by :func:`_run_options`."""
     from mnistbench.bench.pipeline import (NULL_MODEL, Artifacts, artifacts_root, null_model, onnx_for, eval_inputs,
                                            torch_builder)
+    from mnistbench.bench.records import CsvAppender
     from mnistbench.bench.report import cv_warning, results_table
     from mnistbench.bench.runner import Target, run_matrix
     from mnistbench.bench.system import gemm_peak_gflops, write_system_json
+    from mnistbench.models.preprocess import preprocess
     from mnistbench.models.registry import select
 
     axes = o["axes"]
-    specs = select(o["names"])
+    foreign = [Path(p) for p in o.get("onnx") or []]
+    if foreign and (o["names"] or "torch" in axes.runtimes):
+        raise UsageError("--onnx benchmarks the given files alone: name no registered models and no torch runtime")
+    if foreign:
+        from mnistbench.bench.foreign import inspect
+        from mnistbench.models.preprocess import PREPROCESS_CHOICES
+
+        if o["preprocess"] not in PREPROCESS_CHOICES:
+            raise UsageError(f"unknown preprocess {o['preprocess']!r}; choose one of: {', '.join(PREPROCESS_CHOICES)}")
+        foreign = [inspect(p, o["layout"]) for p in foreign]
+    specs = [] if foreign else select(o["names"])
+    if o["resume"] and (o["out_path"] is None or not o["out_path"].is_file()):
+        raise UsageError("--resume needs --out naming the results CSV of the interrupted run")
+    if o["resume"] and o["repeat"] > 1:
+        raise UsageError("--resume completes one run; it cannot be combined with --repeat")
     _check_runtime_providers(list(axes.runtimes), list(axes.providers))
     dataset, profile, seed = o["dataset"], o["profile"], o["seed"]
     arts = Artifacts(artifacts_root(o["artifacts_dir"]), dataset, profile, seed)
-    found = [(s, *onnx_for(s, arts)) for s in specs]
-    if o["repeat_index"] is None:
+    variants = [v.strip() for v in o.get("variant", "fp32").split(",") if v.strip()]
+    for v in variants:
+        if v not in ("fp32", "int8"):
+            raise UsageError(f"unknown variant {v!r}; choose fp32 and/or int8")
+    found = [(s, v, *onnx_for(s, arts, v)) for s in specs for v in variants]
+    done: set[tuple] = set()
+    if o["resume"]:
+        from mnistbench.bench.records import read_csv
+        from mnistbench.bench.runner import cell_key
+
+        csv_path = o["out_path"]
+        done = {cell_key(r) for r in read_csv(csv_path) if r.status == "ok"}
+    elif o["repeat_index"] is None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        csv_path = o["out_path"] or Path(o["results_dir"]) / f"{stamp}-{dataset}-{profile}-{'-'.join(axes.providers)}.csv"
+        tag = "foreign" if foreign else profile
+        csv_path = o["out_path"] or Path(o["results_dir"]) / f"{stamp}-{dataset}-{tag}-{'-'.join(axes.providers)}.csv"
         if csv_path.suffix != ".csv":
             raise UsageError(f"--out must name a .csv file, got {csv_path}")
         if csv_path.exists():
-            raise UsageError(f"{csv_path} exists; choose another --out (results are never overwritten)")
+            raise UsageError(f"{csv_path} exists; choose another --out, or add --resume to complete it")
     else:
         csv_path = o["out_path"]
+    CsvAppender(csv_path)  # the results folder is creatable and writable, before any work
     if o["repeat"] > 1:
         return _run_repeats(csv_path, o)
     data = _load_data(dataset, o["data_dir"])
     targets = []
-    for s, path, meta in found:
+    for s, variant, path, meta in found:
         x, y = eval_inputs(s, data)
         targets.append(Target(s.name, path, s.task, x, y, torch_builder(s, arts), s.flops, dataset,
-                              meta.get("profile", profile), meta.get("seed", str(seed)), meta.get("checkpoint_sha256", "")))
+                              meta.get("profile", profile), meta.get("seed", str(seed)), meta.get("checkpoint_sha256", ""),
+                              variant=variant))
+    for fm in foreign:
+        from mnistbench.bench.foreign import foreign_inputs
+
+        if fm.fixed_batch is not None:
+            err.print(f"{fm.path.name}: fixed batch size {fm.fixed_batch}; it is run at that batch size only",
+                      markup=False, highlight=False)
+        targets.append(Target(fm.path.stem, fm.path, "classify", foreign_inputs(data.test_images, fm, o["preprocess"]),
+                              data.test_labels.astype("int64"), None, None, dataset, "foreign", "",
+                              fixed_batch=fm.fixed_batch, variant="foreign"))
     if o["null"]:
         import torch
 
-        x = eval_inputs(specs[0], data)[0]
+        x = eval_inputs(specs[0], data)[0] if specs else preprocess(data.test_images, "unit")
         targets.insert(0, Target(NULL_MODEL, null_model(arts.root), "null", x, x[:0], torch.nn.Identity, 0, dataset))
     peak = gemm_peak_gflops()
     with _progress() as bar:
         task = bar.add_task("run", total=None)
         rows = run_matrix(targets, axes, csv_path, timing=o["timing"], peak_gflops=peak,
-                          repeat=o["repeat_index"] or 0, shuffle_seed=o["shuffle_seed"],
+                          repeat=o["repeat_index"] or 0, shuffle_seed=o["shuffle_seed"], done=done,
+                          score=o.get("score", True),
                           progress=lambda d, n, tot: bar.update(task, description=d, completed=n, total=tot))
     if o["repeat_index"] is not None:
         return rows
     system_path = csv_path.with_suffix(".system.json")
     write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv),
                                     "gemm_peak_gflops": peak})
+    if o["resume"]:
+        from mnistbench.bench.records import read_csv
+
+        out.print(f"resumed: {len(done)} cells were already in {csv_path.name}, {len(rows)} measured now")
+        rows = read_csv(csv_path)
     out.print(results_table(rows))
+    if len({r.variant for r in rows if r.model != NULL_MODEL}) > 1:
+        from mnistbench.bench.report import variant_table
+
+        out.print(variant_table(rows))
     warn = cv_warning(rows)
     if warn:
         err.print(warn, markup=False, highlight=False)
@@ -346,7 +401,8 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
             "--batch-sizes", o["batch_sizes"], "--threads", o["threads"], "--spinning", o["spinning"],
             "--profile", o["profile"], "--seed", str(o["seed"]), "--dataset", o["dataset"],
             "--warmup-iters", str(t.warmup_iters), "--warmup-s", str(t.warmup_s), "--min-iters", str(t.min_iters),
-            "--min-s", str(t.min_s), "--out", str(csv_path), "--null" if o["null"] else "--no-null"]
+            "--min-s", str(t.min_s), "--out", str(csv_path), "--null" if o["null"] else "--no-null",
+            "--score" if o.get("score", True) else "--no-score", "--variant", o.get("variant", "fp32")]
     for flag, key in (("--data-dir", "data_dir"), ("--artifacts-dir", "artifacts_dir")):
         if o[key] is not None:
             base += [flag, str(o[key])]
@@ -385,11 +441,23 @@ def run(
     spinning: Annotated[str, typer.Option(
         help="ONNX Runtime intra-op spinning: default, on, off (comma-separated to sweep).")] = DEFAULT_SPINNING,
     null: Annotated[bool, typer.Option("--null/--no-null", help="Also measure the null model (overhead floor).")] = True,
+    score: Annotated[bool, typer.Option("--score/--no-score", help="Score the full test set (accuracy, agreement); "
+                                        "--no-score for timing-only sweeps.")] = True,
     repeat: Annotated[int, typer.Option(help="Run the whole matrix N times, each in a fresh process, shuffled.")] = 1,
     shuffle_seed: Annotated[Optional[int], typer.Option(help="Shuffle the cell order with this seed.")] = None,
     repeat_index: Annotated[Optional[int], typer.Option(hidden=True)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Complete an interrupted run: measure only the cells missing from --out.")] = False,
+    variant: Annotated[str, typer.Option(
+        help="Model variants, comma-separated: fp32, int8 (int8 needs `export --int8`).")] = "fp32",
+    onnx: Annotated[Optional[list[Path]], typer.Option(
+        "--onnx", help="Benchmark this MNIST classifier instead of registered models (repeatable).")] = None,
+    layout: Annotated[str, typer.Option(help="Input layout of --onnx models: auto, nchw, nhwc, flat, hw.")] = "auto",
+    preprocess: Annotated[str, typer.Option(
+        help="Input scaling of --onnx models: unit [0,1], mnist-norm, signed [-1,1], raw 0-255.")] = "unit",
     results_dir: Annotated[Path, typer.Option(help="Folder for the results CSV and system JSON.")] = Path("results"),
-    out_path: Annotated[Optional[Path], typer.Option("--out", help="Exact CSV path (must not exist).")] = None,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", help="Exact CSV path (must not exist, unless --resume).")] = None,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -407,7 +475,8 @@ def run(
         names=models, provider=provider, runtime=runtime, batch_sizes=batch_sizes, profile=profile, seed=seed,
         dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s), threads=threads,
         spinning=spinning, null=null, repeat=repeat, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
-        results_dir=results_dir, out_path=out_path, data_dir=data_dir, artifacts_dir=artifacts_dir))
+        resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess, results_dir=results_dir, out_path=out_path,
+        data_dir=data_dir, artifacts_dir=artifacts_dir))
 
 
 @app.command("all")
@@ -438,7 +507,7 @@ def all_cmd(
     opts = _run_options(
         names=models, provider=provider, runtime=["onnxruntime"], batch_sizes=batch_sizes, profile=profile,
         seed=seed, dataset=dataset, timing=TimingConfig(), threads=DEFAULT_THREADS, spinning=DEFAULT_SPINNING,
-        null=True, repeat=1, shuffle_seed=None, repeat_index=None, results_dir=results_dir, out_path=None,
+        null=True, repeat=1, shuffle_seed=None, repeat_index=None, resume=False, results_dir=results_dir, out_path=None,
         data_dir=data_dir, artifacts_dir=artifacts_dir)
     _check_runtime_providers(["onnxruntime"], list(opts["axes"].providers))
     t0 = time.perf_counter()

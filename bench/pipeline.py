@@ -6,7 +6,8 @@ else ``./artifacts``)::
     <root>/<dataset>/<profile>/seed<seed>/<model>.safetensors   weights
                                          /<model>.json          checkpoint metadata
                                          /<model>.train.csv     per-epoch log
-                                         /<model>.onnx          exported model
+                                         /<model>.onnx          exported model (fp32)
+                                         /<model>.int8.onnx     int8 variant (export --int8)
                                          /<model>.export.json   parity report
 """
 
@@ -52,8 +53,8 @@ class Artifacts:
     def checkpoint(self, model: str) -> Path:
         return self.dir / model
 
-    def onnx(self, model: str) -> Path:
-        return self.dir / f"{model}.onnx"
+    def onnx(self, model: str, variant: str = "fp32") -> Path:
+        return self.dir / (f"{model}.onnx" if variant == "fp32" else f"{model}.{variant}.onnx")
 
 
 def train_model(spec: ModelSpec, data: Dataset, arts: Artifacts, device: str, progress: ProgressFn | None = None) -> dict:
@@ -123,19 +124,46 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     return report
 
 
-def onnx_for(spec: ModelSpec, arts: Artifacts) -> tuple[Path, dict[str, str]]:
-    """The exported file of ``spec`` and its metadata.
+def onnx_for(spec: ModelSpec, arts: Artifacts, variant: str = "fp32") -> tuple[Path, dict[str, str]]:
+    """The exported file of ``spec`` (``fp32`` or ``int8``) and its metadata.
 
     Raises:
         UsageError: not exported yet (the message says how).
     """
-    path = arts.onnx(spec.name)
+    path = arts.onnx(spec.name, variant)
     if not path.is_file():
+        flag = "" if variant == "fp32" else f" --{variant}"
         raise UsageError(
-            f"no ONNX file for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
-            f"at {path}; run: mnistbench export {spec.name} --profile {arts.profile} --seed {arts.seed}"
+            f"no {variant} ONNX file for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
+            f"at {path}; run: mnistbench export {spec.name} --profile {arts.profile} --seed {arts.seed}{flag}"
         )
     return path, read_metadata(path)
+
+
+def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
+    """Quantize the exported fp32 file of ``spec`` to int8 (see :mod:`exporters.variants`), calibrated
+    on the first :data:`CALIBRATION_IMAGES` training images; returns a report with its top-1
+    agreement with fp32 on the parity images (information, not a gate).
+
+    Raises:
+        UsageError: no fp32 export yet. ExportError: quantization failed.
+    """
+    from mnistbench.exporters.variants import CALIBRATION_IMAGES, quantize_int8
+
+    fp32, _ = onnx_for(spec, arts)
+    out = arts.onnx(spec.name, "int8")
+    quantize_int8(fp32, out, preprocess(data.train_images[:CALIBRATION_IMAGES], spec.preprocess))
+    import onnxruntime as ort
+
+    x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
+    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))
+    ya, yb = (s.run(None, {s.get_inputs()[0].name: x})[0] for s in (a, b))
+    report = {"model": spec.name, "variant": "int8", "onnx": out.name, "onnx_sha256": sha256_file(out),
+              "onnx_bytes": out.stat().st_size, "calibration_images": CALIBRATION_IMAGES,
+              "max_abs_diff_vs_fp32": float(np.max(np.abs(ya - yb))),
+              "top1_agreement_vs_fp32": float(np.mean(ya.argmax(1) == yb.argmax(1))) if spec.task == "classify" else None}
+    atomic_write_bytes(arts.dir / f"{spec.name}.int8.export.json", (json.dumps(report, indent=2) + "\n").encode())
+    return report
 
 
 def torch_builder(spec: ModelSpec, arts: Artifacts):

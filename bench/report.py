@@ -141,3 +141,31 @@ def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
         t.add_row(model, rt, prov, str(th), sp, str(b), str(len(rs)), _ms(med_p),
                   f"{(p50[-1] - p50[0]) / med_p:.1%}", f"{med_i:,.0f}", f"{(ips[-1] - ips[0]) / med_i:.1%}")
     return t
+
+
+def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
+    """Each non-``base`` variant against ``base``, per model, runtime, provider and batch size:
+    throughput speedup and accuracy (or MSE) change."""
+    ok = [r for r in rows if r.status == "ok"]
+    index = {(r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size, r.variant): r for r in ok}
+    t = Table(title=f"Variants against {base} (speedup = throughput ratio; accuracy change in percentage points)",
+              title_justify="left")
+    for col in ("model", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
+                "metric", "change"):
+        t.add_column(col, justify="left" if col in ("model", "variant", "provider") else "right")
+    for r in ok:
+        if r.variant == base:
+            continue
+        b = index.get((r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size, base))
+        if b is None:
+            continue
+        if r.task == "classify":
+            m0, m1, change = fmt_metric(r.task, b.accuracy_top1), fmt_metric(r.task, r.accuracy_top1), \
+                f"{(r.accuracy_top1 - b.accuracy_top1) * 100:+.2f} pp"
+        else:
+            m0, m1, change = fmt_metric(r.task, b.test_mse), fmt_metric(r.task, r.test_mse), \
+                f"{r.test_mse - b.test_mse:+.4f}"
+        speed = r.throughput_ips / b.throughput_ips
+        t.add_row(r.model, r.variant, r.provider, str(r.batch_size), f"{b.throughput_ips:,.0f}",
+                  f"{r.throughput_ips:,.0f}", f"[{'green' if speed >= 1 else 'red'}]{speed:.2f}x[/]", m0, m1, change)
+    return t

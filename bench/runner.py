@@ -2,7 +2,8 @@
 
 Per model, PyTorch eager on CPU scores the full test set once; that output is
 the reference for every runtime's agreement columns. Per model, runtime and
-provider, the runtime scores the full test set (top-1 accuracy, or MSE for
+provider (not per thread setting, which does not change outputs), the runtime
+scores the full test set (top-1 accuracy, or MSE for
 reconstruction models) in chunks of :data:`EVAL_CHUNK`, and for ONNX Runtime
 one profiled inference audits node placement. Each cell then gets a fresh
 session, so cold start (session creation, first inference at that batch size)
@@ -54,8 +55,10 @@ class Target:
         inputs: preprocessed test images, float32 (N, 1, 28, 28).
         labels: int64 (N,) (ignored unless classify).
         build_torch: returns the trained PyTorch module (None: no torch rows, no agreement).
-        flops: forward FLOPs of one image.
+        flops: forward FLOPs of one image (None: unknown, e.g. a foreign model).
         dataset, profile, seed, checkpoint_sha256: provenance for the rows.
+        fixed_batch: the only batch size the graph accepts (None: dynamic batch axis).
+        variant: ``fp32`` for mnistbench's exports, ``foreign`` for ``--onnx`` models.
     """
 
     name: str
@@ -64,11 +67,16 @@ class Target:
     inputs: np.ndarray
     labels: np.ndarray
     build_torch: Callable[[], torch.nn.Module] | None = None
-    flops: int = 0
+    flops: int | None = 0
     dataset: str = "mnist"
     profile: str = ""
     seed: str = ""
     checkpoint_sha256: str = ""
+    fixed_batch: int | None = None
+    variant: str = "fp32"
+
+    def batch_sizes(self, requested: tuple[int, ...]) -> tuple[int, ...]:
+        return requested if self.fixed_batch is None else (self.fixed_batch,)
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,17 @@ def batch_input(inputs: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(x[:batch_size])
 
 
-def full_output(rt, inputs: np.ndarray) -> np.ndarray:
-    """``rt`` over all of ``inputs`` in chunks of :data:`EVAL_CHUNK`."""
-    return np.concatenate([rt.run(inputs[i : i + EVAL_CHUNK]) for i in range(0, len(inputs), EVAL_CHUNK)])
+def full_output(rt, inputs: np.ndarray, fixed_batch: int | None = None) -> np.ndarray:
+    """``rt`` over all of ``inputs`` in chunks of :data:`EVAL_CHUNK`, or of exactly
+    ``fixed_batch`` (the last chunk padded with repeats, whose outputs are dropped)."""
+    if fixed_batch is None:
+        return np.concatenate([rt.run(inputs[i : i + EVAL_CHUNK]) for i in range(0, len(inputs), EVAL_CHUNK)])
+    outs = []
+    for i in range(0, len(inputs), fixed_batch):
+        chunk = inputs[i : i + fixed_batch]
+        n = len(chunk)
+        outs.append(rt.run(batch_input(chunk, fixed_batch))[:n])
+    return np.concatenate(outs)
 
 
 def quality(t: Target, out: np.ndarray, ref: np.ndarray | None) -> dict[str, float]:
@@ -149,8 +165,14 @@ def run_matrix(
     repeat: int = 0,
     shuffle_seed: int | None = None,
     progress: RunProgress | None = None,
+    done: set[tuple] | None = None,
+    score: bool = True,
 ) -> list[BenchmarkRecord]:
     """Benchmark every cell and append its row to ``out_csv`` as it finishes.
+
+    ``score=False`` skips the quality columns (accuracy, MSE, agreement), for timing-only sweeps.
+    ``done`` holds :func:`cell_key` of cells already in ``out_csv`` (``run --resume``):
+    they are skipped, and new samples are added to the existing samples file.
 
     Providers must already be proven usable (:func:`bench.runtime.check_provider`);
     a session that still falls back raises ``ProviderUnavailableError`` before its
@@ -163,14 +185,21 @@ def run_matrix(
     host, cpu = socket.gethostname(), cpu_model()
     sink = CsvAppender(out_csv)
     samples_path = out_csv.with_name(out_csv.stem + (f".r{repeat}" if repeat else "") + ".samples.npz")
-    samples: dict[str, np.ndarray] = {}
+    samples: dict[str, np.ndarray] = dict(np.load(samples_path)) if done and samples_path.exists() else {}
+    done = done or set()
     rows: list[BenchmarkRecord] = []
-    groups = plan(targets, axes, shuffle_seed)
-    total = len(groups) * len(axes.batch_sizes)
+    groups = [g for g in plan(targets, axes, shuffle_seed)
+              if any(_key(g, b, repeat) not in done for b in g[0].batch_sizes(axes.batch_sizes))]
+    total = sum(_key(g, b, repeat) not in done for g in groups for b in g[0].batch_sizes(axes.batch_sizes))
     refs: dict[str, np.ndarray | None] = {}
     meta: dict[str, tuple[str, int]] = {}
+    scored: dict[tuple[str, str, str], dict[str, float]] = {}  # threads/spinning do not change the outputs
     for t, runtime, prov, threads, spinning in groups:
         label = f"{t.name} [{runtime}/{prov}, threads {threads or 'auto'}]"
+        if t.name not in refs and not score:
+            refs[t.name] = None
+            proto = onnx.load(str(t.path), load_external_data=False)
+            meta[t.name] = (sha256_file(t.path), next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0))
         if t.name not in refs:
             if progress:
                 progress(f"{t.name}: PyTorch reference on {len(t.inputs):,} test images", len(rows), total)
@@ -182,24 +211,31 @@ def run_matrix(
         if progress:
             progress(f"{label}: scoring", len(rows), total)
         try:
-            q = quality(t, full_output(new(), t.inputs), refs[t.name])
+            key = (t.name, runtime, prov)
+            if key not in scored:
+                scored[key] = (quality(t, full_output(new(), t.inputs, t.fixed_batch), refs[t.name]) if score else
+                               {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
+                                                 "max_abs_diff_vs_torch")})
+            q = scored[key]
             placement = (audit_placement(t.path, SessionConfig(prov, threads, spinning), t.inputs[:1])
                          if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
         except ProviderUnavailableError as exc:
             # The session did not really run on the requested provider: an error row per
             # cell, never a figure under the wrong label.
-            for b in axes.batch_sizes:
+            for b in t.batch_sizes(axes.batch_sizes):
                 rec = error_record(
                     str(exc), run_id=run_id, cell_id=f"{run_id}-r{repeat}-{len(rows):04d}", repeat=repeat,
                     timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host, model=t.name,
-                    variant="fp32", dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
+                    variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
                     intra_op_threads=threads, onnx_sha256=sha, opset=opset, cpu_model=cpu,
                     onnxruntime_version=ort.__version__, torch_version=torch.__version__,
                     onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
                 sink.append(rec)
                 rows.append(rec)
             continue
-        for b in axes.batch_sizes:
+        for b in t.batch_sizes(axes.batch_sizes):
+            if _key((t, runtime, prov, threads, spinning), b, repeat) in done:
+                continue
             if progress:
                 progress(f"{label}: batch {b}", len(rows), total)
             rt = new()
@@ -210,22 +246,22 @@ def run_matrix(
             s = measure(lambda: rt.run(x), timing)
             st = LatencyStats.from_samples(s.ns)
             ips = throughput_ips(b, st.n, s.wall_s)
-            gflops = t.flops * ips / 1e9
-            cell_id = f"{run_id}-r{repeat}-{len(rows):04d}"
+            gflops = (t.flops or 0) * ips / 1e9
+            cell_id = f"{run_id}-r{repeat}-{len(rows) + len(done):04d}"
             rec = BenchmarkRecord(
                 run_id=run_id, cell_id=cell_id, repeat=repeat,
                 timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host,
-                model=t.name, variant="fp32", dataset=t.dataset, task=t.task, runtime=runtime, provider=prov,
+                model=t.name, variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov,
                 providers_used=";".join(rt.providers_used), batch_size=b, intra_op_threads=threads,
-                spinning={None: "default", True: "on", False: "off"}[spinning] if runtime == "onnxruntime" else "n/a",
+                spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a",
                 graph_optimization="all" if runtime == "onnxruntime" else "eager",
                 session_create_ms=rt.create_ms, first_inference_ms=first_ms,
                 warmup_iters=s.warmup_iters, timed_iters=st.n, timed_wall_s=s.wall_s,
                 latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
                 latency_p50_ms=st.p50_ms, latency_p90_ms=st.p90_ms, latency_p99_ms=st.p99_ms,
                 latency_max_ms=st.max_ms, latency_cv=st.cv, throughput_ips=ips,
-                eval_images=len(t.inputs), **q,
-                flops_per_image=t.flops, achieved_gflops=gflops if t.flops else NAN,
+                eval_images=len(t.inputs) if score else 0, **q,
+                flops_per_image=-1 if t.flops is None else t.flops, achieved_gflops=gflops if t.flops else NAN,
                 peak_fraction=gflops / peak_gflops if t.flops and peak_gflops > 0 else NAN,
                 nodes_total=placement.nodes_total, nodes_on_provider=placement.nodes_on_provider,
                 nodes_on_cpu=placement.nodes_on_cpu, memcpy_nodes=placement.memcpy_nodes,
@@ -241,6 +277,20 @@ def run_matrix(
             if progress:
                 progress(f"{label}: batch {b}", len(rows), total)
     return rows
+
+
+_SPIN = {None: "default", True: "on", False: "off"}
+
+
+def cell_key(r: BenchmarkRecord) -> tuple:
+    """What identifies a cell of the matrix in a results file (for ``--resume``)."""
+    return (r.model, r.variant, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size, r.repeat)
+
+
+def _key(group: tuple, batch_size: int, repeat: int) -> tuple:
+    t, runtime, prov, threads, spinning = group
+    spin = _SPIN[spinning] if runtime == "onnxruntime" else "n/a"
+    return (t.name, t.variant, runtime, prov, threads, spin, batch_size, repeat)
 
 
 def _save_samples(path: Path, samples: dict[str, np.ndarray]) -> None:

@@ -11,6 +11,8 @@ wrong provider.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -90,7 +92,10 @@ def _session(model: str | bytes, cfg: SessionConfig, profile_prefix: str | None 
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spinning else "0")
     providers = [ep] if ep == "CPUExecutionProvider" else [ep, "CPUExecutionProvider"]
     try:
-        sess = ort.InferenceSession(model, so, providers=providers)
+        # ORT's Python layer print()s an "EP Error ... Falling back" banner when a GPU EP
+        # fails to register; the fallback is detected and reported below, in one line.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            sess = ort.InferenceSession(model, so, providers=providers)
     except Exception as exc:  # ORT raises Fail / InvalidGraph / RuntimeException ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if ep != "CPUExecutionProvider":

@@ -157,12 +157,13 @@ def find_data_dir(dataset: str, data_dir: Path | None = None) -> Path | None:
 
 @functools.lru_cache(maxsize=4)
 def _load(dataset: str, folder: Path, verify: bool) -> Dataset:
-    arrays = {}
+    # Structure first (magic, shapes, counts: the most telling message), the digest last.
+    arrays, digests = {}, {}
     for name, path in _files_in(folder).items():
         buf = _read_payload(path)
-        if verify and (got := hashlib.md5(buf, usedforsecurity=False).hexdigest()) != (want := MD5[dataset][name]):
-            raise DataError(f"{path}: MD5 of the uncompressed data is {got}, expected {want}")
         arrays[name] = _parse_idx(buf, path)
+        if verify:
+            digests[name] = (path, hashlib.md5(buf, usedforsecurity=False).hexdigest())
     for split, count in SPLITS.items():
         images, labels = arrays[f"{split}-images-idx3-ubyte"], arrays[f"{split}-labels-idx1-ubyte"]
         where = f"{folder}: {split} split"
@@ -174,6 +175,9 @@ def _load(dataset: str, folder: Path, verify: bool) -> Dataset:
             raise DataError(f"{where}: {len(images)} images, expected {count}")
         if labels.size and labels.max() > 9:
             raise DataError(f"{where}: label {labels.max()} outside 0..9")
+    for name, (path, got) in digests.items():
+        if got != (want := MD5[dataset][name]):
+            raise DataError(f"{path}: MD5 of the uncompressed data is {got}, expected {want}")
     return Dataset(dataset, *(arrays[n] for n in FILES), source=folder)
 
 

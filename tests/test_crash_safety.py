@@ -1,0 +1,75 @@
+"""Crash safety with a real process and a real signal: Ctrl-C keeps every finished row, --resume completes the rest."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mnistbench.bench.pipeline import Artifacts, export_model, train_model
+from mnistbench.bench.records import read_csv
+from mnistbench.bench.runner import cell_key
+from mnistbench.models.registry import get_spec
+
+BATCHES = "1,2,4,8,16,32"
+
+
+@pytest.fixture(scope="module")
+def smoke_artifacts(mnist_small, tmp_path_factory):
+    arts = Artifacts(tmp_path_factory.mktemp("arts"), "mnist", "smoke", 0)
+    for name in ("zhu-mlp", "lenet5"):
+        train_model(get_spec(name), mnist_small, arts, "cpu")
+        export_model(get_spec(name), mnist_small, arts)
+    return arts
+
+
+def cli(*args):
+    return [sys.executable, "-m", "mnistbench.bench.cli", *map(str, args)]
+
+
+@pytest.mark.integration
+def test_sigint_keeps_finished_rows_and_resume_completes_only_missing_cells(smoke_artifacts, real_data_root, tmp_path):
+    out = tmp_path / "run.csv"
+    common = ["zhu-mlp", "lenet5", "--profile", "smoke", "--artifacts-dir", smoke_artifacts.root, "--data-dir",
+              real_data_root, "--batch-sizes", BATCHES, "--no-null", "--min-s", "0.4", "--out", out]
+    proc = subprocess.Popen(cli("run", *common), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until at least two cells are written
+        if out.exists() and sum(1 for _ in open(out)) >= 3:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("no rows appeared within 120 s")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    kept = read_csv(out)  # readable: every line a complete row
+    assert 2 <= len(kept) < 12 and all(r.status == "ok" for r in kept)
+    assert out.read_text().endswith("\n")
+
+    res = subprocess.run(cli("run", *common, "--resume"), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = read_csv(out)
+    keys = [cell_key(r) for r in rows]
+    assert len(rows) == 12 and len(set(keys)) == 12  # 2 models x 6 batch sizes, each exactly once
+    assert [cell_key(r) for r in rows[: len(kept)]] == [cell_key(r) for r in kept]  # kept rows untouched
+    assert f"{len(kept)} cells were already in run.csv, {12 - len(kept)} measured now" in res.stdout
+    import numpy as np
+
+    assert sorted(np.load(tmp_path / "run.samples.npz").files) == sorted(r.cell_id for r in rows)
+
+
+@pytest.mark.integration
+def test_refuses_to_overwrite_results(smoke_artifacts, real_data_root, tmp_path):
+    out = tmp_path / "r.csv"
+    out.write_text("keep me\n")
+    res = subprocess.run(cli("run", "zhu-mlp", "--profile", "smoke", "--artifacts-dir", smoke_artifacts.root,
+                             "--out", out), capture_output=True, text=True)
+    assert res.returncode == 2 and "exists" in res.stderr and out.read_text() == "keep me\n"
