@@ -21,9 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mnistbench.bench.timing import MIN_ITERS, MIN_S, WARMUP_ITERS, WARMUP_S
 from mnistbench.models.errors import MnistBenchError, UsageError
 
-# Session defaults of `run` and `all` (see README, "Threads"): "0" lets ONNX Runtime
-# choose (one intra-op thread per physical core), spinning left at its default.
-DEFAULT_THREADS = "0"
+# Session defaults of `run` and `all` (see README, "Threads and spinning"): threads chosen per
+# cell by a short probe of 1 against one per physical core; spinning left at ONNX Runtime's default.
+DEFAULT_THREADS = "auto"
 DEFAULT_SPINNING = "default"
 
 app = typer.Typer(
@@ -228,6 +228,16 @@ def _parse_batch_sizes(text: str) -> list[int]:
     return _parse_ints(text, "batch size", 1, "--batch-sizes 1,8,32")
 
 
+def _parse_threads(text: str) -> list[int]:
+    from mnistbench.bench.runner import AUTO
+
+    parts = [p.strip() for p in text.split(",")]
+    nums = ",".join(p for p in parts if p.lower() != "auto")
+    vals = ([AUTO] if any(p.lower() == "auto" for p in parts) else []) + (
+        _parse_ints(nums, "thread count", 0, "--threads auto,1,2") if nums else [])
+    return vals
+
+
 def _parse_spinning(text: str) -> list[bool | None]:
     table = {"default": None, "on": True, "off": False}
     vals = []
@@ -273,7 +283,7 @@ def _run_options(**kw) -> dict:
     if kw["repeat"] < 1:
         raise UsageError(f"--repeat must be at least 1, got {kw['repeat']}")
     provs, runtimes = _parse_providers(kw["provider"]), _parse_runtimes(kw["runtime"])
-    kw["axes"] = Axes(tuple(runtimes), tuple(provs), tuple(_parse_ints(kw["threads"], "thread count", 0, "--threads 1,2")),
+    kw["axes"] = Axes(tuple(runtimes), tuple(provs), tuple(_parse_threads(kw["threads"])),
                       tuple(_parse_spinning(kw["spinning"])), tuple(_parse_batch_sizes(kw["batch_sizes"])))
     return kw
 
@@ -437,7 +447,8 @@ def run(
     min_iters: Annotated[int, typer.Option(help="Timed calls per cell (at least).")] = MIN_ITERS,
     min_s: Annotated[float, typer.Option(help="Timed seconds per cell (at least).")] = MIN_S,
     threads: Annotated[str, typer.Option(
-        help="Intra-op threads, comma-separated to sweep; 0 lets the runtime choose.")] = DEFAULT_THREADS,
+        help="Intra-op threads, comma-separated to sweep: auto (per cell, the faster of 1 and one per physical "
+             "core in a short probe), 0 (the runtime's own choice) or a number.")] = DEFAULT_THREADS,
     spinning: Annotated[str, typer.Option(
         help="ONNX Runtime intra-op spinning: default, on, off (comma-separated to sweep).")] = DEFAULT_SPINNING,
     null: Annotated[bool, typer.Option("--null/--no-null", help="Also measure the null model (overhead floor).")] = True,
@@ -583,6 +594,83 @@ def doctor(
     (th, sp), worst = doc.recommend(points)
     out.print(f"recommended: --threads {th} --spinning {'on' if sp else 'off'} "
               f"(at least {worst:.0%} of the best throughput in every cell swept)")
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="Baseline results: a CSV from `run`, or a folder of them.")],
+    new: Annotated[list[Path], typer.Argument(help="One or more results to compare against the baseline.")],
+    fail_on: Annotated[Optional[str], typer.Option(
+        "--fail-on", help="Gate: exit 1 when a significant change crosses a rule, e.g. 'p50:+5%,accuracy:-0.1pp'.")] = None,
+    min_effect: Annotated[float, typer.Option(
+        help="Smallest p50 change (fraction) called real; smaller significant changes are noise.")] = 0.05,
+    fmt: Annotated[str, typer.Option("--format", help="rich or markdown.")] = "rich",
+) -> None:
+    """Compare results: p50, p99, throughput and accuracy side by side, with a Mann-Whitney U test on
+    the raw samples and a minimum effect size. Exit 0, 1 when --fail-on is crossed, 2 for unusable input.
+
+    Example: mnistbench compare results/base.csv results/new.csv --fail-on 'p50:+5%,accuracy:-0.1pp' --format markdown
+    """
+    try:
+        _compare(base, new, fail_on, min_effect, fmt)
+    except MnistBenchError as exc:
+        print(f"mnistbench: error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None  # unusable input, whatever its kind: the gate's contract
+
+
+def _compare(base: Path, new: list[Path], fail_on: str | None, min_effect: float, fmt: str) -> None:
+    from mnistbench.bench import compare as cmp
+    from mnistbench.bench.report import compare_markdown, compare_table
+
+    if fmt not in ("rich", "markdown"):
+        raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+    if not 0 <= min_effect < 1:
+        raise UsageError(f"--min-effect is a fraction in [0, 1), got {min_effect}")
+    rules = cmp.parse_rules(fail_on) if fail_on else []
+    b = cmp.load(base)
+    failed = []
+    for path in new:
+        n = cmp.load(path)
+        changes, only_base, only_new = cmp.compare(b, n, min_effect)
+        title = f"{base} -> {path}"
+        lines = [f"system differs: {d}" for d in cmp.system_differences(b, n)]
+        lines += [f"only in base: {'/'.join(map(str, k))}" for k in only_base]
+        lines += [f"only in new: {'/'.join(map(str, k))}" for k in only_new]
+        if fmt == "markdown":
+            print("\n".join(f"> {ln}" for ln in lines) + ("\n\n" if lines else "") + compare_markdown(changes, title))
+        else:
+            for ln in lines:
+                err.print(f"warning: {ln}", markup=False, highlight=False)
+            out.print(compare_table(changes, title))
+        failed += cmp.gate(changes, rules)
+    if rules:
+        if failed:
+            for c, r in failed:
+                print(f"gate: {'/'.join(map(str, c.key[:5]))} crosses {r} (p50 ratio {c.p50_ratio:.3f}, "
+                      f"accuracy {c.acc_delta_pp:+.2f} pp, {c.verdict})", file=sys.stderr)
+            raise typer.Exit(1)
+        print(f"gate: passed ({', '.join(map(str, rules))})", file=sys.stderr)
+
+
+@app.command()
+@guarded
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Results CSVs or folders (several hosts are merged).")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the PNGs and report.html.")] = Path("report"),
+    slo_ms: Annotated[float, typer.Option(help="p99 latency budget for the best-batch-size table (ms).")] = 10.0,
+) -> None:
+    """Figures (latency and throughput against batch size, accuracy against latency with the Pareto
+    front, per-model bars) and one self-contained HTML file with the tables.
+
+    Example: mnistbench report results/ --out-dir results/report --slo-ms 5
+    """
+    from mnistbench.bench.htmlreport import load_rows, write_report
+
+    if slo_ms <= 0:
+        raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
+    rows = load_rows(results)
+    path = write_report(rows, out_dir, slo_ms, [str(p) for p in results])
+    out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
 
 
 @app.command()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mnistbench.models.errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class BenchmarkRecord:
     ``dataset``, ``task``, ``runtime`` (``onnxruntime``), ``provider`` (``cpu``/``cuda``,
     as requested *and confirmed*), ``providers_used`` (the session's EP list,
     ``;``-separated), ``batch_size`` (images per call).
-    Session: ``intra_op_threads`` (0 = ONNX Runtime's choice), ``spinning``
+    Session: ``threads_requested`` (``auto``, or the number asked for; 0 = the runtime's own
+    choice), ``intra_op_threads`` (the count the cell ran with; for ``auto``, the faster of 1 and
+    one per physical core in a short probe of this model at this batch size), ``spinning``
     (``on``/``off``/``default``), ``graph_optimization``.
     Cold start: ``session_create_ms``, ``first_inference_ms`` (first call at this batch size).
     Timing: ``warmup_iters``, ``timed_iters``, ``timed_wall_s``, latency ``*_ms`` per call
@@ -64,6 +66,7 @@ class BenchmarkRecord:
     provider: str
     providers_used: str
     batch_size: int
+    threads_requested: str
     intra_op_threads: int
     spinning: str
     graph_optimization: str

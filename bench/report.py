@@ -74,7 +74,7 @@ def summary(rows: Sequence[BenchmarkRecord]) -> tuple[list[str], list[list[str]]
     rows = [r for r in rows if r.status == "ok"]
     groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in rows:
-        groups[(r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning)].append(r)
+        groups[(r.model, r.runtime, r.provider, r.threads_requested, r.spinning)].append(r)
     sizes = sorted({r.batch_size for r in rows})
     header = ["model", "runtime", "provider", "threads", "spinning", "test metric", "p50 @ b=min", "p99 @ b=min",
               *[f"img/s @ b={b}" for b in sizes], "best img/s (batch)"]
@@ -84,7 +84,9 @@ def summary(rows: Sequence[BenchmarkRecord]) -> tuple[list[str], list[list[str]]
         small = by_b[min(by_b)]
         best = max(rs, key=lambda r: r.throughput_ips)
         metric = small.accuracy_top1 if small.task == "classify" else small.test_mse
-        cells.append([model, runtime, prov, str(threads or "auto"), spin, fmt_metric(small.task, metric), f"{_ms(small.latency_p50_ms)} (b={small.batch_size})",
+        used = ",".join(sorted({str(r.intra_op_threads) for r in rs}))
+        cells.append([model, runtime, prov, f"auto ({used})" if threads == "auto" else threads, spin,
+                      fmt_metric(small.task, metric), f"{_ms(small.latency_p50_ms)} (b={small.batch_size})",
                       _ms(small.latency_p99_ms),
                       *[f"{by_b[b].throughput_ips:,.0f}" if b in by_b else "-" for b in sizes],
                       f"{best.throughput_ips:,.0f} ({best.batch_size})"])
@@ -129,7 +131,7 @@ def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
     groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in rows:
         if r.status == "ok":
-            groups[(r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size)].append(r)
+            groups[(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size)].append(r)
     t = Table(title="Spread between repeats (median, and (max - min) / median)", title_justify="left")
     for col in ("model", "runtime", "provider", "threads", "spinning", "batch", "repeats", "p50 median",
                 "p50 spread", "img/s median", "img/s spread"):
@@ -147,7 +149,7 @@ def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
     """Each non-``base`` variant against ``base``, per model, runtime, provider and batch size:
     throughput speedup and accuracy (or MSE) change."""
     ok = [r for r in rows if r.status == "ok"]
-    index = {(r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size, r.variant): r for r in ok}
+    index = {(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size, r.variant): r for r in ok}
     t = Table(title=f"Variants against {base} (speedup = throughput ratio; accuracy change in percentage points)",
               title_justify="left")
     for col in ("model", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
@@ -156,7 +158,7 @@ def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
     for r in ok:
         if r.variant == base:
             continue
-        b = index.get((r.model, r.runtime, r.provider, r.intra_op_threads, r.spinning, r.batch_size, base))
+        b = index.get((r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size, base))
         if b is None:
             continue
         if r.task == "classify":
@@ -169,3 +171,36 @@ def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
         t.add_row(r.model, r.variant, r.provider, str(r.batch_size), f"{b.throughput_ips:,.0f}",
                   f"{r.throughput_ips:,.0f}", f"[{'green' if speed >= 1 else 'red'}]{speed:.2f}x[/]", m0, m1, change)
     return t
+
+
+def _cmp_cells(c) -> list[str]:
+    model, variant, runtime, prov, b, th, sp, _ = c.key
+    verdict = {"slower": "[red]slower[/]", "faster": "[green]faster[/]"}.get(c.verdict, c.verdict)
+    acc = "-" if math.isnan(c.acc_delta_pp) else f"{c.new_acc:.2%} ({c.acc_delta_pp:+.2f} pp)"
+    p = "-" if math.isnan(c.p_value) else f"{c.p_value:.1e}"
+    return [model, variant, runtime, prov, str(b), str(th), sp, _ms(c.base_p50_ms), _ms(c.new_p50_ms),
+            f"{c.p50_ratio:.3f}", _ms(c.new_p99_ms), f"{c.ips_ratio:.3f}", acc, p, verdict]
+
+
+_CMP_HEADER = ["model", "variant", "runtime", "provider", "batch", "threads", "spinning", "base p50", "new p50",
+               "p50 ratio", "new p99", "img/s ratio", "accuracy (change)", "p (MWU)", "verdict"]
+
+
+def compare_table(changes, title: str) -> Table:
+    """Rich table of :class:`bench.compare.Change` rows."""
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(_CMP_HEADER):
+        t.add_column(h, justify="left" if i < 4 or h in ("spinning", "verdict") else "right")
+    for c in changes:
+        t.add_row(*_cmp_cells(c))
+    return t
+
+
+def compare_markdown(changes, title: str) -> str:
+    """The same as a markdown table, for a pull request."""
+    import re
+
+    lines = [f"**{title}**", "", "| " + " | ".join(_CMP_HEADER) + " |", "|" + "---|" * len(_CMP_HEADER)]
+    for c in changes:
+        lines.append("| " + " | ".join(re.sub(r"\[/?\w*\]", "", x) for x in _cmp_cells(c)) + " |")
+    return "\n".join(lines)

@@ -42,7 +42,9 @@ def onnx_file(path, in_shape, elem=TensorProto.FLOAT, out_shape=("N", 10)):
     g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
                           [helper.make_tensor_value_info("x", elem, list(in_shape))],
                           [helper.make_tensor_value_info("y", elem, list(out_shape))])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 10
+    onnx.save(m, str(path))
     return path
 
 

@@ -83,21 +83,3 @@ def test_cuda_on_cpu_host_fails_cleanly_and_writes_nothing(tmp_path):
     assert res.exit_code == 1
     assert "provider 'cuda' is not usable here" in one_line_error(res)
     assert not (tmp_path / "results").exists()
-
-
-@pytest.mark.parametrize("args, message", [
-    (["run", "--batch-sizes", "0"], "batch size must be at least 1"),
-    (["run", "--batch-sizes", "-4"], "batch size must be at least 1"),
-    (["run", "--batch-sizes", "1,eight"], "not a whole number"),
-    (["run", "--provider", "rocm"], "unknown provider 'rocm'"),
-    (["run", "vgg16"], "unknown model 'vgg16'"),
-    (["train", "lenet5", "--profile", "fast"], "unknown profile 'fast'"),
-    (["train", "lenet5", "--device", "tpu"], "unknown device 'tpu'"),
-    (["export", "lenet5"], "no checkpoint for lenet5"),
-    (["run", "lenet5"], "no ONNX file for lenet5"),
-    (["all", "--batch-sizes", "x"], "not a whole number"),
-])
-def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
-    res = invoke(*args, "--artifacts-dir", tmp_path)
-    assert res.exit_code == 2, res.output
-    assert message in one_line_error(res)

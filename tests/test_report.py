@@ -1,0 +1,78 @@
+"""`mnistbench report`: figures and a self-contained HTML file from real results CSVs, several hosts merged."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mnistbench.bench.cli import app
+from mnistbench.bench.htmlreport import _pareto, best_under_slo, cuda_crossover
+from mnistbench.bench.records import COLUMNS, read_csv
+from mnistbench.bench.runner import Axes, Target, run_matrix
+from mnistbench.bench.timing import TimingConfig
+from mnistbench.models.registry import get_spec
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A real run of two random-weight nets on the CPU EP at three batch sizes."""
+    from mnistbench.exporters.onnx import export_onnx
+
+    d = tmp_path_factory.mktemp("res")
+    x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    y = np.zeros(64, np.int64)
+    targets = []
+    for name in ("lenet5", "zhu-mlp"):
+        spec = get_spec(name)
+        export_onnx(spec.build().eval(), spec, d / f"{name}.onnx", {})
+        targets.append(Target(name, d / f"{name}.onnx", "classify", x, y, flops=spec.flops))
+    out = d / "host-a.csv"
+    run_matrix(targets, Axes(batch_sizes=(1, 4, 16)), out, timing=TimingConfig(1, 0, 5, 0))
+    return out
+
+
+def test_report_writes_four_pngs_and_self_contained_html(results, tmp_path):
+    # a second host: the same rows under another host name, in a second CSV
+    rows = read_csv(results)
+    other = tmp_path / "host-b.csv"
+    with open(other, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow(dataclasses.replace(r, host="host-b", throughput_ips=r.throughput_ips * 2).as_row())
+    res = runner.invoke(app, ["report", str(results), str(other), "--out-dir", str(tmp_path / "rep"), "--slo-ms", "50"])
+    assert res.exit_code == 0, res.output
+    for name in ("latency", "throughput", "pareto", "models"):
+        png = (tmp_path / "rep" / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "src='http" not in page  # self-contained
+    import socket
+
+    assert f"{socket.gethostname()}: onnxruntime/cpu" in page and "host-b: onnxruntime/cpu" in page  # keyed by host
+    assert "Best batch size under a p99 budget of 50 ms" in page and "lenet5" in page
+
+
+def test_slo_crossover_and_pareto_logic(results):
+    rows = read_csv(results)
+    table = best_under_slo(rows, 1e9, False)
+    assert {r[0] for r in table} == {"lenet5", "zhu-mlp"} and all(r[2] != "none" for r in table)
+    assert all(r[2] == "none" for r in best_under_slo(rows, 1e-6, False))
+    cuda = [dataclasses.replace(r, provider="cuda", throughput_ips=r.throughput_ips * (0.5 if r.batch_size < 16 else 3))
+            for r in rows]
+    assert [c[2] for c in cuda_crossover(rows + cuda, False)] == ["16", "16"]
+    assert _pareto([(1, 0.9, "a"), (2, 0.95, "b"), (3, 0.93, "c"), (0.5, 0.8, "d")]) == [
+        (0.5, 0.8, "d"), (1, 0.9, "a"), (2, 0.95, "b")]
+
+
+def test_report_bad_input(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path / "none.csv")])
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+    res = runner.invoke(app, ["report", str(tmp_path), "--slo-ms", "0"])
+    assert res.exit_code == 2
