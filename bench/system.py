@@ -96,7 +96,7 @@ def describe_system() -> dict:
         "torch_threads": torch.get_num_threads(),
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,
-        "onnxruntime_device": ort.get_device(),
+        "onnxruntime_build_device": ort.get_device(),  # what the wheel was built for, not what is usable
         "onnxruntime_build": ort.get_build_info() if hasattr(ort, "get_build_info") else "",
         "onnxruntime_available_providers": ort.get_available_providers(),
         "numpy": np.__version__,
