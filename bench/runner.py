@@ -46,7 +46,8 @@ EVAL_CHUNK = 500  # images per call when scoring the whole test set
 RUNTIMES = ("onnxruntime", "torch")
 NAN = float("nan")
 AUTO = -1  # threads axis value: choose per cell by a short probe (see autotune_threads)
-PROBE = TimingConfig(warmup_iters=10, warmup_s=0.05, min_iters=10, min_s=0.15)
+PROBE = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=3, min_s=0.15)  # cheap even at batch 512
+AUTO_MARGIN = 0.05  # 1 thread must beat one-per-physical-core by this fraction in the probe
 
 
 @dataclass(frozen=True)
@@ -151,18 +152,22 @@ def thread_candidates() -> tuple[int, ...]:
 
 
 def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.ndarray) -> int:
-    """The intra-op thread count with the higher throughput on ``x``, among :func:`thread_candidates`,
-    from a short probe (:data:`PROBE`) of each. On 2 cores here, 1 thread measured 15% faster for
-    zhu-conv-autoencoder at batch 1 while 2 threads were about twice as fast for every model at
-    batch 128; no rule on FLOPs separated the cases, so the default measures."""
-    best, best_ips = 0, -1.0
-    for th in thread_candidates():
+    """The intra-op thread count for ``x``: one per physical core, unless 1 thread is at least
+    :data:`AUTO_MARGIN` faster in a short probe (:data:`PROBE`) of each.
+
+    On 2 cores here, 1 thread measured 15% faster for zhu-conv-autoencoder at batch 1, while 2
+    threads were about twice as fast for every model at batch 128; no rule on FLOPs separated the
+    cases, so the default measures. The margin keeps the short, noisy probe from trading away the
+    runtime's default on a tie (a 3-repeat sweep showed it picking 1 thread where 2 were 5% faster).
+    """
+    cands = thread_candidates()
+    ips = {}
+    for th in cands:
         rt = OrtRuntime(path, SessionConfig(provider, th, spinning))
         s = measure(lambda: rt.run(x), PROBE)
-        ips = len(s.ns) / s.wall_s
-        if ips > best_ips:
-            best, best_ips = th, ips
-    return best
+        ips[th] = len(s.ns) / s.wall_s
+    most = cands[-1]
+    return 1 if 1 in ips and ips[1] >= ips[most] * (1 + AUTO_MARGIN) else most
 
 
 def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> list[tuple]:
@@ -222,26 +227,26 @@ def run_matrix(
               if any(_key(g, b, repeat) not in done for b in g[0].batch_sizes(axes.batch_sizes))]
     total = sum(_key(g, b, repeat) not in done for g in groups for b in g[0].batch_sizes(axes.batch_sizes))
     refs: dict[str, np.ndarray | None] = {}
-    meta: dict[str, tuple[str, int]] = {}
-    scored: dict[tuple[str, str, str], dict[str, float]] = {}  # threads/spinning do not change the outputs
+    meta: dict[Path, tuple[str, int]] = {}  # per ONNX file: sha256, opset (variants share a name, not a file)
+    scored: dict[tuple[Path, str, str], dict[str, float]] = {}  # threads/spinning do not change the outputs
     for t, runtime, prov, threads, spinning in groups:
         label = f"{t.name} [{runtime}/{prov}, threads {'auto' if threads == AUTO else threads}]"
-        if t.name not in refs and not score:
-            refs[t.name] = None
+        if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
-            meta[t.name] = (sha256_file(t.path), next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0))
-        if t.name not in refs:
-            if progress:
-                progress(f"{t.name}: PyTorch reference on {len(t.inputs):,} test images", len(rows), total)
-            refs[t.name] = full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs) if t.build_torch else None
-            proto = onnx.load(str(t.path), load_external_data=False)
-            meta[t.name] = (sha256_file(t.path), next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0))
-        sha, opset = meta[t.name]
+            meta[t.path] = (sha256_file(t.path), next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0))
+        if t.name not in refs:  # the PyTorch reference is per model, shared by its variants
+            if score and t.build_torch:
+                if progress:
+                    progress(f"{t.name}: PyTorch reference on {len(t.inputs):,} test images", len(rows), total)
+                refs[t.name] = full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs)
+            else:
+                refs[t.name] = None
+        sha, opset = meta[t.path]
         new = _sessions(t, runtime, prov, threads, spinning)
         if progress:
             progress(f"{label}: scoring", len(rows), total)
         try:
-            key = (t.name, runtime, prov)
+            key = (t.path, runtime, prov)
             if key not in scored:
                 scored[key] = (quality(t, full_output(new(), t.inputs, t.fixed_batch), refs[t.name]) if score else
                                {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
@@ -43,6 +45,18 @@ def test_export_int8_and_run_both_variants(mnist, real_data_root, tmp_path, monk
         ("fp32", "1"), ("fp32", "32"), ("int8", "1"), ("int8", "32")]
     acc = {r["variant"]: float(r["accuracy_top1"]) for r in rows}
     assert abs(acc["int8"] - acc["fp32"]) < 0.02
+    # each variant is scored and fingerprinted on its own file, not its model name
+    from mnistbench.bench.pipeline import eval_inputs
+    from mnistbench.models.checkpoint import sha256_file
+    from mnistbench.models.registry import get_spec
+
+    x, y = eval_inputs(get_spec("zhu-cnn"), mnist)
+    for variant, name in (("fp32", "zhu-cnn.onnx"), ("int8", "zhu-cnn.int8.onnx")):
+        sess = ort.InferenceSession(str(seed_dir / name), providers=["CPUExecutionProvider"])
+        want = float(np.mean(sess.run(None, {sess.get_inputs()[0].name: x})[0].argmax(1) == y))
+        got = [r for r in rows if r["variant"] == variant]
+        assert all(float(r["accuracy_top1"]) == pytest.approx(want, abs=1e-9) for r in got), (variant, want)
+        assert all(r["onnx_sha256"] == sha256_file(seed_dir / name) for r in got)
     assert "Variants against fp32" in res.stdout and "speedup" in res.stdout
 
 
