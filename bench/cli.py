@@ -634,6 +634,9 @@ def _compare(base: Path, new: list[Path], fail_on: str | None, min_effect: float
         changes, only_base, only_new = cmp.compare(b, n, min_effect)
         title = f"{base} -> {path}"
         lines = [f"system differs: {d}" for d in cmp.system_differences(b, n)]
+        if max((r.repeat for r in b.rows), default=0) == 0 or max((r.repeat for r in n.rows), default=0) == 0:
+            lines.append("a side has a single repeat: a burst of load on a shared machine can pass for a change "
+                         "(A/A here: 2 of 20 single runs flagged); run both sides with --repeat 3")
         lines += [f"only in base: {'/'.join(map(str, k))}" for k in only_base]
         lines += [f"only in new: {'/'.join(map(str, k))}" for k in only_new]
         if fmt == "markdown":
@@ -684,17 +687,22 @@ def table(
     Example: mnistbench table results/20261121T101500Z-mnist-quick-cpu.csv --format markdown
     """
     from mnistbench.bench.records import read_csv
-    from mnistbench.bench.report import results_markdown, results_table
+    from mnistbench.bench.report import results_markdown, results_table, variant_markdown, variant_table
 
     if fmt not in ("rich", "markdown"):
         raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
     rows = read_csv(csv_path)
     if not rows:
         raise UsageError(f"{csv_path} has no rows")
+    several = len({r.variant for r in rows if r.status == "ok"}) > 1
     if fmt == "markdown":
         print(results_markdown(rows))
+        if several:
+            print("\n" + variant_markdown(rows))
     else:
         out.print(results_table(rows, f"{csv_path.name}: {len(rows)} rows"))
+        if several:
+            out.print(variant_table(rows))
 
 
 def main() -> None:

@@ -145,25 +145,42 @@ def figures(rows: list[BenchmarkRecord], folder: Path) -> dict[str, Path]:
             ax.grid(True, which="both", alpha=0.3)
         for ax in list(axes.flat)[len(models):]:
             ax.axis("off")
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize=8)
+        legend = {}
+        for ax in axes.flat:  # every series of every panel, once
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(lab, h)
+        fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(4, len(legend)), fontsize=8)
         fig.tight_layout(rect=(0, 0, 1, 0.93))
         paths[name] = folder / f"{name}.png"
         fig.savefig(paths[name], dpi=110)
         plt.close(fig)
 
-    pts = []
+    # one point per model and series: the median over runs of batch-1 p50 and accuracy
+    groups = defaultdict(list)
     for r in rows:
         if r.task == "classify" and not math.isnan(r.accuracy_top1) and r.batch_size == 1:
-            pts.append((r.latency_p50_ms, r.accuracy_top1, f"{r.model} ({series_key(r, multi)})"))
-    fig, ax = plt.subplots(figsize=(8, 5))
+            groups[(r.model, series_key(r, multi))].append(r)
+    pts = [(float(np.median([r.latency_p50_ms for r in rs])), float(np.median([r.accuracy_top1 for r in rs])),
+            f"{m} ({s})") for (m, s), rs in groups.items()]
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     if pts:
-        ax.scatter([p[0] for p in pts], [p[1] * 100 for p in pts], color="tab:blue")
+        markers = {}
+        for lat, acc, label in pts:
+            series = label.split(" (", 1)[1].rstrip(")")
+            if series not in markers:
+                markers[series] = "os^vDP"[len(markers) % 6]
+                ax.scatter([], [], marker=markers[series], color="tab:blue", label=series)
+            ax.scatter(lat, acc * 100, marker=markers[series], color="tab:blue")
         front = _pareto(pts)
-        ax.plot([p[0] for p in front], [p[1] * 100 for p in front], color="tab:red", marker="o", label="Pareto front")
-        for p in pts:
-            ax.annotate(p[2].split(" (")[0], (p[0], p[1] * 100), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.legend()
+        ax.plot([p[0] for p in front], [p[1] * 100 for p in front], color="tab:red", label="Pareto front")
+        labelled = set()
+        for lat, acc, label in sorted(pts):
+            model = label.split(" (")[0]
+            if model not in labelled:
+                labelled.add(model)
+                ax.annotate(model, (lat, acc * 100), fontsize=8, xytext=(4, -10 if len(labelled) % 2 else 6),
+                            textcoords="offset points")
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency at batch 1 (ms)")
     ax.set_ylabel("top-1 accuracy (%)")

@@ -145,16 +145,14 @@ def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
     return t
 
 
-def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
-    """Each non-``base`` variant against ``base``, per model, runtime, provider and batch size:
-    throughput speedup and accuracy (or MSE) change."""
+def variants(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> tuple[list[str], list[list[str]]]:
+    """Header and cells comparing each non-``base`` variant with ``base``, per model, runtime,
+    provider, threads and batch size: throughput speedup and accuracy (or MSE) change."""
     ok = [r for r in rows if r.status == "ok"]
     index = {(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size, r.variant): r for r in ok}
-    t = Table(title=f"Variants against {base} (speedup = throughput ratio; accuracy change in percentage points)",
-              title_justify="left")
-    for col in ("model", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
-                "metric", "change"):
-        t.add_column(col, justify="left" if col in ("model", "variant", "provider") else "right")
+    header = ["model", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
+              "metric", "change"]
+    cells = []
     for r in ok:
         if r.variant == base:
             continue
@@ -162,15 +160,32 @@ def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
         if b is None:
             continue
         if r.task == "classify":
-            m0, m1, change = fmt_metric(r.task, b.accuracy_top1), fmt_metric(r.task, r.accuracy_top1), \
-                f"{(r.accuracy_top1 - b.accuracy_top1) * 100:+.2f} pp"
+            m0, m1 = fmt_metric(r.task, b.accuracy_top1), fmt_metric(r.task, r.accuracy_top1)
+            change = f"{(r.accuracy_top1 - b.accuracy_top1) * 100:+.2f} pp"
         else:
-            m0, m1, change = fmt_metric(r.task, b.test_mse), fmt_metric(r.task, r.test_mse), \
-                f"{r.test_mse - b.test_mse:+.4f}"
-        speed = r.throughput_ips / b.throughput_ips
-        t.add_row(r.model, r.variant, r.provider, str(r.batch_size), f"{b.throughput_ips:,.0f}",
-                  f"{r.throughput_ips:,.0f}", f"[{'green' if speed >= 1 else 'red'}]{speed:.2f}x[/]", m0, m1, change)
+            m0, m1, change = fmt_metric(r.task, b.test_mse), fmt_metric(r.task, r.test_mse), f"{r.test_mse - b.test_mse:+.4f}"
+        cells.append([r.model, r.variant, r.provider, str(r.batch_size), f"{b.throughput_ips:,.0f}",
+                      f"{r.throughput_ips:,.0f}", f"{r.throughput_ips / b.throughput_ips:.2f}x", m0, m1, change])
+    return header, cells
+
+
+def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
+    """:func:`variants` as a rich table."""
+    header, cells = variants(rows, base)
+    t = Table(title=f"Variants against {base} (speedup = throughput ratio; accuracy change in percentage points)",
+              title_justify="left")
+    for h in header:
+        t.add_column(h, justify="left" if h in ("model", "variant", "provider") else "right")
+    for c in cells:
+        t.add_row(*c)
     return t
+
+
+def variant_markdown(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> str:
+    """:func:`variants` as a markdown table."""
+    header, cells = variants(rows, base)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
 
 
 def _cmp_cells(c) -> list[str]:
