@@ -328,15 +328,19 @@ _SPIN = {None: "default", True: "on", False: "off"}
 
 @contextlib.contextmanager
 def _deferred_sigint():
-    """Hold SIGINT (Ctrl-C) until the block ends, so an interrupt never splits a cell's commit."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    """Hold Ctrl-C until the block ends, so an interrupt never splits a cell's commit (samples file
+    and CSV row): inside the block a SIGINT is only recorded; leaving the block raises it."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
 
 
 def cell_key(r: BenchmarkRecord) -> tuple:

@@ -73,3 +73,18 @@ def test_refuses_to_overwrite_results(smoke_artifacts, real_data_root, tmp_path)
     res = subprocess.run(cli("run", "zhu-mlp", "--profile", "smoke", "--artifacts-dir", smoke_artifacts.root,
                              "--out", out), capture_output=True, text=True)
     assert res.returncode == 2 and "exists" in res.stderr and out.read_text() == "keep me\n"
+
+
+def test_sigint_inside_a_cell_commit_is_held_until_the_commit_ends():
+    from mnistbench.bench.runner import _deferred_sigint
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with _deferred_sigint():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal is handled here, and must not interrupt
+            steps.append("commit finished")
+    assert steps == ["commit finished"]
+    with _deferred_sigint():  # no signal, no exception; the default handler is back afterwards
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
