@@ -164,15 +164,14 @@ def train_all(
 
 
 def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: bool = False) -> list[dict]:
-    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_int8, export_model, require_checkpoint
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_int8, export_model, load_trained
     from mnistbench.bench.report import export_table
-    from mnistbench.models.checkpoint import load_checkpoint
     from mnistbench.models.registry import select
 
     specs = select(names)
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
-    for s in specs:  # every checkpoint present and intact before any work
-        load_checkpoint(require_checkpoint(s, arts))
+    for s in specs:  # every checkpoint present, intact and fitting its model before any work
+        load_trained(s, arts)
     data = _load_data(dataset, data_dir)
     reports = []
     with _progress() as bar:

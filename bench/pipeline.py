@@ -79,6 +79,26 @@ def require_checkpoint(spec: ModelSpec, arts: Artifacts) -> Path:
     return stem
 
 
+def load_trained(spec: ModelSpec, arts: Artifacts, state: dict | None = None) -> tuple[torch.nn.Module, dict]:
+    """The trained module of ``spec`` (eval mode, CPU) and its checkpoint metadata.
+
+    ``state`` skips re-reading weights already loaded.
+
+    Raises:
+        UsageError: no checkpoint, an unreadable or tampered one, or weights that do not fit the model.
+    """
+    stem = require_checkpoint(spec, arts)
+    meta: dict = {}
+    if state is None:
+        state, meta = load_checkpoint(stem)
+    model = spec.build()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UsageError(f"checkpoint {stem} does not fit {spec.name}: {str(exc).splitlines()[0]}") from None
+    return model.eval(), meta
+
+
 def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     """Export the checkpoint of ``spec`` to ONNX and prove parity on real test images.
 
@@ -92,13 +112,7 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
         UsageError: no checkpoint (the message says how to train one).
         ExportError: export, checker or parity failed.
     """
-    state, meta = load_checkpoint(require_checkpoint(spec, arts))
-    model = spec.build()
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise UsageError(f"checkpoint {stem} does not fit {spec.name}: {str(exc).splitlines()[0]}") from None
-    model.eval()
+    model, meta = load_trained(spec, arts)
     final = arts.onnx(spec.name)
     tmp = final.with_name(f".{final.name}.tmp")
     proto = export_onnx(model, spec, tmp, {
@@ -168,15 +182,9 @@ def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
 
 def torch_builder(spec: ModelSpec, arts: Artifacts):
     """A function returning the trained PyTorch module of ``spec`` (eval mode, CPU)."""
-    stem = require_checkpoint(spec, arts)
-
-    def build() -> torch.nn.Module:
-        state, _ = load_checkpoint(stem)
-        model = spec.build()
-        model.load_state_dict(state)
-        return model.eval()
-
-    return build
+    state, _ = load_checkpoint(require_checkpoint(spec, arts))  # read once; each build is a fresh module
+    load_trained(spec, arts, state)  # the weights fit, checked before any run starts
+    return lambda: load_trained(spec, arts, state)[0]
 
 
 NULL_MODEL = "null-identity"

@@ -151,3 +151,15 @@ def test_bad_input(case, build, code, words, tmp_path, monkeypatch):
     assert "Traceback" not in res.output + res.stderr
     assert _outputs(tmp_path) == before
     assert not any((tmp_path / "arts").rglob("*.onnx")) if (tmp_path / "arts").exists() else True
+
+
+def test_checkpoint_of_another_architecture_is_one_line(tmp_path):
+    import torch
+
+    from mnistbench.models.checkpoint import save_checkpoint
+
+    stem = tmp_path / "arts" / "mnist" / "paper" / "seed0" / "lenet5"
+    save_checkpoint(stem, {"net.0.weight": torch.ones(2)}, {"model": "lenet5"})
+    res = runner.invoke(app, ["export", "lenet5", "--artifacts-dir", str(tmp_path / "arts")])
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "does not fit lenet5" in lines[0], res.output
