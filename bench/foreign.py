@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from mnistbench.exporters.onnx import default_opset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.preprocess import preprocess
 
@@ -93,7 +94,7 @@ def inspect(path: Path, layout: str = "auto") -> ForeignModel:
     outs = graph.output
     if not outs or len(_dims(outs[0])) != 2 or _dims(outs[0])[1] not in (10, None):
         raise UsageError(f"{path.name}: the first output must be (N, 10) logits or probabilities")
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = default_opset(proto)
     return ForeignModel(path, vi.name, layout, dims[0] if dims and dims[0] else None, opset)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import torch
 
-from mnistbench.exporters.onnx import export_onnx, read_metadata
+from mnistbench.exporters.onnx import default_opset, export_onnx, read_metadata
 from mnistbench.exporters.verify import PARITY_IMAGES, check_parity
 from mnistbench.models.checkpoint import atomic_write_bytes, load_checkpoint, sha256_file
 from mnistbench.models.data import Dataset
@@ -129,7 +129,7 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     os.replace(tmp, final)
     report = {
         "model": spec.name, "onnx": final.name, "onnx_sha256": sha256_file(final),
-        "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        "opset": default_opset(proto),
         "ir_version": proto.ir_version, "onnx_bytes": final.stat().st_size,
         "checkpoint_sha256": meta["weights_sha256"], "parity": parity.as_dict(),
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__},

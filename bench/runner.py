@@ -38,6 +38,7 @@ from mnistbench.bench.records import BenchmarkRecord, CsvAppender, error_record
 from mnistbench.bench.runtime import OrtRuntime, Placement, SessionConfig, TorchRuntime, audit_placement
 from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure
+from mnistbench.exporters.onnx import default_opset
 from mnistbench.models.checkpoint import atomic_write_bytes, sha256_file
 from mnistbench.models.errors import ProviderUnavailableError
 
@@ -233,7 +234,7 @@ def run_matrix(
         label = f"{t.name} [{runtime}/{prov}, threads {'auto' if threads == AUTO else threads}]"
         if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
-            meta[t.path] = (sha256_file(t.path), next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0))
+            meta[t.path] = (sha256_file(t.path), default_opset(proto))
         if t.name not in refs:  # the PyTorch reference is per model, shared by its variants
             if score and t.build_torch:
                 if progress:

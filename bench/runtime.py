@@ -211,7 +211,7 @@ class TorchRuntime:
 
     name = "torch"
 
-    def __init__(self, build: Callable[[], "torch.nn.Module"], provider: str, threads: int = 0) -> None:
+    def __init__(self, build: Callable[[], object], provider: str, threads: int = 0) -> None:
         import torch
 
         if provider not in ("cpu", "cuda"):

@@ -92,6 +92,11 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, metadata: dict[st
     return proto
 
 
+def default_opset(proto: onnx.ModelProto) -> int:
+    """The model's default-domain (``ai.onnx``) opset, 0 when it declares none."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 def read_metadata(path_or_proto: Path | onnx.ModelProto) -> dict[str, str]:
     """The ``mnistbench.*`` metadata of an ONNX file, without the prefix (empty for foreign models)."""
     proto = path_or_proto if isinstance(path_or_proto, onnx.ModelProto) else onnx.load(str(path_or_proto), load_external_data=False)

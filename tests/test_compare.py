@@ -7,7 +7,6 @@ repeats, and a graph with 20% more MatMul operators must be flagged every time.
 
 from __future__ import annotations
 
-import csv
 
 import numpy as np
 import onnx
