@@ -532,6 +532,102 @@ def all_cmd(
 
 @app.command()
 @guarded
+def reproduce(
+    models: Models = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs per model, seeds 0..N-1 (the papers' 'mean of 10 "
+                                       "runs' needs 10).")] = 3,
+    profile: _profile_opt("paper") = "paper",
+    device: Device = "auto",
+    dataset: Dataset = "mnist",
+    ae_study: Annotated[bool, typer.Option("--ae-study/--no-ae-study", help="Also train both autoencoders at the "
+                                           "same settings on [0,1] and [-1,1] inputs.")] = True,
+    reduce_on_cpu: Annotated[bool, typer.Option("--reduce-on-cpu/--full-on-cpu", help="On a CPU, run recipes "
+                                                "marked infeasible there (fan-resnet's 30 epochs) with their quick "
+                                                "recipe, labelled reduced.")] = True,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Runs CSV to write (default "
+                                                     "results/reproduce/<UTC stamp>-<dataset>-<profile>.csv).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Complete the --out CSV: train only the runs it lacks "
+                                         "(more seeds or models may be added), then rewrite its table.")] = False,
+    results_dir: Annotated[Path, typer.Option(help="Folder for the runs CSV, its table and system JSON.")] =
+        Path("results") / "reproduce",
+    data_dir: DataDir = None,
+    artifacts_dir: ArtifactsDir = None,
+) -> None:
+    """Train each model with its paper's recipe over several seeds and compare with the paper's claim.
+
+    Writes one CSV row per finished run (so an interrupted reproduction keeps its runs), then a
+    markdown table beside it: claim, mean ± sd, min–max, verdict. On a CPU, fan-resnet runs a stated
+    reduced budget unless --full-on-cpu.
+
+    Example: mnistbench reproduce --seeds 3 ; mnistbench reproduce zhu-mlp zhu-cnn --seeds 10 --resume --out X.csv
+    """
+    from mnistbench.bench import reproduce as rp
+    from mnistbench.bench.pipeline import artifacts_root
+    from mnistbench.bench.system import git_commit, write_system_json
+    from mnistbench.models.registry import select
+    from mnistbench.models.train import resolve_device
+
+    specs = select(models)
+    dev = resolve_device(device)
+    runs = rp.plan(specs, seeds, profile, dev, reduce_on_cpu, ae_study)
+    if resume:
+        if out_path is None:
+            raise UsageError("--resume needs --out: the runs CSV to complete")
+        old = rp.read_runs(out_path)
+        other = {(r["dataset"], r["profile"]) for r in old if r["experiment"] == "paper" and not r["reduced"]}
+        if other and (dataset, profile) not in other:
+            raise UsageError(f"{out_path} holds {sorted(other)[0][0]}/{sorted(other)[0][1]} runs; "
+                             f"it cannot be completed with --dataset {dataset} --profile {profile}")
+        have = {rp.run_key(r) for r in old}
+        runs = [r for r in runs if r.key not in have]
+        csv_path = out_path
+    else:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        csv_path = out_path or results_dir / f"{stamp}-{dataset}-{profile}.csv"
+        if csv_path.suffix != ".csv":
+            raise UsageError(f"--out must name a .csv file, got {csv_path}")
+        if csv_path.exists():
+            raise UsageError(f"{csv_path} exists; choose another --out, or add --resume to complete it")
+        try:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create {csv_path.parent}: {exc.strerror}") from None
+    data = _load_data(dataset, data_dir)
+    sink = rp.RunsCsv(csv_path)
+    system_path = csv_path.with_suffix(".system.json")
+    if not system_path.exists():
+        write_system_json(system_path, {"command": "reproduce", "dataset": dataset, "profile": profile,
+                                        "device": str(dev)})
+    err.print(f"{len(runs)} runs to train -> {csv_path}")
+    commit = git_commit()
+    with _progress() as bar:
+        task = bar.add_task("reproduce", total=None)
+
+        def on_start(run, i, n):
+            label = f"[{i + 1}/{n}] {run.model}{' ' + run.scale if run.scale else ''} seed {run.seed}"
+
+            def cb(step, total, stage):
+                bar.update(task, completed=step, total=total, description=f"{label} [{stage}]")
+
+            return cb
+
+        def on_done(row):
+            metric = float(row["final"])
+            shown = f"{metric:.2%}" if row["metric"] == "accuracy" else f"MSE {metric:.4f}"
+            bar.console.print(f"  {row['model']} {row['scale']} seed {row['seed']}: {shown} in {row['wall_s']} s")
+
+        rp.run_all(runs, data, device, sink, artifacts_root(artifacts_dir), on_start, on_done, commit)
+    rows = rp.read_runs(csv_path) if csv_path.exists() else []
+    if not rows:
+        raise UsageError("nothing was trained")
+    md = csv_path.with_suffix(".md")
+    rp.write_markdown(md, rows, [csv_path.name])
+    print(rp.markdown(rows))
+    out.print(f"runs: {csv_path}  table: {md}")
+
+
+@app.command()
+@guarded
 def doctor(
     sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Run the threads x spinning sweep.")] = True,
     min_s: Annotated[float, typer.Option(help="Timed seconds per sweep cell (at least).")] = 0.5,
@@ -678,10 +774,12 @@ def report(
 @app.command()
 @guarded
 def table(
-    csv_path: Annotated[Path, typer.Argument(help="A results CSV written by `mnistbench run`.")],
+    csv_paths: Annotated[list[Path], typer.Argument(help="A results CSV written by `mnistbench run`, or reproduction "
+                                                    "CSVs written by `mnistbench reproduce` (several merge).")],
     fmt: Annotated[str, typer.Option("--format", help="rich or markdown.")] = "rich",
 ) -> None:
-    """Summarise a results CSV by model: test metric, latency, throughput per batch size.
+    """Summarise a results CSV by model (test metric, latency, throughput per batch size), or
+    reproduction CSVs as the paper reproduction table.
 
     Example: mnistbench table results/20261121T101500Z-mnist-quick-cpu.csv --format markdown
     """
@@ -690,6 +788,15 @@ def table(
 
     if fmt not in ("rich", "markdown"):
         raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+    if _is_reproduction_csv(csv_paths[0]):
+        from mnistbench.bench import reproduce as rp
+
+        rows = [r for p in csv_paths for r in rp.read_runs(p)]
+        print(rp.markdown(rows, [p.name for p in csv_paths]))
+        return
+    if len(csv_paths) > 1:
+        raise UsageError("give one results CSV (several are merged only for reproduction CSVs)")
+    csv_path = csv_paths[0]
     rows = read_csv(csv_path)
     if not rows:
         raise UsageError(f"{csv_path} has no rows")
@@ -702,6 +809,14 @@ def table(
         out.print(results_table(rows, f"{csv_path.name}: {len(rows)} rows"))
         if several:
             out.print(variant_table(rows))
+
+
+def _is_reproduction_csv(path: Path) -> bool:
+    try:
+        with open(path, newline="") as fh:
+            return fh.readline().startswith("experiment,")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def main() -> None:

@@ -33,8 +33,8 @@ def models_table(specs: Sequence[ModelSpec]) -> Table:
         t.add_column(col, **kw)
     for s in specs:
         r = s.reported
-        claim = (f"{r.value:.2%}" if r.metric == "accuracy" else f"MSE {r.value}") if r.value is not None else (
-            f"{r.low:.0%}-{r.high:.0%}" if r.low is not None else "-")
+        claim = r.short or ((f"{r.value:.2%}" if r.metric == "accuracy" else f"MSE {r.value}") if r.value is not None
+                            else (f"{r.low:.0%}-{r.high:.0%}" if r.low is not None else "-"))
         t.add_row(s.name, s.ref, claim, f"{s.num_params:,}", f"{s.flops / 1e6:.2f}", s.confidence, s.task)
     return t
 

@@ -85,6 +85,7 @@ class Reported:
         value: the number, or None when the paper gives only words.
         text: the claim as the paper words it, with where it is stated.
         low, high: a stated range, when the paper gives one.
+        short: the claim for a table cell when the number alone would misread it.
     """
 
     metric: Literal["accuracy", "mse"]
@@ -92,6 +93,7 @@ class Reported:
     text: str
     low: float | None = None
     high: float | None = None
+    short: str = ""
 
 
 @dataclass(frozen=True)
