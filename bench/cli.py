@@ -90,16 +90,27 @@ def _load_data(dataset: str, data_dir: Path | None):
     return load_dataset(dataset, data_dir)
 
 
-def _do_train(names, profile, device, seed, dataset, data_dir, artifacts_dir) -> list[dict]:
+Amp = Annotated[str, typer.Option("--amp", help="Mixed precision for training: off or bf16 (torch.autocast; "
+                                  "for GPUs).")]
+ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Train in channels-last memory format "
+                                            "(faster convolutions on GPUs).")]
+
+
+def _do_train(names, profile, device, seed, dataset, data_dir, artifacts_dir, amp="off",
+              channels_last=False) -> list[dict]:
     from mnistbench.bench.pipeline import Artifacts, artifacts_root, train_model
     from mnistbench.bench.report import training_table
     from mnistbench.models.registry import select
     from mnistbench.models.train import resolve_device
 
     specs = select(names)
+    from mnistbench.models.train import AMP_MODES
+
     for s in specs:
         s.recipe_for(profile)  # validates the profile name before any work
     resolve_device(device)
+    if amp not in AMP_MODES:
+        raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
     data = _load_data(dataset, data_dir)
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
     metas = []
@@ -110,7 +121,7 @@ def _do_train(names, profile, device, seed, dataset, data_dir, artifacts_dir) ->
             def cb(step, total, stage, task=task, name=s.name):
                 bar.update(task, completed=step, total=total, description=f"train {name} [{stage}]")
 
-            metas.append(train_model(s, data, arts, device, cb))
+            metas.append(train_model(s, data, arts, device, cb, amp, channels_last))
     out.print(training_table(metas, f"Trained ({dataset}, profile {profile}, seed {seed}) -> {arts.dir}"))
     return metas
 
@@ -138,12 +149,14 @@ def train(
     dataset: Dataset = "mnist",
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
+    amp: Amp = "off",
+    channels_last: ChannelsLast = False,
 ) -> None:
     """Train the named models with a profile's recipe and save checkpoints.
 
     Example: mnistbench train lenet5 zhu-mlp --profile quick
     """
-    _do_train(models, profile, device, seed, dataset, data_dir, artifacts_dir)
+    _do_train(models, profile, device, seed, dataset, data_dir, artifacts_dir, amp, channels_last)
 
 
 @app.command("train-all")
@@ -155,16 +168,21 @@ def train_all(
     dataset: Dataset = "mnist",
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
+    amp: Amp = "off",
+    channels_last: ChannelsLast = False,
 ) -> None:
     """Train every registered model with its paper's recipe (or a reduced profile).
 
-    Example: mnistbench train-all --profile quick --device cpu
+    On a GPU (--device cuda) the whole dataset stays resident on the device; add --amp bf16
+    --channels-last for speed. Example: mnistbench train-all --profile quick --device cpu
     """
-    _do_train(None, profile, device, seed, dataset, data_dir, artifacts_dir)
+    _do_train(None, profile, device, seed, dataset, data_dir, artifacts_dir, amp, channels_last)
 
 
-def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: bool = False) -> list[dict]:
-    from mnistbench.bench.pipeline import Artifacts, artifacts_root, export_int8, export_model, load_trained
+def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: bool = False,
+               fp16: bool = False) -> list[dict]:
+    from mnistbench.bench.pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model,
+                                           load_trained)
     from mnistbench.bench.report import export_table
     from mnistbench.models.registry import select
 
@@ -182,6 +200,9 @@ def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: boo
             if int8:
                 bar.update(task, description=f"int8 {s.name}")
                 reports[-1]["int8"] = export_int8(s, data, arts)
+            if fp16:
+                bar.update(task, description=f"fp16 {s.name}")
+                reports[-1]["fp16"] = export_fp16(s, data, arts)
             bar.advance(task)
     out.print(export_table(reports))
     return reports
@@ -196,6 +217,8 @@ def export(
     dataset: Dataset = "mnist",
     int8: Annotated[bool, typer.Option("--int8", help="Also write the int8 QDQ variant (static quantization, "
                                        "calibrated on 1,000 training images).")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also write the fp16 variant (ONNX Runtime's float16 "
+                                       "converter; float32 inputs and outputs kept).")] = False,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -206,7 +229,7 @@ def export(
 
     Example: mnistbench export --profile quick --int8
     """
-    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir, int8)
+    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16)
 
 
 def _parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
@@ -258,21 +281,32 @@ def _parse_runtimes(values: list[str]) -> list[str]:
     return list(dict.fromkeys(rts))
 
 
-def _check_runtime_providers(runtimes: list[str], provs: list[str]) -> None:
-    """Prove every requested (runtime, provider) usable before any work or any file."""
+def _check_runtime_providers(runtimes: list[str], provs: list[str]) -> list[str]:
+    """Prove every requested (runtime, provider) usable before any work or any file; returns the
+    providers to run. TensorRT that is not usable here is skipped with a one-line reason when other
+    providers remain; any other unusable provider is an error."""
     from mnistbench.bench.runtime import check_provider
     from mnistbench.models.errors import ProviderUnavailableError
 
+    keep = []
     for p in provs:
         if "onnxruntime" in runtimes:
-            check_provider(p)
-        if "torch" in runtimes:
-            if p not in ("cpu", "cuda"):
+            try:
+                check_provider(p)
+            except ProviderUnavailableError as exc:
+                if p == "tensorrt" and len(provs) > 1:
+                    err.print(f"tensorrt skipped: {exc}")
+                    continue
+                raise
+        if any(r.startswith("torch") for r in runtimes):
+            if p not in ("cpu", "cuda") and "onnxruntime" not in runtimes:
                 raise UsageError(f"the torch runtime runs on cpu or cuda, not {p!r}")
             import torch
 
             if p == "cuda" and not torch.cuda.is_available():
                 raise ProviderUnavailableError("torch runtime on cuda: torch sees no CUDA device on this host")
+        keep.append(p)
+    return keep
 
 
 def _run_options(**kw) -> dict:
@@ -281,9 +315,26 @@ def _run_options(**kw) -> dict:
 
     if kw["repeat"] < 1:
         raise UsageError(f"--repeat must be at least 1, got {kw['repeat']}")
+    from mnistbench.bench.runtime import IO_MODES, GpuOptions, SessionConfig, validate_config
+
     provs, runtimes = _parse_providers(kw["provider"]), _parse_runtimes(kw["runtime"])
+    modes = [m.strip() for m in kw.get("io_mode", "end-to-end").split(",") if m.strip()]
+    if kw.get("cuda_graph"):
+        modes.append("device-graph")
+    modes = list(dict.fromkeys(modes)) or ["end-to-end"]
+    for m in modes:
+        if m not in IO_MODES:
+            raise UsageError(f"unknown io mode {m!r}; choose from: {', '.join(IO_MODES)}")
+    if modes != ["end-to-end"] and not set(provs) & {"cuda", "tensorrt"}:
+        raise UsageError(f"--io-mode {','.join(modes)} needs --provider cuda or tensorrt; on cpu the host memory is "
+                         "the device, so only end-to-end applies")
+    if "device-graph" in modes and "cuda" not in provs:
+        raise UsageError("--cuda-graph needs --provider cuda")
+    gpu = GpuOptions(kw.get("device_id", 0), kw.get("cudnn_algo", "exhaustive"), kw.get("tf32", False))
+    validate_config(SessionConfig("cpu", gpu=gpu))
     kw["axes"] = Axes(tuple(runtimes), tuple(provs), tuple(_parse_threads(kw["threads"])),
-                      tuple(_parse_spinning(kw["spinning"])), tuple(_parse_batch_sizes(kw["batch_sizes"])))
+                      tuple(_parse_spinning(kw["spinning"])), tuple(_parse_batch_sizes(kw["batch_sizes"])),
+                      tuple(modes), gpu)
     return kw
 
 
@@ -300,7 +351,7 @@ def _do_run(o: dict) -> list:
 
     axes = o["axes"]
     foreign = [Path(p) for p in o.get("onnx") or []]
-    if foreign and (o["names"] or "torch" in axes.runtimes):
+    if foreign and (o["names"] or any(r.startswith("torch") for r in axes.runtimes)):
         raise UsageError("--onnx benchmarks the given files alone: name no registered models and no torch runtime")
     if foreign:
         from mnistbench.bench.foreign import inspect
@@ -314,13 +365,17 @@ def _do_run(o: dict) -> list:
         raise UsageError("--resume needs --out naming the results CSV of the interrupted run")
     if o["resume"] and o["repeat"] > 1:
         raise UsageError("--resume completes one run; it cannot be combined with --repeat")
-    _check_runtime_providers(list(axes.runtimes), list(axes.providers))
+    import dataclasses
+
+    keep = _check_runtime_providers(list(axes.runtimes), list(axes.providers))
+    if keep != list(axes.providers):
+        axes = o["axes"] = dataclasses.replace(axes, providers=tuple(keep))
     dataset, profile, seed = o["dataset"], o["profile"], o["seed"]
     arts = Artifacts(artifacts_root(o["artifacts_dir"]), dataset, profile, seed)
     variants = [v.strip() for v in o.get("variant", "fp32").split(",") if v.strip()]
     for v in variants:
-        if v not in ("fp32", "int8"):
-            raise UsageError(f"unknown variant {v!r}; choose fp32 and/or int8")
+        if v not in ("fp32", "int8", "fp16"):
+            raise UsageError(f"unknown variant {v!r}; choose from fp32, int8, fp16")
     found = [(s, v, *onnx_for(s, arts, v)) for s in specs for v in variants]
     done: set[tuple] = set()
     if o["resume"]:
@@ -411,7 +466,9 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
             "--profile", o["profile"], "--seed", str(o["seed"]), "--dataset", o["dataset"],
             "--warmup-iters", str(t.warmup_iters), "--warmup-s", str(t.warmup_s), "--min-iters", str(t.min_iters),
             "--min-s", str(t.min_s), "--out", str(csv_path), "--null" if o["null"] else "--no-null",
-            "--score" if o.get("score", True) else "--no-score", "--variant", o.get("variant", "fp32")]
+            "--score" if o.get("score", True) else "--no-score", "--variant", o.get("variant", "fp32"),
+            "--io-mode", ",".join(o["axes"].io_modes), "--cudnn-algo", o["axes"].gpu.cudnn_conv_algo_search,
+            "--tf32" if o["axes"].gpu.tf32 else "--no-tf32", "--device-id", str(o["axes"].gpu.device_id)]
     for flag, key in (("--data-dir", "data_dir"), ("--artifacts-dir", "artifacts_dir")):
         if o[key] is not None:
             base += [flag, str(o[key])]
@@ -436,7 +493,8 @@ def run(
     provider: Annotated[list[str], typer.Option(
         "--provider", help="Execution provider(s): cpu, cuda, tensorrt (repeat or comma-separate).")] = ["cpu"],
     runtime: Annotated[list[str], typer.Option(
-        "--runtime", help="onnxruntime and/or torch (PyTorch eager, the baseline); comma-separate.")] = ["onnxruntime"],
+        "--runtime", help="onnxruntime, torch (PyTorch eager, the baseline) and/or torch.compile; comma-separate.")] =
+        ["onnxruntime"],
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32,128,512",
     profile: _profile_opt("paper") = "paper",
     seed: Seed = 0,
@@ -459,7 +517,7 @@ def run(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Complete an interrupted run: measure only the cells missing from --out.")] = False,
     variant: Annotated[str, typer.Option(
-        help="Model variants, comma-separated: fp32, int8 (int8 needs `export --int8`).")] = "fp32",
+        help="Model variants, comma-separated: fp32, int8, fp16 (export them with --int8 / --fp16).")] = "fp32",
     onnx: Annotated[Optional[list[Path]], typer.Option(
         "--onnx", help="Benchmark this MNIST classifier instead of registered models (repeatable).")] = None,
     layout: Annotated[str, typer.Option(help="Input layout of --onnx models: auto, nchw, nhwc, flat, hw.")] = "auto",
@@ -468,6 +526,17 @@ def run(
     results_dir: Annotated[Path, typer.Option(help="Folder for the results CSV and system JSON.")] = Path("results"),
     out_path: Annotated[Optional[Path], typer.Option(
         "--out", help="Exact CSV path (must not exist, unless --resume).")] = None,
+    io_mode: Annotated[str, typer.Option(
+        "--io-mode", help="GPU rows, comma-separated: end-to-end (host arrays in and out) and/or device (IO binding, "
+        "data resident on the GPU, transfers excluded).")] = "end-to-end",
+    cuda_graph: Annotated[bool, typer.Option(
+        "--cuda-graph", help="Also run device mode as one captured CUDA graph per batch size (CUDA EP).")] = False,
+    cudnn_algo: Annotated[str, typer.Option(
+        "--cudnn-algo", help="cuDNN convolution algorithm search: exhaustive (ONNX Runtime's default), heuristic, "
+        "default. Its cost falls in each cell's warm-up.")] = "exhaustive",
+    tf32: Annotated[bool, typer.Option("--tf32/--no-tf32", help="Allow TF32 math for fp32 on CUDA (off: fp32 "
+                                       "parity with PyTorch).")] = False,
+    device_id: Annotated[int, typer.Option("--device-id", help="CUDA device ordinal.")] = 0,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -485,8 +554,9 @@ def run(
         names=models, provider=provider, runtime=runtime, batch_sizes=batch_sizes, profile=profile, seed=seed,
         dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s), threads=threads,
         spinning=spinning, null=null, repeat=repeat, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
-        resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess, results_dir=results_dir, out_path=out_path,
-        data_dir=data_dir, artifacts_dir=artifacts_dir))
+        resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess,
+        results_dir=results_dir, out_path=out_path, io_mode=io_mode, cuda_graph=cuda_graph, cudnn_algo=cudnn_algo,
+        tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir))
 
 
 @app.command("all")
@@ -519,7 +589,10 @@ def all_cmd(
         seed=seed, dataset=dataset, timing=TimingConfig(), threads=DEFAULT_THREADS, spinning=DEFAULT_SPINNING,
         null=True, repeat=1, shuffle_seed=None, repeat_index=None, resume=False, results_dir=results_dir, out_path=None,
         data_dir=data_dir, artifacts_dir=artifacts_dir)
-    _check_runtime_providers(["onnxruntime"], list(opts["axes"].providers))
+    import dataclasses
+
+    keep = _check_runtime_providers(["onnxruntime"], list(opts["axes"].providers))
+    opts["axes"] = dataclasses.replace(opts["axes"], providers=tuple(keep))
     t0 = time.perf_counter()
     _do_train(models, profile, device, seed, dataset, data_dir, artifacts_dir)
     t1 = time.perf_counter()
@@ -628,17 +701,170 @@ def reproduce(
 
 @app.command()
 @guarded
+def speedrun(
+    model: Annotated[str, typer.Argument(help="A registered classifier (default speed-cnn, the model designed "
+                                         "for it).")] = "speed-cnn",
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs, seeds 0..N-1.")] = 5,
+    target: Annotated[float, typer.Option("--target", help="Test accuracy to reach (fraction), judged on the "
+                                          "mean over seeds.")] = 0.99,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epoch count.")] = None,
+    profile: _profile_opt("paper") = "paper",
+    device: Device = "auto",
+    dataset: Dataset = "mnist",
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="CSV to write (default results/speedrun/"
+                                                     "<UTC stamp>-<dataset>-<model>-<device>.csv).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Time-to-accuracy: train a model once per seed and report training wall time and test accuracy.
+
+    The clock covers model construction through the last optimiser step. Excluded, and said in
+    the output: data loading and preprocessing, one untimed 10-step warm-up per process, and the
+    test evaluation.
+
+    Example: mnistbench speedrun speed-cnn --seeds 5 --target 0.99
+    """
+    import csv
+    import io
+
+    from rich.table import Table
+
+    from mnistbench.bench import speedrun as sr
+    from mnistbench.bench.system import write_system_json
+    from mnistbench.models.checkpoint import atomic_write_bytes
+    from mnistbench.models.registry import get_spec
+    from mnistbench.models.train import resolve_device
+
+    spec = get_spec(model)
+    if not 0 < target <= 1:
+        raise UsageError(f"--target is a fraction in (0, 1], got {target}")
+    dev = resolve_device(device)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    csv_path = out_path or Path("results") / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv"
+    if csv_path.suffix != ".csv":
+        raise UsageError(f"--out must name a .csv file, got {csv_path}")
+    if csv_path.exists():
+        raise UsageError(f"{csv_path} exists; choose another --out")
+    try:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {csv_path.parent}: {exc.strerror}") from None
+    t_load = time.perf_counter()
+    data = _load_data(dataset, data_dir)
+    load_s = time.perf_counter() - t_load
+    import torch
+
+    err.print(f"{spec.name} on {dev.type} ({torch.get_num_threads()} torch threads): "
+              f"{spec.recipe_for(profile).describe()}; data loaded in {load_s:.1f} s (not timed)")
+    results = sr.speedrun(spec, data, seeds, device, epochs, profile,
+                          on_result=lambda r: err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
+    summ = sr.summarize(results, target)
+    t = Table(title=f"speedrun {spec.name} ({dataset}, {dev.type}): train seconds and test accuracy per seed",
+              title_justify="left")
+    for col in ("seed", "train s", "steps", "test accuracy", "eval s"):
+        t.add_column(col, justify="right")
+    for r in results:
+        t.add_row(str(r.seed), f"{r.train_s:.2f}", str(r.steps), f"{r.accuracy:.2%}", f"{r.eval_s:.2f}")
+    out.print(t)
+    verdict = "reached" if summ.reached else "NOT reached"
+    out.print(f"{summ.n} seeds: train {summ.train_s_mean:.2f} ± {summ.train_s_sd:.2f} s (min {summ.train_s_min:.2f}, "
+              f"max {summ.train_s_max:.2f}); accuracy {summ.acc_mean:.2%} ± {summ.acc_sd:.2%} "
+              f"(min {summ.acc_min:.2%}, max {summ.acc_max:.2%}); target {target:.2%} {verdict} on the mean "
+              f"({summ.seeds_reaching} of {summ.n} seeds at or above it)")
+    out.print("clock: model construction to the last optimiser step; excluded: data loading and preprocessing, "
+              f"one untimed {sr.WARMUP_STEPS}-step warm-up, test evaluation")
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "dataset", "device", "torch_threads", "recipe", "seed", "train_s", "steps", "accuracy",
+                "eval_s", "target"])
+    recipe = spec.recipe_for(profile) if epochs is None else None
+    desc = recipe.describe() if recipe else f"{spec.recipe_for(profile).describe()} (epochs overridden: {epochs})"
+    for r in results:
+        w.writerow([spec.name, dataset, dev.type, torch.get_num_threads(), desc, r.seed, f"{r.train_s:.4f}", r.steps,
+                    f"{r.accuracy:.6f}", f"{r.eval_s:.3f}", target])
+    atomic_write_bytes(csv_path, buf.getvalue().encode())
+    write_system_json(csv_path.with_suffix(".system.json"), {"command": "speedrun", "device": str(dev),
+                                                             "data_load_s": round(load_s, 2)})
+    out.print(f"runs: {csv_path}")
+
+
+def _check_defaults(models: list[str] | None, rounds: int, out_path: Path | None) -> None:
+    import csv
+    import io
+    import tempfile
+
+    from rich.table import Table
+
+    from mnistbench.bench import doctor as doc
+    from mnistbench.bench.system import write_system_json
+    from mnistbench.exporters.onnx import export_onnx
+    from mnistbench.models.checkpoint import atomic_write_bytes
+    from mnistbench.models.registry import select
+
+    if rounds < 3:
+        raise UsageError(f"--rounds must be at least 3, got {rounds}")
+    if out_path is not None and out_path.suffix != ".csv":
+        raise UsageError(f"--out must name a .csv file, got {out_path}")
+    specs = select(models)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mnistbench-defaults-") as tmp, _progress() as bar:
+        task = bar.add_task("defaults check", total=len(specs) * len(doc.SWEEP_BATCHES))
+        for s in specs:
+            path = Path(tmp) / f"{s.name}.onnx"
+            export_onnx(s.build().eval(), s, path, {"note": "random weights, for timing only"})
+            for b in doc.SWEEP_BATCHES:
+                bar.update(task, description=f"defaults check {s.name} batch {b}")
+                results.append(doc.check_defaults(path, s.name, b, rounds))
+                bar.advance(task)
+    labels = list(results[0].median_ips)
+    t = Table(title=f"Default session options against the threads x spinning sweep (median img/s of {rounds} "
+                    "interleaved blocks; random weights)", title_justify="left")
+    for col in ("model", "batch", "auto chose", *labels, "best", "default / best"):
+        t.add_column(col, justify="left" if col in ("model", "best") else "right")
+    for r in results:
+        t.add_row(r.model, str(r.batch_size), f"{r.default_threads} thr", *(f"{r.median_ips[k]:,.0f}" for k in labels),
+                  r.best, ("[red]" if r.ratio < 0.95 else "") + f"{r.ratio:.3f}")
+    out.print(t)
+    worst = min(results, key=lambda r: r.ratio)
+    out.print(f"worst cell: {worst.model} batch {worst.batch_size}, default at {worst.ratio:.1%} of the best; "
+              f"{sum(r.ratio >= 0.95 for r in results)} of {len(results)} cells at >= 95%")
+    if out_path is not None:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["model", "batch_size", "default_threads", *[f"ips_{k}" for k in labels], "best", "ratio", "rounds"])
+        for r in results:
+            w.writerow([r.model, r.batch_size, r.default_threads, *(f"{r.median_ips[k]:.1f}" for k in labels),
+                        r.best, f"{r.ratio:.4f}", r.rounds])
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out_path, buf.getvalue().encode())
+        write_system_json(out_path.with_suffix(".system.json"), {"command": "doctor --check-defaults"})
+        out.print(f"figures: {out_path}")
+
+
+@app.command()
+@guarded
 def doctor(
     sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Run the threads x spinning sweep.")] = True,
     min_s: Annotated[float, typer.Option(help="Timed seconds per sweep cell (at least).")] = 0.5,
+    check_defaults: Annotated[bool, typer.Option(
+        "--check-defaults", help="Instead: measure the default session options against every threads x spinning "
+        "configuration for each model at batch 1 and 128, in interleaved blocks in one process.")] = False,
+    models: Annotated[Optional[list[str]], typer.Option("--model", help="Models for --check-defaults (repeatable; "
+                                                        "default every registered model).")] = None,
+    rounds: Annotated[int, typer.Option(help="--check-defaults: blocks per configuration.")] = 15,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="--check-defaults: also write the figures to "
+                                                     "this CSV (with a .system.json beside it).")] = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
     """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
     the null-model overhead floor, and the best thread settings for ONNX Runtime on this CPU.
 
-    Example: mnistbench doctor
+    Example: mnistbench doctor ; mnistbench doctor --check-defaults --out results/defaults.csv
     """
     import tempfile
+
+    if check_defaults:
+        _check_defaults(models, rounds, out_path)
+        return
 
     from rich.table import Table
 

@@ -2,7 +2,7 @@
 
 Rows of a BASE and a NEW result set (CSV files, or folders of them) are joined
 on :data:`KEY` (model, variant, runtime, provider, batch size, threads requested,
-spinning, dataset). Repeats of one configuration are pooled. For each pair:
+spinning, io mode, dataset). Repeats of one configuration are pooled. For each pair:
 
 - p50, p99, throughput and accuracy side by side, with ratios (new / base);
 - significance from the raw samples that ``run`` keeps (``<csv>.samples.npz``):
@@ -34,7 +34,7 @@ import numpy as np
 from mnistbench.bench.records import BenchmarkRecord, read_csv
 from mnistbench.models.errors import UsageError
 
-KEY = ("model", "variant", "runtime", "provider", "batch_size", "threads_requested", "spinning", "dataset")
+KEY = ("model", "variant", "runtime", "provider", "batch_size", "threads_requested", "spinning", "io_mode", "dataset")
 MIN_EFFECT = 0.05  # p50 ratio change below which a significant difference is called noise
 ALPHA = 0.01
 MAX_SAMPLES = 5000

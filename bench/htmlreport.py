@@ -52,6 +52,8 @@ def series_key(r: BenchmarkRecord, multi_host: bool) -> str:
         label += f"/t{r.threads_requested}"
     if r.spinning not in ("default", "n/a"):
         label += f"/spin-{r.spinning}"
+    if r.io_mode != "end-to-end":
+        label += f"/{r.io_mode}"
     return f"{r.host}: {label}" if multi_host else label
 
 

@@ -57,10 +57,12 @@ class Artifacts:
         return self.dir / (f"{model}.onnx" if variant == "fp32" else f"{model}.{variant}.onnx")
 
 
-def train_model(spec: ModelSpec, data: Dataset, arts: Artifacts, device: str, progress: ProgressFn | None = None) -> dict:
+def train_model(spec: ModelSpec, data: Dataset, arts: Artifacts, device: str, progress: ProgressFn | None = None,
+                amp: str = "off", channels_last: bool = False) -> dict:
     """Train ``spec`` with ``arts.profile`` and write its checkpoint and log; returns the metadata."""
     res = train(spec, data, profile=arts.profile, device=device, seed=arts.seed, progress=progress,
-                checkpoint_stem=arts.checkpoint(spec.name), log_path=arts.dir / f"{spec.name}.train.csv")
+                checkpoint_stem=arts.checkpoint(spec.name), log_path=arts.dir / f"{spec.name}.train.csv",
+                amp=amp, channels_last=channels_last)
     return res.meta
 
 
@@ -139,7 +141,7 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
 
 
 def onnx_for(spec: ModelSpec, arts: Artifacts, variant: str = "fp32") -> tuple[Path, dict[str, str]]:
-    """The exported file of ``spec`` (``fp32`` or ``int8``) and its metadata.
+    """The exported file of ``spec`` (``fp32``, ``int8`` or ``fp16``) and its metadata.
 
     Raises:
         UsageError: not exported yet (the message says how).
@@ -177,6 +179,38 @@ def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
               "max_abs_diff_vs_fp32": float(np.max(np.abs(ya - yb))),
               "top1_agreement_vs_fp32": float(np.mean(ya.argmax(1) == yb.argmax(1))) if spec.task == "classify" else None}
     atomic_write_bytes(arts.dir / f"{spec.name}.int8.export.json", (json.dumps(report, indent=2) + "\n").encode())
+    return report
+
+
+def export_fp16(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
+    """Convert the exported fp32 file of ``spec`` to fp16 (float32 inputs and outputs kept; see
+    :func:`exporters.variants.convert_fp16`) and report its agreement with fp32 and with PyTorch on
+    the :data:`PARITY_IMAGES` parity images, run on the CPU EP (information, not a gate: fp16
+    rounding moves logits by about 1e-3 of their range).
+
+    Raises:
+        UsageError: no fp32 export yet. ExportError: conversion failed.
+    """
+    from mnistbench.exporters.variants import convert_fp16
+
+    fp32, _ = onnx_for(spec, arts)
+    out = arts.onnx(spec.name, "fp16")
+    convert_fp16(fp32, out)
+    import onnxruntime as ort
+
+    x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
+    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))
+    ya, yb = (s.run(None, {s.get_inputs()[0].name: x})[0] for s in (a, b))
+    with torch.no_grad():
+        yt = load_trained(spec, arts)[0](torch.from_numpy(x)).numpy()
+    classify = spec.task == "classify"
+    report = {"model": spec.name, "variant": "fp16", "onnx": out.name, "onnx_sha256": sha256_file(out),
+              "onnx_bytes": out.stat().st_size, "images": PARITY_IMAGES,
+              "max_abs_diff_vs_fp32": float(np.max(np.abs(ya - yb))),
+              "max_abs_diff_vs_torch": float(np.max(np.abs(yt - yb))),
+              "top1_agreement_vs_fp32": float(np.mean(ya.argmax(1) == yb.argmax(1))) if classify else None,
+              "top1_agreement_vs_torch": float(np.mean(yt.argmax(1) == yb.argmax(1))) if classify else None}
+    atomic_write_bytes(arts.dir / f"{spec.name}.fp16.export.json", (json.dumps(report, indent=2) + "\n").encode())
     return report
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mnistbench.models.errors import UsageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,12 @@ class BenchmarkRecord:
     Provenance: ``onnx_sha256``, ``opset``, ``checkpoint_profile``, ``checkpoint_seed``, ``checkpoint_sha256``,
     ``onnxruntime_version``, ``torch_version``, ``onnx_version``, ``cpu_model``,
     ``mnistbench_version``, ``schema_version``.
-    ``status`` is ``ok``; ``error`` is empty unless the cell failed.
+    ``status`` is ``ok`` (``error`` when the cell could not be measured, ``skipped`` when a
+    requested configuration does not apply here, e.g. TensorRT absent); ``error`` holds the reason.
+    GPU (schema 4): ``io_mode`` (``end-to-end``: host arrays in and out; ``device``: IO binding,
+    data resident on the GPU; ``device-graph``: device mode replayed as a CUDA graph) and
+    ``provider_options`` (the requested EP's options, ``key=value;...``; empty on CPU). Files of
+    schema 3 read with ``end-to-end`` and empty options.
     """
 
     run_id: str
@@ -109,6 +114,8 @@ class BenchmarkRecord:
     schema_version: int = SCHEMA_VERSION
     status: str = "ok"
     error: str = ""
+    io_mode: str = "end-to-end"
+    provider_options: str = ""
 
     def as_row(self) -> dict[str, object]:
         """Field -> CSV cell; NaN becomes an empty cell."""
@@ -116,6 +123,8 @@ class BenchmarkRecord:
 
 
 COLUMNS = [f.name for f in fields(BenchmarkRecord)]
+# Columns added after schema 3, with the value older files mean.
+ADDED_COLUMNS = {"io_mode": "end-to-end", "provider_options": ""}
 
 
 def error_record(error: str, **known) -> BenchmarkRecord:
@@ -180,14 +189,16 @@ def read_csv(path: Path) -> list[BenchmarkRecord]:
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            have = reader.fieldnames or []
+            missing = [c for c in COLUMNS if c not in have and c not in ADDED_COLUMNS]
             if missing:
                 raise UsageError(f"{path} is not an mnistbench results CSV: missing columns {', '.join(missing[:5])}"
                                  + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
             rows = []
             for i, row in enumerate(reader, start=2):
                 try:
-                    rows.append(BenchmarkRecord(**{c: _cell(c, row[c] or "") for c in COLUMNS}))
+                    rows.append(BenchmarkRecord(**{c: _cell(c, row[c] or "") if c in row else ADDED_COLUMNS[c]
+                                                   for c in COLUMNS}))
                 except (ValueError, TypeError):
                     raise UsageError(f"{path}, line {i}: a cell does not parse as this schema") from None
     except OSError as exc:

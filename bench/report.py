@@ -68,13 +68,23 @@ def export_table(reports: Sequence[dict]) -> Table:
     return t
 
 
+def _runtime_label(r: BenchmarkRecord) -> str:
+    """Runtime, plus the variant and GPU io mode when they are not the defaults (fp32, end-to-end)."""
+    label = r.runtime
+    if r.variant != "fp32":
+        label += f" {r.variant}"
+    if r.io_mode != "end-to-end":
+        label += f" [{r.io_mode}]"
+    return label
+
+
 def summary(rows: Sequence[BenchmarkRecord]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the by-model summary: test metric, latency at the smallest batch,
     throughput at each batch size, and the best throughput."""
     rows = [r for r in rows if r.status == "ok"]
     groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in rows:
-        groups[(r.model, r.runtime, r.provider, r.threads_requested, r.spinning)].append(r)
+        groups[(r.model, _runtime_label(r), r.provider, r.threads_requested, r.spinning)].append(r)
     sizes = sorted({r.batch_size for r in rows})
     header = ["model", "runtime", "provider", "threads", "spinning", "test metric", "p50 @ b=min", "p99 @ b=min",
               *[f"img/s @ b={b}" for b in sizes], "best img/s (batch)"]
@@ -131,7 +141,7 @@ def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
     groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in rows:
         if r.status == "ok":
-            groups[(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size)].append(r)
+            groups[(r.model, _runtime_label(r), r.provider, r.threads_requested, r.spinning, r.batch_size)].append(r)
     t = Table(title="Spread between repeats (median, and (max - min) / median)", title_justify="left")
     for col in ("model", "runtime", "provider", "threads", "spinning", "batch", "repeats", "p50 median",
                 "p50 spread", "img/s median", "img/s spread"):
@@ -149,14 +159,15 @@ def variants(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> tuple[list[
     """Header and cells comparing each non-``base`` variant with ``base``, per model, runtime,
     provider, threads and batch size: throughput speedup and accuracy (or MSE) change."""
     ok = [r for r in rows if r.status == "ok"]
-    index = {(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size, r.variant): r for r in ok}
+    index = {(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.io_mode, r.batch_size, r.variant): r
+             for r in ok}
     header = ["model", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
               "metric", "change"]
     cells = []
     for r in ok:
         if r.variant == base:
             continue
-        b = index.get((r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size, base))
+        b = index.get((r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.io_mode, r.batch_size, base))
         if b is None:
             continue
         if r.task == "classify":
@@ -189,7 +200,9 @@ def variant_markdown(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> str
 
 
 def _cmp_cells(c) -> list[str]:
-    model, variant, runtime, prov, b, th, sp, _ = c.key
+    model, variant, runtime, prov, b, th, sp, io, _ = c.key
+    if io != "end-to-end":
+        runtime = f"{runtime} [{io}]"
     verdict = {"slower": "[red]slower[/]", "faster": "[green]faster[/]"}.get(c.verdict, c.verdict)
     acc = "-" if math.isnan(c.acc_delta_pp) else f"{c.new_acc:.2%} ({c.acc_delta_pp:+.2f} pp)"
     p = "-" if math.isnan(c.p_value) else f"{c.p_value:.1e}"

@@ -35,7 +35,8 @@ import torch
 import mnistbench
 from mnistbench.bench.metrics import LatencyStats, mse, throughput_ips, top1_accuracy
 from mnistbench.bench.records import BenchmarkRecord, CsvAppender, error_record
-from mnistbench.bench.runtime import OrtRuntime, Placement, SessionConfig, TorchRuntime, audit_placement
+from mnistbench.bench.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, TorchRuntime, audit_placement,
+                                     cuda_graph_blockers, options_label)
 from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure
 from mnistbench.exporters.onnx import default_opset
@@ -44,7 +45,7 @@ from mnistbench.models.errors import ProviderUnavailableError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
-RUNTIMES = ("onnxruntime", "torch")
+RUNTIMES = ("onnxruntime", "torch", "torch.compile")
 NAN = float("nan")
 AUTO = -1  # threads axis value: choose per cell by a short probe (see autotune_threads)
 PROBE = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=3, min_s=0.15)  # cheap even at batch 512
@@ -89,13 +90,17 @@ class Target:
 @dataclass(frozen=True)
 class Axes:
     """The swept axes besides models. ``threads``: AUTO (per-cell probe), 0 (the runtime's own choice)
-    or a count; ``spinning`` None = the runtime's default."""
+    or a count; ``spinning`` None = the runtime's default; ``io_modes`` (see
+    :data:`bench.runtime.IO_MODES`) apply to GPU providers, CPU cells are always end-to-end;
+    ``gpu``: CUDA/TensorRT options for every GPU cell."""
 
     runtimes: tuple[str, ...] = ("onnxruntime",)
     providers: tuple[str, ...] = ("cpu",)
     threads: tuple[int, ...] = (AUTO,)
     spinning: tuple[bool | None, ...] = (None,)
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    io_modes: tuple[str, ...] = ("end-to-end",)
+    gpu: GpuOptions = GpuOptions()
 
 
 # progress(description, cells_done, cells_total)
@@ -136,13 +141,27 @@ def quality(t: Target, out: np.ndarray, ref: np.ndarray | None) -> dict[str, flo
     return q
 
 
-def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bool | None):
+def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bool | None,
+              io_mode: str = "end-to-end", gpu: GpuOptions = GpuOptions()):
     """A factory of fresh runtimes; ``threads`` AUTO means the runtime's default (0) here."""
     th = 0 if threads == AUTO else threads
-    if runtime == "torch":
-        return lambda: TorchRuntime(t.build_torch, provider, th)
-    cfg = SessionConfig(provider, th, spinning)
+    if runtime in ("torch", "torch.compile"):
+        return lambda: TorchRuntime(t.build_torch, provider, th, io_mode, compile=runtime == "torch.compile",
+                                    tf32=gpu.tf32)
+    cfg = SessionConfig(provider, th, spinning, io_mode=io_mode, gpu=gpu)
     return lambda: OrtRuntime(t.path, cfg)
+
+
+def applies(runtime: str, provider: str, io_mode: str) -> bool:
+    """Whether a cell of this (runtime, provider, io mode) exists: device modes need a GPU provider;
+    CUDA graphs are an ONNX Runtime CUDA EP option."""
+    if io_mode == "end-to-end":
+        return True
+    if provider not in ("cuda", "tensorrt"):
+        return False
+    if io_mode == "device-graph":
+        return runtime == "onnxruntime" and provider == "cuda"
+    return runtime == "onnxruntime" or provider == "cuda"
 
 
 def thread_candidates() -> tuple[int, ...]:
@@ -172,20 +191,23 @@ def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.nda
 
 
 def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> list[tuple]:
-    """The cells, grouped by (target, runtime, provider, threads, spinning); groups shuffled when asked.
+    """The cells, grouped by (target, runtime, provider, threads, spinning, io mode); groups shuffled when asked.
 
     Torch cells are planned only for targets with ``build_torch``, once per thread count
     (PyTorch has no spinning option; their spinning is None).
     """
     groups = []
     for t in targets:
-        for rt, prov, th, sp in itertools.product(axes.runtimes, axes.providers, axes.threads, axes.spinning):
-            if rt == "torch":
+        for rt, prov, th, sp, io in itertools.product(axes.runtimes, axes.providers, axes.threads, axes.spinning,
+                                                      axes.io_modes):
+            if not applies(rt, prov, io):
+                continue
+            if rt != "onnxruntime":
                 if t.build_torch is None:
                     continue
                 sp = None
-            if (t, rt, prov, th, sp) not in groups:
-                groups.append((t, rt, prov, th, sp))
+            if (t, rt, prov, th, sp, io) not in groups:
+                groups.append((t, rt, prov, th, sp, io))
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(groups)
     return groups
@@ -230,8 +252,11 @@ def run_matrix(
     refs: dict[str, np.ndarray | None] = {}
     meta: dict[Path, tuple[str, int]] = {}  # per ONNX file: sha256, opset (variants share a name, not a file)
     scored: dict[tuple[Path, str, str], dict[str, float]] = {}  # threads/spinning do not change the outputs
-    for t, runtime, prov, threads, spinning in groups:
-        label = f"{t.name} [{runtime}/{prov}, threads {'auto' if threads == AUTO else threads}]"
+    for t, runtime, prov, threads, spinning, io_mode in groups:
+        label = f"{t.name} [{runtime}/{prov}{'' if io_mode == 'end-to-end' else '/' + io_mode}, " \
+                f"threads {'auto' if threads == AUTO else threads}]"
+        gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
+                    if runtime == "onnxruntime" else (f"tf32={int(axes.gpu.tf32)}" if prov == "cuda" else ""))
         if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
             meta[t.path] = (sha256_file(t.path), default_opset(proto))
@@ -243,19 +268,22 @@ def run_matrix(
             else:
                 refs[t.name] = None
         sha, opset = meta[t.path]
-        new = _sessions(t, runtime, prov, threads, spinning)
+        new = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)
         if progress:
             progress(f"{label}: scoring", len(rows), total)
         try:
             key = (t.path, runtime, prov)
-            if key not in scored:
-                scored[key] = (quality(t, full_output(new(), t.inputs, t.fixed_batch), refs[t.name]) if score else
+            if key not in scored:  # io mode, threads and spinning do not change the outputs: score end-to-end
+                scorer = _sessions(t, runtime, prov, threads, spinning, "end-to-end", axes.gpu)()
+                scored[key] = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
                                {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
                                                  "max_abs_diff_vs_torch")})
             q = scored[key]
-            placement = (audit_placement(t.path, SessionConfig(prov, max(threads, 0), spinning),
+            placement = (audit_placement(t.path, SessionConfig(prov, max(threads, 0), spinning, gpu=axes.gpu),
                                          batch_input(t.inputs, t.fixed_batch or 1))
                          if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
+            if io_mode == "device-graph" and (why := cuda_graph_blockers(placement)):
+                raise ProviderUnavailableError(f"{t.name} cannot run as one CUDA graph: {why}")
         except ProviderUnavailableError as exc:
             # The session did not really run on the requested provider: an error row per
             # cell, never a figure under the wrong label.
@@ -265,6 +293,7 @@ def run_matrix(
                     timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host, model=t.name,
                     variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
                     threads_requested="auto" if threads == AUTO else str(threads),
+                    io_mode=io_mode, provider_options=gpu_opts,
                     onnx_sha256=sha, opset=opset, cpu_model=cpu,
                     onnxruntime_version=ort.__version__, torch_version=torch.__version__,
                     onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
@@ -272,7 +301,7 @@ def run_matrix(
                 rows.append(rec)
             continue
         for b in t.batch_sizes(axes.batch_sizes):
-            if _key((t, runtime, prov, threads, spinning), b, repeat) in done:
+            if _key((t, runtime, prov, threads, spinning, io_mode), b, repeat) in done:
                 continue
             if progress:
                 progress(f"{label}: batch {b}", len(rows), total)
@@ -280,11 +309,12 @@ def run_matrix(
             used = max(threads, 0)
             if threads == AUTO and runtime == "onnxruntime":
                 used = autotune_threads(t.path, prov, spinning, x)
-                rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning))
+                rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
             else:
                 rt = new()
+            rt.prepare(x)  # device modes: input on the GPU and bound before any clock
             t0 = time.perf_counter()
-            rt.run(x)
+            rt.run(x)  # first call at this shape: cuDNN algorithm search, CUDA graph capture
             first_ms = (time.perf_counter() - t0) * 1e3
             s = measure(lambda: rt.run(x), timing)
             st = LatencyStats.from_samples(s.ns)
@@ -298,7 +328,8 @@ def run_matrix(
                 providers_used=";".join(rt.providers_used), batch_size=b,
                 threads_requested="auto" if threads == AUTO else str(threads), intra_op_threads=used,
                 spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a",
-                graph_optimization="all" if runtime == "onnxruntime" else "eager",
+                graph_optimization={"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled"}[runtime],
+                io_mode=io_mode, provider_options=gpu_opts,
                 session_create_ms=rt.create_ms, first_inference_ms=first_ms,
                 warmup_iters=s.warmup_iters, timed_iters=st.n, timed_wall_s=s.wall_s,
                 latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
@@ -346,13 +377,15 @@ def _deferred_sigint():
 
 def cell_key(r: BenchmarkRecord) -> tuple:
     """What identifies a cell of the matrix in a results file (for ``--resume``)."""
-    return (r.model, r.variant, r.runtime, r.provider, r.threads_requested, r.spinning, r.batch_size, r.repeat)
+    return (r.model, r.variant, r.runtime, r.provider, r.threads_requested, r.spinning, r.io_mode, r.batch_size,
+            r.repeat)
 
 
 def _key(group: tuple, batch_size: int, repeat: int) -> tuple:
-    t, runtime, prov, threads, spinning = group
+    t, runtime, prov, threads, spinning, io_mode = group
     spin = _SPIN[spinning] if runtime == "onnxruntime" else "n/a"
-    return (t.name, t.variant, runtime, prov, "auto" if threads == AUTO else str(threads), spin, batch_size, repeat)
+    return (t.name, t.variant, runtime, prov, "auto" if threads == AUTO else str(threads), spin, io_mode, batch_size,
+            repeat)
 
 
 def _save_samples(path: Path, samples: dict[str, np.ndarray]) -> None:

@@ -52,6 +52,37 @@ def provider_name(provider: str) -> str:
         raise UsageError(f"unknown provider {provider!r}; choose one of: {', '.join(PROVIDERS)}") from None
 
 
+# How a row's timed call moves data (see README, "CUDA"):
+#   end-to-end    host numpy arrays in and out: copies and synchronisation are in the figure;
+#   device        IO binding: input already on the GPU, output written to a preallocated GPU
+#                 buffer; the call returns after the device has finished (ORT synchronises its
+#                 stream at the end of Run, then the binding's outputs are synchronised);
+#   device-graph  device mode replayed as one captured CUDA graph (CUDA EP option enable_cuda_graph).
+IO_MODES = ("end-to-end", "device", "device-graph")
+# cuDNN convolution algorithm search (CUDA EP option cudnn_conv_algo_search); ONNX Runtime's
+# default is EXHAUSTIVE, which benchmarks every algorithm at each new input shape: the warm-up of
+# each cell (one session per batch size) absorbs it, so it never lands in the timed calls.
+CUDNN_ALGO_SEARCH = {"exhaustive": "EXHAUSTIVE", "heuristic": "HEURISTIC", "default": "DEFAULT"}
+GPU_PROVIDERS = ("cuda", "tensorrt")
+
+
+@dataclass(frozen=True)
+class GpuOptions:
+    """CUDA / TensorRT EP options, recorded with every GPU row (``provider_options``).
+
+    Attributes:
+        device_id: CUDA device ordinal.
+        cudnn_conv_algo_search: ``exhaustive`` (ONNX Runtime's default), ``heuristic`` or ``default``.
+        tf32: allow TF32 tensor-core math for fp32 (CUDA EP ``use_tf32``). ONNX Runtime turns it
+            on by default; mnistbench turns it off so fp32 rows keep fp32 precision and parity with
+            PyTorch (whose own default for convolutions is TF32 on; the torch runtime sets it to match).
+    """
+
+    device_id: int = 0
+    cudnn_conv_algo_search: str = "exhaustive"
+    tf32: bool = False
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """Session options recorded with every row.
@@ -63,12 +94,61 @@ class SessionConfig:
         spinning: let idle intra-op threads spin (``session.intra_op.allow_spinning``);
             None keeps ONNX Runtime's default (on).
         graph_optimization: ``all`` (ORT_ENABLE_ALL) unless told otherwise.
+        io_mode: one of :data:`IO_MODES`; device modes need a GPU provider, ``device-graph`` CUDA.
+        gpu: CUDA/TensorRT options (ignored on the CPU EP).
     """
 
     provider: str = "cpu"
     intra_op_threads: int = 0
     spinning: bool | None = None
     graph_optimization: str = "all"
+    io_mode: str = "end-to-end"
+    gpu: GpuOptions = GpuOptions()
+
+
+def validate_config(cfg: SessionConfig) -> None:
+    """Reject option combinations that cannot mean anything.
+
+    Raises:
+        UsageError: unknown io mode or cuDNN search; a device io mode on the CPU EP (host memory
+            is the device there); ``device-graph`` on a provider other than CUDA; negative device id.
+    """
+    provider_name(cfg.provider)
+    if cfg.io_mode not in IO_MODES:
+        raise UsageError(f"unknown io mode {cfg.io_mode!r}; choose one of: {', '.join(IO_MODES)}")
+    if cfg.io_mode != "end-to-end" and cfg.provider not in GPU_PROVIDERS:
+        raise UsageError(f"io mode {cfg.io_mode!r} needs a GPU provider (cuda or tensorrt); on {cfg.provider} "
+                         "the host memory is the device, so only end-to-end applies")
+    if cfg.io_mode == "device-graph" and cfg.provider != "cuda":
+        raise UsageError("CUDA graphs (--cuda-graph) need the cuda provider")
+    if cfg.gpu.cudnn_conv_algo_search not in CUDNN_ALGO_SEARCH:
+        raise UsageError(f"unknown cuDNN algorithm search {cfg.gpu.cudnn_conv_algo_search!r}; choose one of: "
+                         f"{', '.join(CUDNN_ALGO_SEARCH)}")
+    if cfg.gpu.device_id < 0:
+        raise UsageError(f"--device-id must be 0 or more, got {cfg.gpu.device_id}")
+
+
+def provider_options(cfg: SessionConfig) -> list[tuple[str, dict[str, str]]]:
+    """The ``providers`` argument of ``InferenceSession`` for ``cfg``: the requested EP with its
+    options, then the EPs ONNX Runtime may place unsupported nodes on (CUDA for TensorRT, and the CPU).
+    """
+    validate_config(cfg)
+    g = cfg.gpu
+    cuda = {"device_id": str(g.device_id), "cudnn_conv_algo_search": CUDNN_ALGO_SEARCH[g.cudnn_conv_algo_search],
+            "use_tf32": "1" if g.tf32 else "0"}
+    if cfg.provider == "cpu":
+        return [("CPUExecutionProvider", {})]
+    if cfg.provider == "cuda":
+        return [("CUDAExecutionProvider", {**cuda, "enable_cuda_graph": "1" if cfg.io_mode == "device-graph" else "0"}),
+                ("CPUExecutionProvider", {})]
+    return [("TensorrtExecutionProvider", {"device_id": str(g.device_id)}), ("CUDAExecutionProvider", cuda),
+            ("CPUExecutionProvider", {})]
+
+
+def options_label(cfg: SessionConfig) -> str:
+    """The requested EP's options as ``key=value;...`` for the ``provider_options`` column ('' on CPU)."""
+    name, opts = provider_options(cfg)[0]
+    return ";".join(f"{k}={v}" for k, v in sorted(opts.items()))
 
 
 _OPT = {
@@ -90,7 +170,7 @@ def _session(model: str | bytes, cfg: SessionConfig, profile_prefix: str | None 
     so.graph_optimization_level = _OPT[cfg.graph_optimization]
     if cfg.spinning is not None:
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spinning else "0")
-    providers = [ep] if ep == "CPUExecutionProvider" else [ep, "CPUExecutionProvider"]
+    providers = provider_options(cfg)
     try:
         # ORT's Python layer print()s an "EP Error ... Falling back" banner when a GPU EP
         # fails to register; the fallback is detected and reported below, in one line.
@@ -150,9 +230,38 @@ class OrtRuntime:
         self.input_name = self.session.get_inputs()[0].name
         self.providers_used = list(self.session.get_providers())
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One synchronous inference: float32 (N, 1, 28, 28) in, first output out (host memory)."""
-        return self.session.run(None, {self.input_name: x})[0]
+        self._io = None
+        self._bound = None
+
+    def prepare(self, x: np.ndarray) -> None:
+        """Device modes: copy ``x`` to the GPU and bind it and a preallocated output buffer
+        (call before the clock starts; :meth:`run` rebinds only when given another array).
+        End-to-end mode: nothing to do."""
+        if self.cfg.io_mode == "end-to-end":
+            return
+        dev = self.cfg.gpu.device_id
+        out = self.session.get_outputs()[0]
+        shape = [d if isinstance(d, int) else len(x) for d in out.shape]
+        io = self.session.io_binding()
+        self._x_dev = ort.OrtValue.ortvalue_from_numpy(x, "cuda", dev)
+        self._y_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", dev)
+        io.bind_ortvalue_input(self.input_name, self._x_dev)
+        io.bind_ortvalue_output(out.name, self._y_dev)
+        self._io, self._bound = io, x
+
+    def run(self, x: np.ndarray):
+        """One synchronous inference: float32 (N, 1, 28, 28) in.
+
+        End-to-end: returns the first output as a host array. Device modes: returns the output's
+        GPU ``OrtValue`` once the device has finished (copy it with ``.numpy()`` when needed).
+        """
+        if self.cfg.io_mode == "end-to-end":
+            return self.session.run(None, {self.input_name: x})[0]
+        if x is not self._bound:
+            self.prepare(x)
+        self.session.run_with_iobinding(self._io)
+        self._io.synchronize_outputs()
+        return self._y_dev
 
 
 @dataclass(frozen=True)
@@ -198,39 +307,82 @@ def audit_placement(path: Path, cfg: SessionConfig, x: np.ndarray) -> Placement:
     )
 
 
-class TorchRuntime:
-    """PyTorch eager inference (the baseline users would otherwise run), host arrays in and out.
+def cuda_graph_blockers(placement: Placement) -> str | None:
+    """Why a model cannot be captured as one CUDA graph, or None when it can.
 
-    ``run`` converts the float32 array to a tensor, runs the model under
-    ``torch.inference_mode`` on the device, synchronises CUDA, and returns a
-    host array: the same end-to-end contract as :class:`OrtRuntime`.
+    ONNX Runtime captures a CUDA graph only when every node runs on the CUDA EP: a node on the CPU
+    EP, or a Memcpy node between host and device, breaks the capture.
+    """
+    reasons = []
+    if placement.nodes_on_cpu > 0:
+        reasons.append(f"{placement.nodes_on_cpu} of {placement.nodes_total} nodes run on the CPU EP")
+    if placement.memcpy_nodes > 0:
+        reasons.append(f"{placement.memcpy_nodes} Memcpy nodes copy between host and device")
+    return "; ".join(reasons) or None
+
+
+class TorchRuntime:
+    """PyTorch eager inference (the baseline users would otherwise run), optionally ``torch.compile``d.
+
+    End-to-end mode: ``run`` converts the float32 array to a tensor, runs the model under
+    ``torch.inference_mode`` on the device, synchronises CUDA, and returns a host array (the same
+    contract as :class:`OrtRuntime`). Device mode (CUDA): the input is copied to the GPU by
+    :meth:`prepare`, before the clock; ``run`` returns the output tensor on the GPU after
+    ``torch.cuda.synchronize()``. On CUDA, TF32 is turned off for convolutions and matmuls so fp32
+    rows are fp32, as in ONNX Runtime's rows (``GpuOptions.tf32``).
 
     Raises (from the constructor):
         ProviderUnavailableError: ``cuda`` asked for and torch sees no GPU.
+        UsageError: a provider other than cpu or cuda; device mode on the CPU.
     """
 
-    name = "torch"
-
-    def __init__(self, build: Callable[[], object], provider: str, threads: int = 0) -> None:
+    def __init__(self, build: Callable[[], object], provider: str, threads: int = 0, io_mode: str = "end-to-end",
+                 compile: bool = False, tf32: bool = False) -> None:
         import torch
 
         if provider not in ("cpu", "cuda"):
             raise UsageError(f"the torch runtime runs on cpu or cuda, not {provider!r}")
+        if io_mode not in ("end-to-end", "device"):
+            raise UsageError(f"the torch runtime has io modes end-to-end and device, not {io_mode!r}")
+        if io_mode == "device" and provider != "cuda":
+            raise UsageError("io mode 'device' needs a GPU provider; on cpu only end-to-end applies")
         if provider == "cuda" and not torch.cuda.is_available():
             raise ProviderUnavailableError("torch runtime on cuda: torch sees no CUDA device on this host")
         self._torch = torch
+        self.name = "torch.compile" if compile else "torch"
+        self.io_mode = io_mode
         if threads > 0:
             torch.set_num_threads(threads)
+        if provider == "cuda":
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
         self.device = torch.device(provider)
         t0 = time.perf_counter()
         self.model = build().to(self.device).eval()
+        if compile:
+            self.model = torch.compile(self.model)
         self.create_ms = (time.perf_counter() - t0) * 1e3
         self.providers_used = [f"torch-{provider}"]
         self.sync = torch.cuda.synchronize if provider == "cuda" else (lambda: None)
+        self._bound = None
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One synchronous inference: float32 (N, 1, 28, 28) in, output as a host array."""
+    def prepare(self, x: np.ndarray) -> None:
+        """Device mode: put ``x`` on the GPU now (before timing). End-to-end: nothing."""
+        if self.io_mode == "device":
+            self._x = self._torch.from_numpy(x).to(self.device)
+            self.sync()
+            self._bound = x
+
+    def run(self, x: np.ndarray):
+        """One synchronous inference: float32 (N, 1, 28, 28) in; a host array out (end-to-end) or
+        the GPU tensor (device mode)."""
         with self._torch.inference_mode():
+            if self.io_mode == "device":
+                if x is not self._bound:
+                    self.prepare(x)
+                y = self.model(self._x)
+                self.sync()
+                return y
             y = self.model(self._torch.from_numpy(x).to(self.device))
             self.sync()
             return y.cpu().numpy()

@@ -82,3 +82,56 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray) -> o
         proto.metadata_props.add(key=k, value=v)
     atomic_write_bytes(out_path, proto.SerializeToString())
     return proto
+
+
+def convert_fp16(fp32_path: Path, out_path: Path, keep_io_types: bool = True) -> onnx.ModelProto:
+    """Write the fp16 variant of ``fp32_path`` to ``out_path`` atomically.
+
+    Uses ONNX Runtime's own converter (``onnxruntime.transformers.float16.convert_float_to_float16``):
+    weights and activations become float16; with ``keep_io_types`` (the default) the graph input
+    and output stay float32 (Cast nodes at the edges), so callers feed the same arrays as fp32.
+    The result passes ``onnx.checker``. Its metadata gains ``mnistbench.variant`` = ``fp16``.
+
+    Raises:
+        ExportError: conversion or the checker failed.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    src = onnx.load(str(fp32_path))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            proto = convert_float_to_float16(src, keep_io_types=keep_io_types)
+        _topological_sort(proto.graph)  # the converter appends its input Casts after their consumers
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # the converter and checker raise many types
+        raise ExportError(f"{fp32_path.stem}: fp16 conversion failed: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    keep = {p.key: p.value for p in src.metadata_props}
+    keep.update({"mnistbench.variant": "fp16", "mnistbench.fp16_io": "float32" if keep_io_types else "float16"})
+    del proto.metadata_props[:]
+    for k, v in keep.items():
+        proto.metadata_props.add(key=k, value=v)
+    atomic_write_bytes(out_path, proto.SerializeToString())
+    return proto
+
+
+def _topological_sort(graph: onnx.GraphProto) -> None:
+    """Reorder ``graph.node`` in place so every node follows the producers of its inputs (Kahn's
+    algorithm, stable: ties keep the original order), as the ONNX spec requires.
+
+    Raises:
+        ValueError: the graph has a cycle.
+    """
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ValueError("graph has a cycle or an input that nothing produces")
+        for n in ready:
+            available.update(n.output)
+        ordered += ready
+        pending = [n for n in pending if not any(n is r for r in ready)]
+    copies = [onnx.NodeProto.FromString(n.SerializeToString()) for n in ordered]
+    del graph.node[:]
+    graph.node.extend(copies)

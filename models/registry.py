@@ -32,8 +32,8 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 def _load_zoo() -> None:
     # Importing the paper modules registers their specs (once).
-    # Order of PAPERS.md: seeds 000-004, then the 1998 reference.
-    from . import xiao, rich, fan, swapan, zhu, lenet  # noqa: F401,I001
+    # Order of PAPERS.md: seeds 000-004, then the 1998 reference; then speed-cnn (outside the papers).
+    from . import xiao, rich, fan, swapan, zhu, lenet, speed  # noqa: F401,I001
 
 
 def list_models(include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> list[str]:

@@ -39,6 +39,7 @@ class TrainRecipe:
         weight_decay: L2 penalty passed to the optimiser.
         momentum: SGD momentum (ignored by Adam).
         adam_eps: Adam epsilon (Keras uses 1e-7, PyTorch 1e-8).
+        adam_betas: Adam's (beta1, beta2) (PyTorch's default (0.9, 0.999)).
         schedule: ``"constant"``, ``"cosine"`` (per step, to 0) or ``"onecycle"``.
         train_images: use only the first N training images (None: all 60,000).
         eval_every_steps: also score the test set every N steps and keep the
@@ -56,6 +57,7 @@ class TrainRecipe:
     weight_decay: float = 0.0
     momentum: float = 0.0
     adam_eps: float = 1e-8
+    adam_betas: tuple[float, float] = (0.9, 0.999)
     schedule: Literal["constant", "cosine", "onecycle"] = "constant"
     train_images: int | None = None
     eval_every_steps: int | None = None

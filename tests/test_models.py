@@ -15,9 +15,11 @@ from mnistbench.models.registry import build_model, get_spec, list_models, regis
 ALL = list_models()
 
 
-def test_all_nine_paper_models_registered_in_papers_order():
+def test_all_nine_paper_models_registered_in_papers_order_then_speed_cnn():
     assert ALL == ["xiao-digit", "rich-cnn", "fan-resnet", "swapan-cnn", "zhu-mlp", "zhu-autoencoder",
-                   "zhu-cnn", "zhu-conv-autoencoder", "lenet5"]
+                   "zhu-cnn", "zhu-conv-autoencoder", "lenet5", "speed-cnn"]
+    outside = [n for n in ALL if get_spec(n).extra.get("outside_papers")]
+    assert outside == ["speed-cnn"] and "not a paper" in get_spec("speed-cnn").ref
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -71,7 +73,7 @@ def test_registry_errors_and_wildcards():
     with pytest.raises(UsageError, match="valid models: xiao-digit"):
         get_spec("resnet50")
     assert list_models("zhu-*") == ["zhu-mlp", "zhu-autoencoder", "zhu-cnn", "zhu-conv-autoencoder"]
-    assert list_models(exclude=["zhu-*", "*resnet*"]) == ["xiao-digit", "rich-cnn", "swapan-cnn", "lenet5"]
+    assert list_models(exclude=["zhu-*", "*resnet*"]) == ["xiao-digit", "rich-cnn", "swapan-cnn", "lenet5", "speed-cnn"]
     assert [s.name for s in select(["lenet5", "zhu-m*", "lenet5"])] == ["lenet5", "zhu-mlp"]
     with pytest.raises(UsageError, match="matches no model"):
         select(["vgg*"])

@@ -1,0 +1,165 @@
+"""Time-to-accuracy: how long training a model takes to reach a target test accuracy.
+
+``mnistbench speedrun`` trains one model with its recipe once per seed and reports, per seed,
+the training wall time and the final test accuracy, then the mean and spread over seeds and
+whether the mean reaches the target (the speed study's criterion: the mean over seeds, since a
+one-cycle schedule has a fixed length and individual seeds may fall short).
+
+What the clock covers, per run: building the model, the optimiser, every optimiser step and, on
+CUDA, a final synchronisation. What it excludes, and the results say so: reading and verifying
+the IDX files, preprocessing them into one float32 tensor on the device (done once per process,
+shared by the seeds), one untimed warm-up of :data:`WARMUP_STEPS` steps on a throwaway model
+per process (it primes oneDNN/cuDNN kernel selection, a per-process cost, not a per-run one),
+and the test-set evaluation after training.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mnistbench.models.data import Dataset
+from mnistbench.models.errors import UsageError
+from mnistbench.models.preprocess import preprocess
+from mnistbench.models.spec import ModelSpec, TrainRecipe
+from mnistbench.models.train import _optimizer, evaluate, lr_at, resolve_device
+
+WARMUP_STEPS = 10
+
+
+@dataclass(frozen=True)
+class SpeedrunResult:
+    """One seed's run.
+
+    Attributes:
+        seed: torch seed (init and shuffling).
+        train_s: wall seconds from model construction to the last optimiser step.
+        steps: optimiser steps taken.
+        accuracy: top-1 on the 10,000 test images, fraction.
+        eval_s: wall seconds of that evaluation (not in ``train_s``).
+    """
+
+    seed: int
+    train_s: float
+    steps: int
+    accuracy: float
+    eval_s: float
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tensor, seed: int,
+                dev: torch.device, max_steps: int | None = None) -> tuple[torch.nn.Module, float, int]:
+    """Train ``spec.build()`` with recipe ``r`` on resident tensors; returns (model, seconds, steps)."""
+    n = len(x)
+    per_epoch = math.ceil(n / r.batch_size)
+    total = r.steps if r.steps is not None else r.epochs * per_epoch
+    if max_steps is not None:
+        total = min(total, max_steps)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    _sync(dev)
+    t0 = time.perf_counter()
+    model = spec.build().to(dev).train()
+    opt = _optimizer(model.parameters(), r)
+    step = 0
+    while step < total:
+        perm = torch.randperm(n, generator=gen).to(dev)
+        for i in range(0, n, r.batch_size):
+            if step >= total:
+                break
+            idx = perm[i : i + r.batch_size]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, r)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    _sync(dev)
+    return model.eval(), time.perf_counter() - t0, step
+
+
+def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto",
+             epochs: int | None = None, profile: str = "paper", on_result=None) -> list[SpeedrunResult]:
+    """Train ``spec`` once per seed 0..seeds-1 and time each run (see the module docstring).
+
+    Args:
+        spec: a classifier spec.
+        data: the dataset in memory.
+        seeds: number of runs.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        epochs: override the recipe's epoch count (epoch recipes only).
+        profile: which recipe of the spec (``paper`` by default).
+        on_result: called with each :class:`SpeedrunResult` as it finishes.
+
+    Raises:
+        UsageError: a reconstruction model, seeds < 1, epochs < 1, or epochs on a step recipe.
+    """
+    if spec.task != "classify":
+        raise UsageError(f"{spec.name} is a {spec.task} model; speedrun measures time to a test accuracy")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {seeds}")
+    r = spec.recipe_for(profile)
+    if spec.trainer != "classify":
+        raise UsageError(f"{spec.name} trains in stages ({spec.trainer}); speedrun times one-stage classifiers")
+    if epochs is not None:
+        if epochs < 1:
+            raise UsageError(f"--epochs must be at least 1, got {epochs}")
+        if r.epochs is None:
+            raise UsageError(f"{spec.name}'s recipe counts steps, not epochs; --epochs does not apply")
+        r = replace(r, epochs=epochs)
+    dev = resolve_device(device)
+    n_train = min(r.train_images or len(data.train_images), len(data.train_images))
+    x = torch.from_numpy(preprocess(data.train_images[:n_train], spec.preprocess)).to(dev)
+    y = torch.from_numpy(data.train_labels[:n_train].astype(np.int64)).to(dev)
+    xt = torch.from_numpy(preprocess(data.test_images, spec.preprocess)).to(dev)
+    yt = torch.from_numpy(data.test_labels.astype(np.int64)).to(dev)
+    train_timed(spec, r, x, y, seed=10_000, dev=dev, max_steps=WARMUP_STEPS)  # untimed warm-up
+    results = []
+    for seed in range(seeds):
+        model, secs, steps = train_timed(spec, r, x, y, seed, dev)
+        t0 = time.perf_counter()
+        acc = evaluate(model, xt, yt, "classify")
+        res = SpeedrunResult(seed, secs, steps, acc, time.perf_counter() - t0)
+        results.append(res)
+        if on_result:
+            on_result(res)
+    return results
+
+
+@dataclass(frozen=True)
+class SpeedrunSummary:
+    """Mean and spread over seeds; ``reached`` = mean accuracy >= target."""
+
+    n: int
+    train_s_mean: float
+    train_s_sd: float
+    train_s_min: float
+    train_s_max: float
+    acc_mean: float
+    acc_sd: float
+    acc_min: float
+    acc_max: float
+    seeds_reaching: int
+    target: float
+    reached: bool
+
+
+def summarize(results: list[SpeedrunResult], target: float) -> SpeedrunSummary:
+    """Seed statistics (sample standard deviation; 0 for one seed)."""
+    ts = [r.train_s for r in results]
+    accs = [r.accuracy for r in results]
+    sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+    mean_acc = statistics.fmean(accs)
+    return SpeedrunSummary(len(results), statistics.fmean(ts), sd(ts), min(ts), max(ts), mean_acc, sd(accs),
+                           min(accs), max(accs), sum(a >= target for a in accs), target, mean_acc >= target)
