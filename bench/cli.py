@@ -603,6 +603,23 @@ def all_cmd(
     out.print(f"wall time: train {t1 - t0:.0f} s, export {t2 - t1:.0f} s, run {t3 - t2:.0f} s, total {t3 - t0:.0f} s")
 
 
+def _new_csv(path: Path, hint: str = "") -> Path:
+    """``path`` checked as a new CSV to write: a ``.csv`` name, not there yet, its folder created.
+
+    Raises:
+        UsageError: another suffix, an existing file, or a folder that cannot be created.
+    """
+    if path.suffix != ".csv":
+        raise UsageError(f"--out must name a .csv file, got {path}")
+    if path.exists():
+        raise UsageError(f"{path} exists; choose another --out{hint}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {path.parent}: {exc.strerror}") from None
+    return path
+
+
 @app.command()
 @guarded
 def reproduce(
@@ -656,15 +673,7 @@ def reproduce(
         csv_path = out_path
     else:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        csv_path = out_path or results_dir / f"{stamp}-{dataset}-{profile}.csv"
-        if csv_path.suffix != ".csv":
-            raise UsageError(f"--out must name a .csv file, got {csv_path}")
-        if csv_path.exists():
-            raise UsageError(f"{csv_path} exists; choose another --out, or add --resume to complete it")
-        try:
-            csv_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create {csv_path.parent}: {exc.strerror}") from None
+        csv_path = _new_csv(out_path or results_dir / f"{stamp}-{dataset}-{profile}.csv", ", or add --resume to complete it")
     data = _load_data(dataset, data_dir)
     sink = rp.RunsCsv(csv_path)
     system_path = csv_path.with_suffix(".system.json")
@@ -713,6 +722,8 @@ def speedrun(
     dataset: Dataset = "mnist",
     out_path: Annotated[Optional[Path], typer.Option("--out", help="CSV to write (default results/speedrun/"
                                                      "<UTC stamp>-<dataset>-<model>-<device>.csv).")] = None,
+    amp: Amp = "off",
+    channels_last: ChannelsLast = False,
     data_dir: DataDir = None,
 ) -> None:
     """Time-to-accuracy: train a model once per seed and report training wall time and test accuracy.
@@ -739,15 +750,7 @@ def speedrun(
         raise UsageError(f"--target is a fraction in (0, 1], got {target}")
     dev = resolve_device(device)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    csv_path = out_path or Path("results") / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv"
-    if csv_path.suffix != ".csv":
-        raise UsageError(f"--out must name a .csv file, got {csv_path}")
-    if csv_path.exists():
-        raise UsageError(f"{csv_path} exists; choose another --out")
-    try:
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {csv_path.parent}: {exc.strerror}") from None
+    csv_path = _new_csv(out_path or Path("results") / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv")
     t_load = time.perf_counter()
     data = _load_data(dataset, data_dir)
     load_s = time.perf_counter() - t_load
@@ -756,7 +759,8 @@ def speedrun(
     err.print(f"{spec.name} on {dev.type} ({torch.get_num_threads()} torch threads): "
               f"{spec.recipe_for(profile).describe()}; data loaded in {load_s:.1f} s (not timed)")
     results = sr.speedrun(spec, data, seeds, device, epochs, profile,
-                          on_result=lambda r: err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
+                          on_result=lambda r: err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"),
+                          amp=amp, channels_last=channels_last)
     summ = sr.summarize(results, target)
     t = Table(title=f"speedrun {spec.name} ({dataset}, {dev.type}): train seconds and test accuracy per seed",
               title_justify="left")
@@ -774,12 +778,13 @@ def speedrun(
               f"one untimed {sr.WARMUP_STEPS}-step warm-up, test evaluation")
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["model", "dataset", "device", "torch_threads", "recipe", "seed", "train_s", "steps", "accuracy",
-                "eval_s", "target"])
+    w.writerow(["model", "dataset", "device", "torch_threads", "recipe", "amp", "channels_last", "seed", "train_s",
+                "steps", "accuracy", "eval_s", "target"])
     recipe = spec.recipe_for(profile) if epochs is None else None
     desc = recipe.describe() if recipe else f"{spec.recipe_for(profile).describe()} (epochs overridden: {epochs})"
     for r in results:
-        w.writerow([spec.name, dataset, dev.type, torch.get_num_threads(), desc, r.seed, f"{r.train_s:.4f}", r.steps,
+        w.writerow([spec.name, dataset, dev.type, torch.get_num_threads(), desc, amp, channels_last, r.seed,
+                    f"{r.train_s:.4f}", r.steps,
                     f"{r.accuracy:.6f}", f"{r.eval_s:.3f}", target])
     atomic_write_bytes(csv_path, buf.getvalue().encode())
     write_system_json(csv_path.with_suffix(".system.json"), {"command": "speedrun", "device": str(dev),

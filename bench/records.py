@@ -50,8 +50,7 @@ class BenchmarkRecord:
     Provenance: ``onnx_sha256``, ``opset``, ``checkpoint_profile``, ``checkpoint_seed``, ``checkpoint_sha256``,
     ``onnxruntime_version``, ``torch_version``, ``onnx_version``, ``cpu_model``,
     ``mnistbench_version``, ``schema_version``.
-    ``status`` is ``ok`` (``error`` when the cell could not be measured, ``skipped`` when a
-    requested configuration does not apply here, e.g. TensorRT absent); ``error`` holds the reason.
+    ``status`` is ``ok``, or ``error`` when the cell could not be measured; ``error`` holds the reason.
     GPU (schema 4): ``io_mode`` (``end-to-end``: host arrays in and out; ``device``: IO binding,
     data resident on the GPU; ``device-graph``: device mode replayed as a CUDA graph) and
     ``provider_options`` (the requested EP's options, ``key=value;...``; empty on CPU). Files of

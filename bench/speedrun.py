@@ -15,6 +15,7 @@ and the test-set evaluation after training.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -58,8 +59,12 @@ def _sync(dev: torch.device) -> None:
 
 
 def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tensor, seed: int,
-                dev: torch.device, max_steps: int | None = None) -> tuple[torch.nn.Module, float, int]:
-    """Train ``spec.build()`` with recipe ``r`` on resident tensors; returns (model, seconds, steps)."""
+                dev: torch.device, max_steps: int | None = None, amp: str = "off",
+                channels_last: bool = False) -> tuple[torch.nn.Module, float, int]:
+    """Train ``spec.build()`` with recipe ``r`` on resident tensors; returns (model, seconds, steps).
+
+    ``amp="bf16"`` runs forward and loss under ``torch.autocast`` to bfloat16 (weights and
+    optimiser stay float32); ``channels_last`` stores the model in NHWC (``x`` must match)."""
     n = len(x)
     per_epoch = math.ceil(n / r.batch_size)
     total = r.steps if r.steps is not None else r.epochs * per_epoch
@@ -70,7 +75,10 @@ def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tenso
     _sync(dev)
     t0 = time.perf_counter()
     model = spec.build().to(dev).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = _optimizer(model.parameters(), r)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp == "bf16" else contextlib.nullcontext
     step = 0
     while step < total:
         perm = torch.randperm(n, generator=gen).to(dev)
@@ -80,7 +88,8 @@ def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tenso
             idx = perm[i : i + r.batch_size]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            with autocast():
+                loss = F.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -90,7 +99,8 @@ def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tenso
 
 
 def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto",
-             epochs: int | None = None, profile: str = "paper", on_result=None) -> list[SpeedrunResult]:
+             epochs: int | None = None, profile: str = "paper", on_result=None, amp: str = "off",
+             channels_last: bool = False) -> list[SpeedrunResult]:
     """Train ``spec`` once per seed 0..seeds-1 and time each run (see the module docstring).
 
     Args:
@@ -101,6 +111,8 @@ def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto
         epochs: override the recipe's epoch count (epoch recipes only).
         profile: which recipe of the spec (``paper`` by default).
         on_result: called with each :class:`SpeedrunResult` as it finishes.
+        amp: ``off`` or ``bf16`` (autocast for forward and loss).
+        channels_last: train in NHWC memory format.
 
     Raises:
         UsageError: a reconstruction model, seeds < 1, epochs < 1, or epochs on a step recipe.
@@ -118,16 +130,23 @@ def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto
         if r.epochs is None:
             raise UsageError(f"{spec.name}'s recipe counts steps, not epochs; --epochs does not apply")
         r = replace(r, epochs=epochs)
+    from mnistbench.models.train import AMP_MODES
+
+    if amp not in AMP_MODES:
+        raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
     dev = resolve_device(device)
     n_train = min(r.train_images or len(data.train_images), len(data.train_images))
     x = torch.from_numpy(preprocess(data.train_images[:n_train], spec.preprocess)).to(dev)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.from_numpy(data.train_labels[:n_train].astype(np.int64)).to(dev)
     xt = torch.from_numpy(preprocess(data.test_images, spec.preprocess)).to(dev)
     yt = torch.from_numpy(data.test_labels.astype(np.int64)).to(dev)
-    train_timed(spec, r, x, y, seed=10_000, dev=dev, max_steps=WARMUP_STEPS)  # untimed warm-up
+    train_timed(spec, r, x, y, seed=10_000, dev=dev, max_steps=WARMUP_STEPS, amp=amp,
+                channels_last=channels_last)  # untimed warm-up
     results = []
     for seed in range(seeds):
-        model, secs, steps = train_timed(spec, r, x, y, seed, dev)
+        model, secs, steps = train_timed(spec, r, x, y, seed, dev, amp=amp, channels_last=channels_last)
         t0 = time.perf_counter()
         acc = evaluate(model, xt, yt, "classify")
         res = SpeedrunResult(seed, secs, steps, acc, time.perf_counter() - t0)

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from mnistbench.bench import speedrun as sr
 from mnistbench.bench.cli import app
-from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec
 
