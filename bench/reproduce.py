@@ -338,10 +338,14 @@ def _length(s: Summary) -> str:
     spec = get_spec(s.model)
     r = spec.recipe_for(s.profile)
     if r.steps is not None:
-        return f"{r.steps:,} steps"
-    if r.stage_epochs is not None:
-        return f"{r.stage_epochs}+{r.epochs} epochs"
-    return f"{s.epochs} epochs"
+        text = f"{r.steps:,} steps"
+    elif r.stage_epochs is not None:
+        text = f"{r.stage_epochs}+{r.epochs} epochs"
+    else:
+        text = f"{r.epochs} epoch{'s' if r.epochs != 1 else ''}"
+    if r.train_images and r.train_images < 60_000 and r.steps is None:
+        text += f" of {r.train_images:,} images"
+    return text
 
 
 ReproRow = dict[str, str]
