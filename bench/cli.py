@@ -820,21 +820,11 @@ def _check_defaults(models: list[str] | None, rounds: int, out_path: Path | None
                 bar.update(task, description=f"defaults check {s.name} batch {b}")
                 results.append(doc.check_defaults(path, s.name, b, rounds))
                 bar.advance(task)
-    labels = list(results[0].median_ips)
-    t = Table(title=f"Default session options against the threads x spinning sweep (median img/s of {rounds} "
-                    "interleaved blocks; random weights)", title_justify="left")
-    for col in ("model", "batch", "auto chose", *labels, "best", "default / best"):
-        t.add_column(col, justify="left" if col in ("model", "best") else "right")
-    for r in results:
-        t.add_row(r.model, str(r.batch_size), f"{r.default_threads} thr", *(f"{r.median_ips[k]:,.0f}" for k in labels),
-                  r.best, ("[red]" if r.ratio < 0.95 else "") + f"{r.ratio:.3f}")
-    out.print(t)
-    worst = min(results, key=lambda r: r.ratio)
-    out.print(f"worst cell: {worst.model} batch {worst.batch_size}, default at {worst.ratio:.1%} of the best; "
-              f"{sum(r.ratio >= 0.95 for r in results)} of {len(results)} cells at >= 95%")
+    out.print(_defaults_table(results))
     if out_path is not None:
         buf = io.StringIO()
         w = csv.writer(buf)
+        labels = list(results[0].median_ips)
         w.writerow(["model", "batch_size", "default_threads", *[f"ips_{k}" for k in labels], "best", "ratio", "rounds"])
         for r in results:
             w.writerow([r.model, r.batch_size, r.default_threads, *(f"{r.median_ips[k]:.1f}" for k in labels),
@@ -843,6 +833,32 @@ def _check_defaults(models: list[str] | None, rounds: int, out_path: Path | None
         atomic_write_bytes(out_path, buf.getvalue().encode())
         write_system_json(out_path.with_suffix(".system.json"), {"command": "doctor --check-defaults"})
         out.print(f"figures: {out_path}")
+
+
+def _defaults_table(results) -> "Table":
+    from rich.table import Table
+
+    labels = list(results[0].median_ips)
+    rounds = results[0].rounds
+    t = Table(title=f"Default session options against the threads x spinning sweep (median img/s of {rounds} "
+                    "interleaved blocks; random weights)", title_justify="left",
+              caption="choice = the sweep configuration with the default's settings / best; A/A = the default's own "
+                      "session / that identical configuration (measurement spread)", caption_justify="left")
+    for col in ("model", "batch", "auto chose", *labels, "best", "default / best", "choice / best", "A/A"):
+        t.add_column(col, justify="left" if col in ("model", "best") else "right")
+    for r in results:
+        t.add_row(r.model, str(r.batch_size), f"{r.default_threads} thr", *(f"{r.median_ips[k]:,.0f}" for k in labels),
+                  r.best, ("[red]" if r.ratio < 0.95 else "") + f"{r.ratio:.3f}",
+                  ("[red]" if r.choice_ratio < 0.95 else "") + f"{r.choice_ratio:.3f}", f"{r.aa_ratio:.3f}")
+    n = len(results)
+    worst, worst_choice = min(results, key=lambda r: r.ratio), min(results, key=lambda r: r.choice_ratio)
+    aa = [r.aa_ratio for r in results]
+    t.caption += (f"\n{sum(r.ratio >= 0.95 for r in results)} of {n} cells have the default's session at >= 95% of the "
+                  f"best (worst {worst.ratio:.1%}, {worst.model} batch {worst.batch_size}); the default's settings are "
+                  f"at >= 95% in {sum(r.choice_ratio >= 0.95 for r in results)} of {n} (worst {worst_choice.choice_ratio:.1%},"
+                  f" {worst_choice.model} batch {worst_choice.batch_size}); identical sessions measured "
+                  f"{min(aa):.3f}-{max(aa):.3f} of each other")
+    return t
 
 
 @app.command()
@@ -1019,7 +1035,12 @@ def table(
 
     if fmt not in ("rich", "markdown"):
         raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
-    if _is_reproduction_csv(csv_paths[0]):
+    from mnistbench.bench.doctor import DEFAULTS_CSV_HEAD, read_defaults_csv
+
+    if _first_line(csv_paths[0]).startswith(",".join(DEFAULTS_CSV_HEAD)):
+        out.print(_defaults_table(read_defaults_csv(csv_paths[0])))
+        return
+    if _first_line(csv_paths[0]).startswith("experiment,"):
         from mnistbench.bench import reproduce as rp
 
         rows = [r for p in csv_paths for r in rp.read_runs(p)]
@@ -1042,12 +1063,12 @@ def table(
             out.print(variant_table(rows))
 
 
-def _is_reproduction_csv(path: Path) -> bool:
+def _first_line(path: Path) -> str:
     try:
         with open(path, newline="") as fh:
-            return fh.readline().startswith("experiment,")
+            return fh.readline()
     except (OSError, UnicodeDecodeError):
-        return False
+        return ""
 
 
 def main() -> None:

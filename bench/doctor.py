@@ -153,8 +153,14 @@ class DefaultsCheck:
             ``default`` is the session ``run`` builds with no options; the others are
             ``t<threads>/spin-<on|off>``.
         best: the sweep configuration with the highest median.
-        ratio: ``median_ips["default"] / median_ips[best]`` (the done-when target is >= 0.95).
+        ratio: ``median_ips["default"] / median_ips[best]``: the default's own session against the best.
         rounds: blocks per configuration.
+
+    Derived (properties): ``chosen``, the sweep configuration with the default's settings
+    (``t<default_threads>/spin-on``: ONNX Runtime's ``session.intra_op.allow_spinning`` defaults
+    to 1); ``choice_ratio`` = ``median_ips[chosen] / median_ips[best]``, how good the settings the
+    default picks are; ``aa_ratio`` = ``median_ips["default"] / median_ips[chosen]``, two sessions
+    with identical settings, i.e. the measurement's own spread (1.0 on a quiet machine).
     """
 
     model: str
@@ -164,6 +170,44 @@ class DefaultsCheck:
     best: str
     ratio: float
     rounds: int
+
+    @property
+    def chosen(self) -> str:
+        return f"t{self.default_threads}/spin-on"
+
+    @property
+    def choice_ratio(self) -> float:
+        return self.median_ips[self.chosen] / self.median_ips[self.best]
+
+    @property
+    def aa_ratio(self) -> float:
+        return self.median_ips["default"] / self.median_ips[self.chosen]
+
+
+DEFAULTS_CSV_HEAD = ("model", "batch_size", "default_threads")
+
+
+def read_defaults_csv(path: Path) -> list[DefaultsCheck]:
+    """The rows of a ``doctor --check-defaults --out`` CSV.
+
+    Raises:
+        UsageError: unreadable, or not such a CSV.
+    """
+    import csv
+
+    from mnistbench.models.errors import UsageError
+
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    try:
+        return [DefaultsCheck(r["model"], int(r["batch_size"]), int(r["default_threads"]),
+                              {k.removeprefix("ips_"): float(v) for k, v in r.items() if k.startswith("ips_")},
+                              r["best"], float(r["ratio"]), int(r["rounds"])) for r in rows]
+    except (KeyError, ValueError):
+        raise UsageError(f"{path} is not a `doctor --check-defaults` CSV") from None
 
 
 def check_defaults(path: Path, model: str, batch_size: int, rounds: int = 15, block_s: float = 0.2,

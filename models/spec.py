@@ -88,6 +88,7 @@ class Reported:
         text: the claim as the paper words it, with where it is stated.
         low, high: a stated range, when the paper gives one.
         short: the claim for a table cell when the number alone would misread it.
+        mean_of: the claim is a mean over this many runs (None: a single run, a best-of or unstated).
     """
 
     metric: Literal["accuracy", "mse"]
@@ -96,6 +97,7 @@ class Reported:
     low: float | None = None
     high: float | None = None
     short: str = ""
+    mean_of: int | None = None
 
 
 @dataclass(frozen=True)

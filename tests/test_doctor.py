@@ -54,6 +54,9 @@ def test_check_defaults_measures_every_configuration(mlp_onnx):
     assert r.best != "default" and r.median_ips[r.best] == max(v for k, v in r.median_ips.items() if k != "default")
     assert r.ratio == pytest.approx(r.median_ips["default"] / r.median_ips[r.best])
     assert r.default_threads in doc.thread_choices() and r.rounds == 3
+    assert r.chosen == f"t{r.default_threads}/spin-on"
+    assert r.choice_ratio == pytest.approx(r.median_ips[r.chosen] / r.median_ips[r.best]) and r.choice_ratio <= 1
+    assert r.aa_ratio == pytest.approx(r.median_ips["default"] / r.median_ips[r.chosen])
 
 
 def test_doctor_command_reports_providers_peak_floor_and_overhead():
@@ -70,7 +73,10 @@ def test_doctor_check_defaults_writes_its_figures(tmp_path):
     rows = list(csv.DictReader(open(out)))
     assert [(r["model"], r["batch_size"]) for r in rows] == [("zhu-mlp", "1"), ("zhu-mlp", "128")]
     assert all(0 < float(r["ratio"]) and float(r["ips_default"]) > 0 for r in rows)
-    assert "cells at >= 95%" in res.stdout
+    assert "cells have the default's session at >= 95%" in res.stdout and "identical sessions measured" in res.stdout
+    # `table` renders the same figures from the CSV
+    again = runner.invoke(app, ["table", str(out)])
+    assert again.exit_code == 0 and "choice / best" in again.stdout and "zhu-mlp" in again.stdout
     assert json.loads(out.with_suffix(".system.json").read_text())["command"] == "doctor --check-defaults"
 
 

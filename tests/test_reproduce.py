@@ -192,3 +192,12 @@ def test_reproduce_resume_refuses_another_profile(data_env):
     res = invoke("reproduce", "zhu-mlp", "--profile", "quick", "--seeds", "1", "--out", out, "--resume")
     assert res.exit_code == 2 and "cannot be completed with" in res.stderr
     assert out.read_bytes() == before
+
+
+def test_a_claimed_mean_is_compared_as_a_mean():
+    runs = [0.9812, 0.9840, 0.9860, 0.9870, 0.9880, 0.9850, 0.9865, 0.9875, 0.9856, 0.9880]
+    # as a single-run claim 98.95% lies in the runs' spread; as a mean of 10 it is too far from ours
+    assert rp.verdict(runs, 0.9895, None, None, "accuracy")[0] == "within"
+    v, why = rp.verdict(runs, 0.9895, None, None, "accuracy", mean_of=10)
+    assert v == "below" and "a mean of 10" in why
+    assert rp.verdict(runs, 0.9860, None, None, "accuracy", mean_of=10)[0] == "within"
