@@ -797,7 +797,6 @@ def _check_defaults(models: list[str] | None, rounds: int, out_path: Path | None
     import io
     import tempfile
 
-    from rich.table import Table
 
     from mnistbench.bench import doctor as doc
     from mnistbench.bench.system import write_system_json
