@@ -834,7 +834,8 @@ def _check_defaults(models: list[str] | None, rounds: int, out_path: Path | None
         out.print(f"figures: {out_path}")
 
 
-def _defaults_table(results) -> "Table":
+def _defaults_table(results):
+    """The defaults-check figures as a rich table, with the summary in its caption."""
     from rich.table import Table
 
     labels = list(results[0].median_ips)
