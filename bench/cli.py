@@ -675,7 +675,7 @@ def reproduce(
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         csv_path = _new_csv(out_path or results_dir / f"{stamp}-{dataset}-{profile}.csv", ", or add --resume to complete it")
     data = _load_data(dataset, data_dir)
-    sink = rp.RunsCsv(csv_path)
+    sink = rp.runs_csv(csv_path)
     system_path = csv_path.with_suffix(".system.json")
     if not system_path.exists():
         write_system_json(system_path, {"command": "reproduce", "dataset": dataset, "profile": profile,
@@ -1037,10 +1037,11 @@ def table(
         raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
     from mnistbench.bench.doctor import DEFAULTS_CSV_HEAD, read_defaults_csv
 
-    if _first_line(csv_paths[0]).startswith(",".join(DEFAULTS_CSV_HEAD)):
+    head = _first_line(csv_paths[0])
+    if head.startswith(",".join(DEFAULTS_CSV_HEAD)):
         out.print(_defaults_table(read_defaults_csv(csv_paths[0])))
         return
-    if _first_line(csv_paths[0]).startswith("experiment,"):
+    if head.startswith("experiment,"):
         from mnistbench.bench import reproduce as rp
 
         rows = [r for p in csv_paths for r in rp.read_runs(p)]

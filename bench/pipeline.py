@@ -169,17 +169,7 @@ def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     fp32, _ = onnx_for(spec, arts)
     out = arts.onnx(spec.name, "int8")
     quantize_int8(fp32, out, preprocess(data.train_images[:CALIBRATION_IMAGES], spec.preprocess))
-    import onnxruntime as ort
-
-    x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
-    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))
-    ya, yb = (s.run(None, {s.get_inputs()[0].name: x})[0] for s in (a, b))
-    report = {"model": spec.name, "variant": "int8", "onnx": out.name, "onnx_sha256": sha256_file(out),
-              "onnx_bytes": out.stat().st_size, "calibration_images": CALIBRATION_IMAGES,
-              "max_abs_diff_vs_fp32": float(np.max(np.abs(ya - yb))),
-              "top1_agreement_vs_fp32": float(np.mean(ya.argmax(1) == yb.argmax(1))) if spec.task == "classify" else None}
-    atomic_write_bytes(arts.dir / f"{spec.name}.int8.export.json", (json.dumps(report, indent=2) + "\n").encode())
-    return report
+    return _variant_report(spec, data, arts, fp32, out, "int8", {"calibration_images": CALIBRATION_IMAGES})
 
 
 def export_fp16(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
@@ -196,21 +186,30 @@ def export_fp16(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     fp32, _ = onnx_for(spec, arts)
     out = arts.onnx(spec.name, "fp16")
     convert_fp16(fp32, out)
+    return _variant_report(spec, data, arts, fp32, out, "fp16", {"images": PARITY_IMAGES}, against_torch=True)
+
+
+def _variant_report(spec: ModelSpec, data: Dataset, arts: Artifacts, fp32: Path, out: Path, variant: str,
+                    extra: dict, against_torch: bool = False) -> dict:
+    """Run the fp32 file and its ``variant`` ``out`` on the CPU EP over the :data:`PARITY_IMAGES`
+    parity images; write and return the report: file identity, ``extra``, the largest output
+    difference and top-1 agreement (classifiers) against fp32 and, when asked, against PyTorch."""
     import onnxruntime as ort
 
     x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
     a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))
     ya, yb = (s.run(None, {s.get_inputs()[0].name: x})[0] for s in (a, b))
-    with torch.no_grad():
-        yt = load_trained(spec, arts)[0](torch.from_numpy(x)).numpy()
+    refs = {"fp32": ya}
+    if against_torch:
+        with torch.no_grad():
+            refs["torch"] = load_trained(spec, arts)[0](torch.from_numpy(x)).numpy()
     classify = spec.task == "classify"
-    report = {"model": spec.name, "variant": "fp16", "onnx": out.name, "onnx_sha256": sha256_file(out),
-              "onnx_bytes": out.stat().st_size, "images": PARITY_IMAGES,
-              "max_abs_diff_vs_fp32": float(np.max(np.abs(ya - yb))),
-              "max_abs_diff_vs_torch": float(np.max(np.abs(yt - yb))),
-              "top1_agreement_vs_fp32": float(np.mean(ya.argmax(1) == yb.argmax(1))) if classify else None,
-              "top1_agreement_vs_torch": float(np.mean(yt.argmax(1) == yb.argmax(1))) if classify else None}
-    atomic_write_bytes(arts.dir / f"{spec.name}.fp16.export.json", (json.dumps(report, indent=2) + "\n").encode())
+    report = {"model": spec.name, "variant": variant, "onnx": out.name, "onnx_sha256": sha256_file(out),
+              "onnx_bytes": out.stat().st_size, **extra}
+    report.update({f"max_abs_diff_vs_{k}": float(np.max(np.abs(y - yb))) for k, y in refs.items()})
+    report.update({f"top1_agreement_vs_{k}": float(np.mean(y.argmax(1) == yb.argmax(1))) if classify else None
+                   for k, y in refs.items()})
+    atomic_write_bytes(arts.dir / f"{spec.name}.{variant}.export.json", (json.dumps(report, indent=2) + "\n").encode())
     return report
 
 

@@ -137,15 +137,17 @@ def error_record(error: str, **known) -> BenchmarkRecord:
 
 
 class CsvAppender:
-    """Appends rows to a results CSV as each cell finishes (flushed and fsynced).
+    """Appends rows to a CSV as each cell (or run) finishes (flushed and fsynced); the columns
+    are the results schema unless ``fieldnames`` are given.
 
     The header is written with the first row, so a run that fails before any
     cell leaves no file; an interrupted run leaves a readable CSV of the
     finished cells.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fieldnames: list[str] | None = None) -> None:
         self.path = path
+        self.fieldnames = fieldnames or COLUMNS
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -154,12 +156,17 @@ class CsvAppender:
             raise UsageError(f"results folder is not writable: {path.parent}")
 
     def append(self, rec: BenchmarkRecord) -> None:
-        new = not self.path.exists()
+        """Append one results row."""
+        self.append_row(rec.as_row())
+
+    def append_row(self, row: dict[str, object]) -> None:
+        """Append one row given as a dict keyed by the appender's field names."""
+        new = not self.path.exists() or self.path.stat().st_size == 0
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        w = csv.DictWriter(buf, fieldnames=self.fieldnames, lineterminator="\n")
         if new:
             w.writeheader()
-        w.writerow(rec.as_row())
+        w.writerow(row)
         with open(self.path, "a", encoding="utf-8", newline="") as fh:
             fh.write(buf.getvalue())
             fh.flush()

@@ -25,12 +25,9 @@ from that CSV; several CSVs (MNIST and Fashion-MNIST, say) merge into one table.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
-import os
 import statistics
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -38,6 +35,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from mnistbench.bench.records import CsvAppender
 from mnistbench.models.checkpoint import atomic_write_bytes
 from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
@@ -109,13 +107,11 @@ class _Reconstructor(nn.Module):
     def __init__(self, model: str, scale: str) -> None:
         super().__init__()
         base = get_spec(model).build()
-        if model == "zhu-autoencoder":
-            self.body = nn.Sequential(base.encoder, base.decoder, nn.Unflatten(1, (1, 28, 28)))
-            dec = base.decoder
-        else:
-            self.body = nn.Sequential(base.encoder, base.decoder)
-            dec = base.decoder
+        dec = base.decoder
         dec[len(dec) - 1] = nn.Sigmoid() if scale == "unit" else nn.Tanh()
+        # the dense decoder ends flat (N, 784); the conv decoder already gives (N, 1, 28, 28)
+        shape = [nn.Unflatten(1, (1, 28, 28))] if model == "zhu-autoencoder" else []
+        self.body = nn.Sequential(base.encoder, dec, *shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -184,23 +180,13 @@ def run_key(row: dict) -> tuple:
     return (row["experiment"], row["model"], scale, str(row["seed"]))
 
 
-class RunsCsv:
-    """Append-only CSV of finished runs; each row is flushed and fsynced when written."""
+def runs_csv(path: Path) -> CsvAppender:
+    """The append-only, fsynced CSV of finished runs (columns :data:`RUN_FIELDS`).
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, row: dict) -> None:
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=RUN_FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
-        with open(self.path, "a", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
+    Raises:
+        UsageError: its folder cannot be created or written.
+    """
+    return CsvAppender(path, RUN_FIELDS)
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -247,8 +233,6 @@ class Summary:
     reduced: str
     device: str
     wall_s: float
-    epochs: str
-    steps: str
     rows: list[dict]
 
     def fmt(self, which: str = "final") -> str:
@@ -256,11 +240,6 @@ class Summary:
         if self.metric == "accuracy":
             return f"{100 * m:.2f} ± {100 * sd:.2f}%"
         return f"{m:.4f} ± {sd:.4f}"
-
-    def span(self) -> str:
-        if self.metric == "accuracy":
-            return f"{100 * self.lo:.2f}–{100 * self.hi:.2f}"
-        return f"{self.lo:.4f}–{self.hi:.4f}"
 
 
 def _sd(xs: list[float]) -> float:
@@ -276,13 +255,11 @@ def summarize(rows: list[dict]) -> list[Summary]:
     for (exp, ds, model, scale), rs in groups.items():
         finals = [float(r["final"]) for r in rs]
         bests = [float(r["best"]) for r in rs if r.get("best")]
-        eps = sorted({r["epochs"] for r in rs})
-        steps = sorted({r["steps"] for r in rs})
         out.append(Summary(
             exp, ds, model, scale, rs[0]["metric"], len(rs), statistics.fmean(finals), _sd(finals), min(finals),
             max(finals), statistics.fmean(bests) if bests else None, _sd(bests) if bests else None,
             rs[0]["profile"], rs[0]["recipe"], rs[0]["reduced"], rs[0]["device"],
-            statistics.median(float(r["wall_s"]) for r in rs), "/".join(eps), "/".join(steps), rs))
+            statistics.median(float(r["wall_s"]) for r in rs), rs))
     return out
 
 
@@ -321,8 +298,9 @@ def verdict(measured: list[float], claim: float | None, low: float | None, high:
             return "within", (f"claim {f(claim)} (a mean of {mean_of} runs) is within 2 standard errors of our mean "
                               f"of {len(measured)} ({f(m - se)}–{f(m + se)})")
         side = "above" if m > claim else "below"
+        spread = f"{100 * se:.2f} pp" if pct else f"{se:.4f}"
         return side, (f"mean {f(m)} of {len(measured)} runs is {_diff(m, claim, pct)} {side} the claim {f(claim)} "
-                      f"(a mean of {mean_of}); 2 standard errors of the difference: {_diff(se, 0, pct) if pct else f'{se:.4f}'}")
+                      f"(a mean of {mean_of}); 2 standard errors of the difference: {spread}")
     lo = min(m - SD_BAND * sd, min(measured)) - half
     hi = max(m + SD_BAND * sd, max(measured)) + half
     if lo <= claim <= hi:
@@ -363,13 +341,12 @@ def _length(s: Summary) -> str:
 ReproRow = dict[str, str]
 
 
-def reproduction_rows(rows: list[dict]) -> tuple[list[ReproRow], list[str]]:
+def reproduction_rows(rows: list[dict]) -> list[ReproRow]:
     """The reproduction table: one row per model of the ``paper`` experiment on MNIST,
-    plus one column per other dataset found. Returns (rows, notes)."""
+    plus one column per other dataset found."""
     sums = [s for s in summarize(rows) if s.experiment == "paper"]
     mnist = [s for s in sums if s.dataset == "mnist"]
     other_cols = sorted({s.dataset for s in sums if s.dataset != "mnist"})
-    notes: list[str] = []
     by_model = {s.model: s for s in mnist}
     models = list(by_model) + [s.model for s in sums if s.dataset != "mnist" and s.model not in by_model]
     table = []
@@ -405,7 +382,7 @@ def reproduction_rows(rows: list[dict]) -> tuple[list[ReproRow], list[str]]:
             o = next((x for x in sums if x.dataset == ds and x.model == name), None)
             row[ds] = f"{o.fmt('final')} (n={o.n}, {o.profile})" if o else "not run"
         table.append(row)
-    return table, notes
+    return table
 
 
 def table_i_rows(rows: list[dict]) -> list[ReproRow]:
@@ -447,7 +424,7 @@ def ae_scale_rows(rows: list[dict]) -> list[ReproRow]:
 
 def markdown(rows: list[dict], sources: list[str] | None = None) -> str:
     """The reproduction table, rich-cnn's Table I and the autoencoder study as markdown."""
-    table, _ = reproduction_rows(rows)
+    table = reproduction_rows(rows)
     parts = []
     if table:
         parts.append(_md(table, {"why": "note"}))
@@ -477,7 +454,7 @@ def write_markdown(path: Path, rows: list[dict], sources: list[str]) -> None:
     atomic_write_bytes(path, markdown(rows, sources).encode())
 
 
-def run_all(runs: list[PlannedRun], data: Dataset, device: str, sink: RunsCsv, artifacts_root: Path | None,
+def run_all(runs: list[PlannedRun], data: Dataset, device: str, sink: CsvAppender, artifacts_root: Path | None,
             on_start: Callable[[PlannedRun, int, int], ProgressFn | None] | None = None,
             on_done: Callable[[dict], None] | None = None, commit: str = "") -> list[dict]:
     """Execute ``runs`` in order, appending each row to ``sink`` as soon as it finishes."""
@@ -485,10 +462,8 @@ def run_all(runs: list[PlannedRun], data: Dataset, device: str, sink: RunsCsv, a
     done = []
     for i, run in enumerate(runs):
         progress = on_start(run, i, len(runs)) if on_start else None
-        t0 = time.perf_counter()
         row = execute(run, data, device, artifacts_root, progress, commit)
-        row.setdefault("wall_s", f"{time.perf_counter() - t0:.1f}")
-        sink.append(row)
+        sink.append_row(row)
         done.append(row)
         if on_done:
             on_done(row)

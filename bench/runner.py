@@ -154,7 +154,9 @@ def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bo
 
 def applies(runtime: str, provider: str, io_mode: str) -> bool:
     """Whether a cell of this (runtime, provider, io mode) exists: device modes need a GPU provider;
-    CUDA graphs are an ONNX Runtime CUDA EP option."""
+    CUDA graphs are an ONNX Runtime CUDA EP option; PyTorch runs on cpu and cuda only."""
+    if runtime != "onnxruntime" and provider not in ("cpu", "cuda"):
+        return False
     if io_mode == "end-to-end":
         return True
     if provider not in ("cuda", "tensorrt"):
@@ -171,7 +173,8 @@ def thread_candidates() -> tuple[int, ...]:
     return tuple(sorted({1, psutil.cpu_count(logical=False) or 1}))
 
 
-def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.ndarray) -> int:
+def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.ndarray,
+                     gpu: GpuOptions = GpuOptions()) -> int:
     """The intra-op thread count for ``x``: one per physical core, unless 1 thread is at least
     :data:`AUTO_MARGIN` faster in a short probe (:data:`PROBE`) of each.
 
@@ -183,7 +186,7 @@ def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.nda
     cands = thread_candidates()
     ips = {}
     for th in cands:
-        rt = OrtRuntime(path, SessionConfig(provider, th, spinning))
+        rt = OrtRuntime(path, SessionConfig(provider, th, spinning, gpu=gpu))
         s = measure(lambda: rt.run(x), PROBE)
         ips[th] = len(s.ns) / s.wall_s
     most = cands[-1]
@@ -308,7 +311,7 @@ def run_matrix(
             x = batch_input(t.inputs, b)
             used = max(threads, 0)
             if threads == AUTO and runtime == "onnxruntime":
-                used = autotune_threads(t.path, prov, spinning, x)
+                used = autotune_threads(t.path, prov, spinning, x, axes.gpu)
                 rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
             else:
                 rt = new()

@@ -29,7 +29,7 @@ from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.preprocess import preprocess
 from mnistbench.models.spec import ModelSpec, TrainRecipe
-from mnistbench.models.train import _optimizer, evaluate, lr_at, resolve_device
+from mnistbench.models.train import _optimizer, evaluate, optimizer_step, resolve_device
 
 WARMUP_STEPS = 10
 
@@ -86,13 +86,7 @@ def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tenso
             if step >= total:
                 break
             idx = perm[i : i + r.batch_size]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, r)
-            with autocast():
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimizer_step(opt, r, step, total, lambda: F.cross_entropy(model(x[idx]), y[idx]), autocast)
             step += 1
     _sync(dev)
     return model.eval(), time.perf_counter() - t0, step

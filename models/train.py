@@ -116,6 +116,22 @@ def lr_at(step: int, total: int, r: TrainRecipe) -> float:
     return r.lr
 
 
+def optimizer_step(opt: torch.optim.Optimizer, r: TrainRecipe, step: int, total: int,
+                   loss_of: Callable[[], torch.Tensor],
+                   autocast: Callable[[], object] = contextlib.nullcontext) -> torch.Tensor:
+    """One optimiser step: the schedule's learning rate for ``step`` of ``total``, the loss from
+    ``loss_of()`` computed under ``autocast()``, backward, update. Returns the loss tensor (not
+    synchronised: calling ``.item()`` is the caller's choice)."""
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, total, r)
+    with autocast():
+        loss = loss_of()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def _run_stage(
     model: nn.Module,
     params: list[nn.Parameter],
@@ -147,13 +163,7 @@ def _run_stage(
             if step >= total:
                 break
             idx = perm[i : i + r.batch_size]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, r)
-            with autocast():
-                loss = loss_fn(forward(x[idx]), target[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = optimizer_step(opt, r, step, total, lambda: loss_fn(forward(x[idx]), target[idx]), autocast)
             step += 1
             run_loss += loss.item() * len(idx)
             seen += len(idx)
