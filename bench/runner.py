@@ -35,8 +35,8 @@ import torch
 import mnistbench
 from mnistbench.bench.metrics import LatencyStats, mse, throughput_ips, top1_accuracy
 from mnistbench.bench.records import BenchmarkRecord, CsvAppender, error_record
-from mnistbench.bench.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, TorchRuntime, audit_placement,
-                                     cuda_graph_blockers, options_label)
+from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
+                                     TorchRuntime, audit_placement, cuda_graph_blockers, options_label)
 from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure
 from mnistbench.exporters.onnx import default_opset
@@ -263,6 +263,21 @@ def run_matrix(
         if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
             meta[t.path] = (sha256_file(t.path), default_opset(proto))
+        sha, opset = meta[t.path]
+
+        def error_row(message: str, b: int) -> None:
+            rec = error_record(
+                message, run_id=run_id, cell_id=f"{run_id}-r{repeat}-{len(rows) + len(done):04d}", repeat=repeat,
+                timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host, model=t.name,
+                variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
+                threads_requested="auto" if threads == AUTO else str(threads),
+                io_mode=io_mode, provider_options=gpu_opts,
+                onnx_sha256=sha, opset=opset, cpu_model=cpu,
+                onnxruntime_version=ort.__version__, torch_version=torch.__version__,
+                onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
+            sink.append(rec)
+            rows.append(rec)
+
         if t.name not in refs:  # the PyTorch reference is per model, shared by its variants
             if score and t.build_torch:
                 if progress:
@@ -270,7 +285,6 @@ def run_matrix(
                 refs[t.name] = full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs)
             else:
                 refs[t.name] = None
-        sha, opset = meta[t.path]
         new = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)
         if progress:
             progress(f"{label}: scoring", len(rows), total)
@@ -287,21 +301,12 @@ def run_matrix(
                          if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
             if io_mode == "device-graph" and (why := cuda_graph_blockers(placement)):
                 raise ProviderUnavailableError(f"{t.name} cannot run as one CUDA graph: {why}")
-        except ProviderUnavailableError as exc:
-            # The session did not really run on the requested provider: an error row per
-            # cell, never a figure under the wrong label.
+        except CELL_ERRORS as exc:
+            # The session did not really run on the requested provider (or the runtime failed on the
+            # test set): an error row per cell, never a figure under the wrong label.
             for b in t.batch_sizes(axes.batch_sizes):
-                rec = error_record(
-                    str(exc), run_id=run_id, cell_id=f"{run_id}-r{repeat}-{len(rows):04d}", repeat=repeat,
-                    timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host, model=t.name,
-                    variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
-                    threads_requested="auto" if threads == AUTO else str(threads),
-                    io_mode=io_mode, provider_options=gpu_opts,
-                    onnx_sha256=sha, opset=opset, cpu_model=cpu,
-                    onnxruntime_version=ort.__version__, torch_version=torch.__version__,
-                    onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
-                sink.append(rec)
-                rows.append(rec)
+                if _key((t, runtime, prov, threads, spinning, io_mode), b, repeat) not in done:
+                    error_row(_one_line(exc), b)
             continue
         for b in t.batch_sizes(axes.batch_sizes):
             if _key((t, runtime, prov, threads, spinning, io_mode), b, repeat) in done:
@@ -310,16 +315,24 @@ def run_matrix(
                 progress(f"{label}: batch {b}", len(rows), total)
             x = batch_input(t.inputs, b)
             used = max(threads, 0)
-            if threads == AUTO and runtime == "onnxruntime":
-                used = autotune_threads(t.path, prov, spinning, x, axes.gpu)
-                rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
-            else:
-                rt = new()
-            rt.prepare(x)  # device modes: input on the GPU and bound before any clock
-            t0 = time.perf_counter()
-            rt.run(x)  # first call at this shape: cuDNN algorithm search, CUDA graph capture
-            first_ms = (time.perf_counter() - t0) * 1e3
-            s = measure(lambda: rt.run(x), timing)
+            try:
+                if threads == AUTO and runtime == "onnxruntime":
+                    used = autotune_threads(t.path, prov, spinning, x, axes.gpu)
+                    rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
+                else:
+                    rt = new()
+                rt.prepare(x)  # device modes: input on the GPU and bound before any clock
+                t0 = time.perf_counter()
+                rt.run(x)  # first call at this shape: cuDNN algorithm search, session arena growth
+                first_ms = (time.perf_counter() - t0) * 1e3
+                for _ in range(GRAPH_CAPTURE_CALLS - 1 if io_mode == "device-graph" else 0):
+                    rt.run(x)  # ONNX Runtime's regular runs, then the capture: never in the timed calls
+                s = measure(lambda: rt.run(x), timing)
+            except CELL_ERRORS as exc:
+                # One cell failing (a session refused, a GPU out of memory at a large batch) is an
+                # error row saying why; the cells before and after it still run.
+                error_row(_one_line(exc), b)
+                continue
             st = LatencyStats.from_samples(s.ns)
             ips = throughput_ips(b, st.n, s.wall_s)
             gflops = (t.flops or 0) * ips / 1e9
@@ -348,6 +361,7 @@ def run_matrix(
                 onnxruntime_version=ort.__version__, torch_version=torch.__version__,
                 onnx_version=onnx.__version__, cpu_model=cpu, mnistbench_version=mnistbench.__version__,
             )
+            rt = None  # release this cell's session (and its device memory) before the next is built
             samples[cell_id] = s.ns
             with _deferred_sigint():  # a cell's samples and its row land together, or neither
                 _save_samples(samples_path, samples)
@@ -359,6 +373,14 @@ def run_matrix(
 
 
 _SPIN = {None: "default", True: "on", False: "off"}
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error row's message: ours as written; a runtime's first line, named by its exception type."""
+    if isinstance(exc, ProviderUnavailableError):
+        return str(exc)
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}"
 
 
 @contextlib.contextmanager

@@ -174,18 +174,24 @@ def _session(model: str | bytes, cfg: SessionConfig, profile_prefix: str | None 
     try:
         # ORT's Python layer print()s an "EP Error ... Falling back" banner when a GPU EP
         # fails to register; the fallback is detected and reported below, in one line.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        banner = io.StringIO()
+        with contextlib.redirect_stdout(banner), contextlib.redirect_stderr(io.StringIO()):
             sess = ort.InferenceSession(model, so, providers=providers)
     except Exception as exc:  # ORT raises Fail / InvalidGraph / RuntimeException ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if ep != "CPUExecutionProvider":
             raise ProviderUnavailableError(f"{cfg.provider}: {ep} could not create a session: {first}") from None
         raise UsageError(f"ONNX Runtime cannot load the model: {first}") from None
+    # ONNX Runtime's Python layer would also re-run a call on the CPU after an EP failure at run time
+    # (EPFail) and carry on there; with fallback off that call raises instead, and the cell is an error row.
+    sess.disable_fallback()
     used = sess.get_providers()
     if not used or used[0] != ep:
+        why = next((ln.split(" when using ")[0].removeprefix("EP Error").strip(" :")
+                    for ln in banner.getvalue().splitlines() if ln.startswith("EP Error ")), "")
         raise ProviderUnavailableError(
             f"provider {cfg.provider!r} is not usable here: ONNX Runtime {ort.__version__} lists {ep} "
-            f"but the session fell back to {', '.join(used) or 'nothing'}"
+            f"but the session fell back to {', '.join(used) or 'nothing'}" + (f" ({why})" if why else "")
         )
     return sess
 
@@ -308,17 +314,32 @@ def audit_placement(path: Path, cfg: SessionConfig, x: np.ndarray) -> Placement:
 
 
 def cuda_graph_blockers(placement: Placement) -> str | None:
-    """Why a model cannot be captured as one CUDA graph, or None when it can.
+    """Why a model cannot be captured as one CUDA graph, or None when nothing in the placement audit
+    rules it out.
 
-    ONNX Runtime captures a CUDA graph only when every node runs on the CUDA EP: a node on the CPU
-    EP, or a Memcpy node between host and device, breaks the capture.
+    ONNX Runtime's rule for the CUDA EP (graph-capture node policy ``ALLOW_CPU_FOR_SHAPES``, checked
+    when a session with ``enable_cuda_graph`` is created): nodes may sit on the CPU EP only for shape
+    computation, and no Memcpy node may copy between host and device. CPU nodes alone are therefore
+    not a verdict (ONNX Runtime decides, and its refusal becomes the error row); Memcpy nodes are.
     """
-    reasons = []
-    if placement.nodes_on_cpu > 0:
-        reasons.append(f"{placement.nodes_on_cpu} of {placement.nodes_total} nodes run on the CPU EP")
     if placement.memcpy_nodes > 0:
-        reasons.append(f"{placement.memcpy_nodes} Memcpy nodes copy between host and device")
-    return "; ".join(reasons) or None
+        on_cpu = f" ({placement.nodes_on_cpu} of {placement.nodes_total} nodes on the CPU EP)" if placement.nodes_on_cpu else ""
+        return f"{placement.memcpy_nodes} Memcpy nodes copy between host and device{on_cpu}"
+    return None
+
+
+# ONNX Runtime's CUDA EP runs a graph-capture session regularly this many times before it captures
+# (min_num_runs_before_cuda_graph_capture_ = 2 in cuda_execution_provider.h, so the 3rd Run
+# captures; some releases capture within the first Run by re-running internally). Every device-graph
+# cell makes at least this many untimed calls, whatever the warm-up settings, so the timed calls are
+# replays.
+GRAPH_CAPTURE_CALLS = 3
+
+# What a failing cell raises: ONNX Runtime's own exceptions (they derive from Exception, not
+# RuntimeError), PyTorch's CUDA errors and out-of-memory (RuntimeError), host memory exhaustion.
+ORT_ERRORS = tuple(v for v in vars(ort.capi.onnxruntime_pybind11_state).values()
+                   if isinstance(v, type) and issubclass(v, Exception))
+CELL_ERRORS = (ProviderUnavailableError, RuntimeError, MemoryError) + ORT_ERRORS
 
 
 class TorchRuntime:

@@ -114,6 +114,31 @@ def test_silent_fallback_to_cpu_is_an_error(tmp_path, monkeypatch):
         OrtRuntime(tmp_path / "m.onnx", SessionConfig("cuda"))
 
 
+def test_a_fallback_at_session_creation_names_onnx_runtimes_reason(tmp_path, monkeypatch):
+    """ONNX Runtime's Python layer prints the EP's error and retries on the CPU; the error names it."""
+    import onnxruntime as ort
+
+    _relu_model(tmp_path / "m.onnx")
+    real = ort.InferenceSession
+
+    class FallsBackSaying(real):
+        def __init__(self, *a, **k):
+            print("*************** EP Error ***************")
+            print("EP Error This session cannot use the graph capture feature as requested by the user "
+                  "when using ['CUDAExecutionProvider', 'CPUExecutionProvider']")
+            print("Falling back to ['CPUExecutionProvider'] and retrying.")
+            super().__init__(*a, **k)
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(rt_mod.ort, "InferenceSession", FallsBackSaying)
+    with pytest.raises(ProviderUnavailableError) as info:
+        OrtRuntime(tmp_path / "m.onnx", SessionConfig("cuda"))
+    assert str(info.value).endswith("fell back to CPUExecutionProvider "
+                                    "(This session cannot use the graph capture feature as requested by the user)")
+
+
 def test_cuda_on_this_host_is_refused_unless_really_usable():
     try:
         check_provider("cuda")

@@ -116,3 +116,59 @@ def test_read_csv_rejects_foreign_and_malformed_files(tmp_path):
     bad.write_text(",".join(COLUMNS) + "\n" + ",".join("x" for _ in COLUMNS) + "\n")
     with pytest.raises(UsageError, match="line 2"):
         read_csv(bad)
+
+
+@pytest.mark.integration
+def test_a_failing_cell_is_an_error_row_and_the_matrix_goes_on(trained, tmp_path, monkeypatch):
+    """A runtime failure in one cell (here ONNX Runtime's Fail at batch 8, as a GPU out of memory at a
+    large batch would raise) gives that cell an error row naming the error; the other cells run."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    arts, targets = trained
+    real_run = rt_mod.OrtRuntime.run
+
+    def run(self, x):
+        if len(x) == 8:
+            raise Fail("[ONNXRuntimeError] : 1 : FAIL : CUDA failure 2: out of memory\nmore detail")
+        return real_run(self, x)
+
+    monkeypatch.setattr(rt_mod.OrtRuntime, "run", run)
+    out = tmp_path / "f.csv"
+    rows = run_matrix(targets[:1], Axes(batch_sizes=(1, 8, 32)), out, timing=FAST)
+    assert [(r.batch_size, r.status) for r in rows] == [(1, "ok"), (8, "error"), (32, "ok")]
+    assert rows[1].error == "Fail: [ONNXRuntimeError] : 1 : FAIL : CUDA failure 2: out of memory"
+    assert math.isnan(rows[1].latency_p50_ms) and rows[2].latency_p50_ms > 0
+    assert [w["status"] for w in csv.DictReader(open(out))] == ["ok", "error", "ok"]
+    samples = np.load(out.with_name("f.samples.npz"))
+    assert sorted(samples.files) == sorted(r.cell_id for r in rows if r.status == "ok")
+    assert len({r.cell_id for r in rows}) == 3
+
+
+def test_an_ep_failure_at_run_time_raises_instead_of_rerunning_on_cpu(tmp_path):
+    """ONNX Runtime's Python layer re-runs a call on the CPU EP after an EP failure (EPFail) unless
+    fallback is off; mnistbench turns it off, so such a call can never be timed under a GPU label."""
+    import onnx
+    from onnxruntime.capi.onnxruntime_pybind11_state import EPFail
+
+    from mnistbench.bench.runtime import OrtRuntime, SessionConfig
+
+    h = onnx.helper
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])
+    y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4])
+    m = h.make_model(h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x], [y]),
+                     opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, tmp_path / "m.onnx")
+    rt = OrtRuntime(tmp_path / "m.onnx", SessionConfig("cpu"))
+    inner = rt.session._sess
+
+    class FailsOnce:
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+        def run(self, *a, **k):
+            raise EPFail("kernel launch failed")
+
+    rt.session._sess = FailsOnce()
+    with pytest.raises(EPFail, match="kernel launch failed"):
+        rt.run(np.ones((2, 4), np.float32))
