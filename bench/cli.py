@@ -345,7 +345,7 @@ def _do_run(o: dict) -> list:
     from mnistbench.bench.records import CsvAppender
     from mnistbench.bench.report import cv_warning, results_table
     from mnistbench.bench.runner import Target, run_matrix
-    from mnistbench.bench.system import gemm_peak_gflops, write_system_json
+    from mnistbench.bench.system import gemm_peaks, write_system_json
     from mnistbench.models.preprocess import preprocess
     from mnistbench.models.registry import select
 
@@ -418,7 +418,7 @@ def _do_run(o: dict) -> list:
 
         x = eval_inputs(specs[0], data)[0] if specs else preprocess(data.test_images, "unit")
         targets.insert(0, Target(NULL_MODEL, null_model(arts.root), "null", x, x[:0], torch.nn.Identity, 0, dataset))
-    peak = gemm_peak_gflops()
+    peak = gemm_peaks(axes.providers)
     with _progress() as bar:
         task = bar.add_task("run", total=None)
         rows = run_matrix(targets, axes, csv_path, timing=o["timing"], peak_gflops=peak,
@@ -429,7 +429,7 @@ def _do_run(o: dict) -> list:
         return rows
     system_path = csv_path.with_suffix(".system.json")
     write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv),
-                                    "gemm_peak_gflops": peak})
+                                    "gemm_peak_gflops": peak["cpu"], "gemm_peak_gflops_cuda": peak.get("cuda")})
     if o["resume"]:
         from mnistbench.bench.records import read_csv
 
@@ -457,7 +457,7 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
 
     from mnistbench.bench.records import read_csv
     from mnistbench.bench.report import repeat_spread_table, results_table
-    from mnistbench.bench.system import gemm_peak_gflops, write_system_json
+    from mnistbench.bench.system import gemm_peaks, write_system_json
 
     t = o["timing"]
     base = [sys.executable, "-m", "mnistbench.bench.cli", "run", *(o["names"] or []),
@@ -478,8 +478,10 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
         if child.returncode != 0:
             raise MnistBenchError(f"repeat {i + 1} failed (exit {child.returncode}); rows so far are in {csv_path}")
     rows = read_csv(csv_path)
+    peak = gemm_peaks(o["axes"].providers)
     write_system_json(csv_path.with_suffix(".system.json"), {
-        "results_csv": csv_path.name, "command": " ".join(sys.argv), "gemm_peak_gflops": gemm_peak_gflops()})
+        "results_csv": csv_path.name, "command": " ".join(sys.argv), "gemm_peak_gflops": peak["cpu"],
+        "gemm_peak_gflops_cuda": peak.get("cuda")})
     out.print(results_table([r for r in rows if r.repeat == 0], "Benchmark summary (repeat 1)"))
     out.print(repeat_spread_table(rows))
     out.print(f"{len(rows)} rows -> {csv_path}")
@@ -907,6 +909,11 @@ def doctor(
     timing = TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=20, min_s=min_s)
     root = artifacts_root(artifacts_dir)
     out.print(f"GEMM probe (fp32, torch.mm 1024x1024): {gemm_peak_gflops():.0f} GFLOP/s")
+    import torch
+
+    if torch.cuda.is_available():
+        out.print(f"GPU GEMM probe (fp32, TF32 off, torch.mm 4096x4096 on {torch.cuda.get_device_name()}): "
+                  f"{gemm_peak_gflops(device='cuda'):.0f} GFLOP/s")
     out.print(f"null-model floor (ONNX Identity, batch 1, CPU EP, defaults): p50 {doc.null_floor_us(timing, root):.1f} µs")
     with tempfile.TemporaryDirectory(prefix="mnistbench-doctor-") as tmp:
         from mnistbench.exporters.onnx import export_onnx

@@ -44,7 +44,7 @@ class BenchmarkRecord:
     ``test_mse`` (reconstruction models), ``eval_images``; ``agreement_top1_vs_torch`` and
     ``max_abs_diff_vs_torch``: this runtime's outputs against PyTorch eager on CPU over the same images.
     Efficiency: ``flops_per_image`` (forward, 2 x multiply-adds), ``achieved_gflops``
-    (flops x throughput), ``peak_fraction`` (of the machine's GEMM probe in the system JSON).
+    (flops x throughput), ``peak_fraction`` (of the fp32 GEMM probe of the row's device, CPU or GPU, in the system JSON).
     Placement (ONNX Runtime, from a profiled run): ``nodes_total``, ``nodes_on_provider`` (on the
     requested EP), ``nodes_on_cpu``, ``memcpy_nodes``; -1 where not applicable (PyTorch rows).
     Provenance: ``onnx_sha256``, ``opset``, ``checkpoint_profile``, ``checkpoint_seed``, ``checkpoint_sha256``,

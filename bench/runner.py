@@ -222,7 +222,7 @@ def run_matrix(
     out_csv: Path,
     *,
     timing: TimingConfig = TimingConfig(),
-    peak_gflops: float = NAN,
+    peak_gflops: float | dict[str, float] = NAN,
     repeat: int = 0,
     shuffle_seed: int | None = None,
     progress: RunProgress | None = None,
@@ -242,6 +242,7 @@ def run_matrix(
     Returns:
         the rows, in the order written.
     """
+    peaks = peak_gflops if isinstance(peak_gflops, dict) else {"cpu": peak_gflops}
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     host, cpu = socket.gethostname(), cpu_model()
     sink = CsvAppender(out_csv)
@@ -334,6 +335,7 @@ def run_matrix(
                 error_row(_one_line(exc), b)
                 continue
             st = LatencyStats.from_samples(s.ns)
+            peak = peaks.get("cpu" if prov == "cpu" else "cuda", NAN)
             ips = throughput_ips(b, st.n, s.wall_s)
             gflops = (t.flops or 0) * ips / 1e9
             cell_id = f"{run_id}-r{repeat}-{len(rows) + len(done):04d}"
@@ -353,7 +355,7 @@ def run_matrix(
                 latency_max_ms=st.max_ms, latency_cv=st.cv, throughput_ips=ips,
                 eval_images=len(t.inputs) if score else 0, **q,
                 flops_per_image=-1 if t.flops is None else t.flops, achieved_gflops=gflops if t.flops else NAN,
-                peak_fraction=gflops / peak_gflops if t.flops and peak_gflops > 0 else NAN,
+                peak_fraction=gflops / peak if t.flops and peak > 0 else NAN,
                 nodes_total=placement.nodes_total, nodes_on_provider=placement.nodes_on_provider,
                 nodes_on_cpu=placement.nodes_on_cpu, memcpy_nodes=placement.memcpy_nodes,
                 onnx_sha256=sha, opset=opset, checkpoint_profile=t.profile, checkpoint_seed=t.seed,

@@ -260,11 +260,22 @@ class OrtRuntime:
 
         End-to-end: returns the first output as a host array. Device modes: returns the output's
         GPU ``OrtValue`` once the device has finished (copy it with ``.numpy()`` when needed).
+
+        Raises:
+            UsageError: device-graph mode given an input of another shape than the captured one.
         """
         if self.cfg.io_mode == "end-to-end":
             return self.session.run(None, {self.input_name: x})[0]
         if x is not self._bound:
-            self.prepare(x)
+            if self._io is not None and self.cfg.io_mode == "device-graph":
+                # A captured graph replays fixed device addresses: new data goes into the bound buffer.
+                if x.shape != self._bound.shape:
+                    raise UsageError(f"a CUDA graph has a static shape: captured for {self._bound.shape}, "
+                                     f"given {x.shape}; use one session per batch size")
+                self._x_dev.update_inplace(np.ascontiguousarray(x, np.float32))
+                self._bound = x
+            else:
+                self.prepare(x)
         self.session.run_with_iobinding(self._io)
         self._io.synchronize_outputs()
         return self._y_dev

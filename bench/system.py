@@ -62,10 +62,37 @@ def gpus() -> list[dict]:
     return [{"name": r[0], "memory": r[1], "driver": r[2]} for r in rows if len(r) == 3]
 
 
-def gemm_peak_gflops(n: int = 1024, seconds: float = 0.5) -> float:
-    """Best achieved fp32 GEMM rate of this machine, GFLOP/s: ``torch.mm`` of two n x n
-    matrices (2 n^3 FLOPs) repeated for ``seconds``, all of torch's threads. A practical
-    peak to compare model throughput against, not the datasheet figure."""
+def gemm_peak_gflops(n: int = 1024, seconds: float = 0.5, device: str = "cpu") -> float:
+    """Best achieved fp32 GEMM rate of a device, GFLOP/s: ``torch.mm`` of two n x n matrices
+    (2 n^3 FLOPs) repeated for ``seconds``. A practical peak to compare model throughput against,
+    not the datasheet figure.
+
+    ``device="cpu"`` uses all of torch's threads. ``device="cuda"`` uses n = 4096 (1024 is too small
+    to fill a GPU), TF32 off as in mnistbench's fp32 GPU rows, and times each product between two
+    device synchronisations.
+
+    Raises:
+        RuntimeError: ``cuda`` asked for and torch sees no GPU.
+    """
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch sees no CUDA device")
+        n = max(n, 4096)
+        prev = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            a, b = torch.rand(n, n, device="cuda"), torch.rand(n, n, device="cuda")
+            torch.mm(a, b)
+            torch.cuda.synchronize()
+            best, end = float("inf"), time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                torch.mm(a, b)
+                torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = prev
+        return 2 * n**3 / best / 1e9
     a, b = torch.rand(n, n), torch.rand(n, n)
     torch.mm(a, b)
     best, end = float("inf"), time.perf_counter() + seconds
@@ -74,6 +101,15 @@ def gemm_peak_gflops(n: int = 1024, seconds: float = 0.5) -> float:
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best / 1e9
+
+
+def gemm_peaks(providers) -> dict[str, float]:
+    """:func:`gemm_peak_gflops` per device the rows of ``providers`` run on: ``cpu`` always, ``cuda``
+    (shared by the CUDA and TensorRT EPs) when a GPU provider is asked for and torch sees a GPU."""
+    peaks = {"cpu": gemm_peak_gflops()}
+    if set(providers) & {"cuda", "tensorrt"} and torch.cuda.is_available():
+        peaks["cuda"] = gemm_peak_gflops(device="cuda")
+    return peaks
 
 
 def describe_system() -> dict:
@@ -93,6 +129,7 @@ def describe_system() -> dict:
         "mnistbench_commit": git_commit(),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
+        "torch_cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
         "torch_threads": torch.get_num_threads(),
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,

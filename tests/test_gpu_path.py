@@ -243,12 +243,47 @@ def test_device_mode_and_cuda_graph_match_end_to_end(tmp_path):
     export_onnx(spec.build().eval(), spec, path, {})
     x = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32)
     ref = OrtRuntime(path, SessionConfig("cuda")).run(x)
+    x2 = np.random.default_rng(1).random((8, 1, 28, 28), dtype=np.float32)
+    ref2 = OrtRuntime(path, SessionConfig("cuda")).run(x2)
     for mode in ("device", "device-graph"):
         rt = OrtRuntime(path, SessionConfig("cuda", io_mode=mode))
         rt.prepare(x)
-        for _ in range(3):
+        for _ in range(4):  # regular runs, capture, replays
             out = rt.run(x).numpy()
         np.testing.assert_allclose(out, ref, atol=1e-5)
+        # new data of the same shape: written into the bound buffer, so a replay sees it
+        np.testing.assert_allclose(rt.run(x2).numpy(), ref2, atol=1e-5)
+    with pytest.raises(UsageError, match="static shape"):
+        rt.run(x[:4])
+
+
+@needs_gpu
+def test_matrix_on_cuda_every_io_mode_with_gpu_peak(tmp_path):
+    from mnistbench.bench.runner import run_matrix
+    from mnistbench.bench.system import gemm_peaks
+    from mnistbench.bench.timing import TimingConfig
+    from mnistbench.exporters.onnx import export_onnx
+
+    spec = get_spec("lenet5")
+    torch.manual_seed(0)
+    model = spec.build().eval()
+    path = tmp_path / "l.onnx"
+    export_onnx(model, spec, path, {})
+    x = np.random.default_rng(0).random((600, 1, 28, 28), dtype=np.float32)
+    y = np.zeros(600, np.int64)
+    t = Target("lenet5", path, "classify", x, y, lambda: model, spec.flops)
+    peaks = gemm_peaks(["cuda"])
+    assert peaks["cuda"] > peaks["cpu"]
+    axes = Axes(("onnxruntime", "torch"), ("cuda",), (0,), (None,), (1, 64),
+                ("end-to-end", "device", "device-graph"))
+    rows = run_matrix([t], axes, tmp_path / "g.csv", peak_gflops=peaks,
+                      timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_s=0))
+    # onnxruntime: 3 io modes; torch: end-to-end and device; x 2 batch sizes
+    assert len(rows) == (3 + 2) * 2 and all(r.status == "ok" for r in rows), [r.error for r in rows]
+    for r in rows:
+        assert r.providers_used.split(";")[0] in ("CUDAExecutionProvider", "torch-cuda")
+        assert r.agreement_top1_vs_torch >= 0.99 and r.max_abs_diff_vs_torch < 1e-3
+        assert r.peak_fraction == pytest.approx(r.achieved_gflops / peaks["cuda"])
 
 
 @needs_gpu
@@ -257,3 +292,47 @@ def test_torch_cuda_device_mode(tmp_path):
     x = np.zeros((4, 1, 28, 28), np.float32)
     rt.prepare(x)
     assert rt.run(x).device.type == "cuda"
+
+
+# ---------------------------------------------------------------- the device-side proof script
+
+
+def _device_sh(tmp_path, *steps):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "GPU_STAGE": str(tmp_path / "stage"), "PYTHON": __import__("sys").executable}
+    return subprocess.run(["bash", str(root / "scripts/gpu/device.sh"), *steps], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_device_script_refuses_unknown_steps_and_missing_parts(tmp_path):
+    res = _device_sh(tmp_path)
+    assert res.returncode == 2 and "name one or more steps" in res.stderr
+    res = _device_sh(tmp_path, "status", "reboot")
+    assert res.returncode == 2 and "unknown step 'reboot'" in res.stderr and "staged parts: 0" in res.stdout
+    res = _device_sh(tmp_path, "install")
+    assert res.returncode == 2 and "no wheel.sha256 staged yet" in res.stderr
+    # parts staged but one missing: named, nothing installed
+    parts = tmp_path / "stage" / "parts"
+    parts.mkdir(parents=True, exist_ok=True)  # made by the calls above
+    (parts / "wheel.sha256").write_text("0" * 64 + " onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl 3\n")
+    (parts / "part-00").write_bytes(b"a")
+    (parts / "part-02").write_bytes(b"c")
+    res = _device_sh(tmp_path, "install")
+    assert res.returncode == 2 and "2 of 3 wheel parts staged (missing: part-01" in res.stderr
+    (parts / "part-01").write_bytes(b"b")
+    res = _device_sh(tmp_path, "install")
+    assert res.returncode == 2 and "does not match its SHA-256" in res.stderr
+    assert not (tmp_path / "stage" / "site").exists()
+
+
+def test_gemm_peak_per_device_cuda_only_where_torch_sees_a_gpu():
+    from mnistbench.bench.system import gemm_peaks
+
+    peaks = gemm_peaks(["cpu", "cuda"])
+    assert peaks["cpu"] > 0
+    assert ("cuda" in peaks) == torch.cuda.is_available()
+    assert set(gemm_peaks(["cpu"])) == {"cpu"}
