@@ -147,9 +147,15 @@ def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bo
     th = 0 if threads == AUTO else threads
     if runtime in ("torch", "torch.compile"):
         return lambda: TorchRuntime(t.build_torch, provider, th, io_mode, compile=runtime == "torch.compile",
-                                    tf32=gpu.tf32)
+                                    tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive")
     cfg = SessionConfig(provider, th, spinning, io_mode=io_mode, gpu=gpu)
     return lambda: OrtRuntime(t.path, cfg)
+
+
+def torch_gpu_label(gpu: GpuOptions) -> str:
+    """The ``provider_options`` of a PyTorch CUDA row: cuDNN benchmark mode (on for ``exhaustive``
+    search, as ONNX Runtime's EXHAUSTIVE) and TF32, as ``key=value;...``."""
+    return f"cudnn_benchmark={int(gpu.cudnn_conv_algo_search == 'exhaustive')};tf32={int(gpu.tf32)}"
 
 
 def applies(runtime: str, provider: str, io_mode: str) -> bool:
@@ -260,7 +266,7 @@ def run_matrix(
         label = f"{t.name} [{runtime}/{prov}{'' if io_mode == 'end-to-end' else '/' + io_mode}, " \
                 f"threads {'auto' if threads == AUTO else threads}]"
         gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
-                    if runtime == "onnxruntime" else (f"tf32={int(axes.gpu.tf32)}" if prov == "cuda" else ""))
+                    if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
         if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
             meta[t.path] = (sha256_file(t.path), default_opset(proto))

@@ -361,7 +361,9 @@ class TorchRuntime:
     contract as :class:`OrtRuntime`). Device mode (CUDA): the input is copied to the GPU by
     :meth:`prepare`, before the clock; ``run`` returns the output tensor on the GPU after
     ``torch.cuda.synchronize()``. On CUDA, TF32 is turned off for convolutions and matmuls so fp32
-    rows are fp32, as in ONNX Runtime's rows (``GpuOptions.tf32``).
+    rows are fp32, as in ONNX Runtime's rows (``GpuOptions.tf32``), and ``cudnn_benchmark`` (cuDNN
+    timing every convolution algorithm at each new shape, torch's counterpart of ONNX Runtime's
+    EXHAUSTIVE search) follows ``--cudnn-algo``, so both runtimes search alike.
 
     Raises (from the constructor):
         ProviderUnavailableError: ``cuda`` asked for and torch sees no GPU.
@@ -369,7 +371,7 @@ class TorchRuntime:
     """
 
     def __init__(self, build: Callable[[], object], provider: str, threads: int = 0, io_mode: str = "end-to-end",
-                 compile: bool = False, tf32: bool = False) -> None:
+                 compile: bool = False, tf32: bool = False, cudnn_benchmark: bool = False) -> None:
         import torch
 
         if provider not in ("cpu", "cuda"):
@@ -388,6 +390,7 @@ class TorchRuntime:
         if provider == "cuda":
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.benchmark = cudnn_benchmark
         self.device = torch.device(provider)
         t0 = time.perf_counter()
         self.model = build().to(self.device).eval()

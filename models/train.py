@@ -158,14 +158,15 @@ def _run_stage(
     step, epoch, best, best_step, curve = 0, 0, -math.inf, 0, []
     while step < total:
         perm = torch.randperm(n, generator=gen).to(x.device)
-        run_loss, seen = 0.0, 0
+        # Summed on the device: a .item() per step would make the host wait for the GPU every step.
+        run_loss, seen = torch.zeros((), device=x.device), 0
         for i in range(0, n, r.batch_size):
             if step >= total:
                 break
             idx = perm[i : i + r.batch_size]
             loss = optimizer_step(opt, r, step, total, lambda: loss_fn(forward(x[idx]), target[idx]), autocast)
             step += 1
-            run_loss += loss.item() * len(idx)
+            run_loss += loss.detach().float() * len(idx)
             seen += len(idx)
             if r.eval_every_steps and step % r.eval_every_steps == 0:
                 acc = score()
@@ -176,7 +177,7 @@ def _run_stage(
                 progress(step, total, stage)
         epoch += 1
         metric = score()
-        log.append({"stage": stage, "epoch": epoch, "step": step, "train_loss": run_loss / max(1, seen),
+        log.append({"stage": stage, "epoch": epoch, "step": step, "train_loss": float(run_loss) / max(1, seen),
                     "test_metric": metric, "lr": lr_at(step - 1, total, r), "wall_s": time.perf_counter() - t0})
     out = {"steps": step, "epochs": round(step / per_epoch, 3)}
     if curve:

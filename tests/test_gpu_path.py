@@ -54,6 +54,13 @@ def test_cuda_graph_heuristic_tf32_and_device_are_passed_through():
     assert options_label(cfg) == ("cudnn_conv_algo_search=HEURISTIC;device_id=1;enable_cuda_graph=1;use_tf32=1")
 
 
+def test_torch_cuda_rows_search_cudnn_as_onnx_runtime_does():
+    from mnistbench.bench.runner import torch_gpu_label
+
+    assert torch_gpu_label(GpuOptions()) == "cudnn_benchmark=1;tf32=0"  # EXHAUSTIVE <-> cudnn.benchmark
+    assert torch_gpu_label(GpuOptions(0, "heuristic", True)) == "cudnn_benchmark=0;tf32=1"
+
+
 def test_tensorrt_falls_back_to_cuda_then_cpu_and_cpu_has_no_options():
     names = [n for n, _ in provider_options(SessionConfig("tensorrt"))]
     assert names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -284,6 +291,9 @@ def test_matrix_on_cuda_every_io_mode_with_gpu_peak(tmp_path):
         assert r.providers_used.split(";")[0] in ("CUDAExecutionProvider", "torch-cuda")
         assert r.agreement_top1_vs_torch >= 0.99 and r.max_abs_diff_vs_torch < 1e-3
         assert r.peak_fraction == pytest.approx(r.achieved_gflops / peaks["cuda"])
+        if r.runtime == "torch":
+            assert r.provider_options == "cudnn_benchmark=1;tf32=0"
+    assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.allow_tf32
 
 
 @needs_gpu
