@@ -238,6 +238,7 @@ class OrtRuntime:
 
         self._io = None
         self._bound = None
+        self._device_type = "cuda"  # where device modes keep inputs and outputs (GPU EPs are CUDA-based)
 
     def prepare(self, x: np.ndarray) -> None:
         """Device modes: copy ``x`` to the GPU and bind it and a preallocated output buffer
@@ -249,8 +250,8 @@ class OrtRuntime:
         out = self.session.get_outputs()[0]
         shape = [d if isinstance(d, int) else len(x) for d in out.shape]
         io = self.session.io_binding()
-        self._x_dev = ort.OrtValue.ortvalue_from_numpy(x, "cuda", dev)
-        self._y_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", dev)
+        self._x_dev = ort.OrtValue.ortvalue_from_numpy(x, self._device_type, dev)
+        self._y_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, self._device_type, dev)
         io.bind_ortvalue_input(self.input_name, self._x_dev)
         io.bind_ortvalue_output(out.name, self._y_dev)
         self._io, self._bound = io, x

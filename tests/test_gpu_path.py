@@ -113,6 +113,36 @@ def test_cuda_graph_blockers_follow_ort_policy_memcpy_blocks_cpu_shape_nodes_do_
     assert "1 Memcpy nodes" in why and "2 of 12 nodes on the CPU EP" in why
 
 
+def test_device_binding_logic_on_host_memory(tmp_path):
+    """The IO-binding path (bind once, rebind or update in place, static shape under a graph) run on
+    host memory, which is the only device here: the CUDA run is the GPU test below."""
+    import dataclasses
+
+    from mnistbench.exporters.onnx import export_onnx
+
+    spec = get_spec("lenet5")
+    torch.manual_seed(0)
+    path = tmp_path / "l.onnx"
+    export_onnx(spec.build().eval(), spec, path, {})
+    rng = np.random.default_rng(0)
+    x1, x2 = (rng.random((8, 1, 28, 28), dtype=np.float32) for _ in range(2))
+    ref = OrtRuntime(path, SessionConfig("cpu"))
+    for mode in ("device", "device-graph"):
+        rt = OrtRuntime(path, SessionConfig("cpu"))
+        rt.cfg, rt._device_type = dataclasses.replace(rt.cfg, io_mode=mode), "cpu"
+        rt.prepare(x1)
+        y_buffer = rt.run(x1)
+        np.testing.assert_allclose(y_buffer.numpy(), ref.run(x1), atol=1e-6)
+        y2 = rt.run(x2)  # new data: device mode rebinds, device-graph writes into the bound buffer
+        np.testing.assert_allclose(y2.numpy(), ref.run(x2), atol=1e-6)
+        assert (y2 is y_buffer) == (mode == "device-graph")
+        if mode == "device-graph":
+            with pytest.raises(UsageError, match="static shape"):
+                rt.run(x1[:4])
+        else:
+            assert rt.run(x1[:4]).numpy().shape == (4, 10)
+
+
 # ---------------------------------------------------------------- fallback detection on this host
 
 
