@@ -25,6 +25,7 @@ from mnistbench.models.errors import MnistBenchError, UsageError
 # cell by a short probe of 1 against one per physical core; spinning left at ONNX Runtime's default.
 DEFAULT_THREADS = "auto"
 DEFAULT_SPINNING = "default"
+VARIANTS = ("fp32", "int8", "fp16", "fp16-io")  # fp16-io: fp16 with float16 inputs and outputs
 
 app = typer.Typer(
     name="mnistbench",
@@ -180,10 +181,10 @@ def train_all(
 
 
 def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: bool = False,
-               fp16: bool = False) -> list[dict]:
+               fp16: bool = False, fp16_io: bool = False) -> list[dict]:
     from mnistbench.bench.pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model,
                                            load_trained)
-    from mnistbench.bench.report import export_table
+    from mnistbench.bench.report import export_table, variant_export_table
     from mnistbench.models.registry import select
 
     specs = select(names)
@@ -203,8 +204,13 @@ def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: boo
             if fp16:
                 bar.update(task, description=f"fp16 {s.name}")
                 reports[-1]["fp16"] = export_fp16(s, data, arts)
+            if fp16_io:
+                bar.update(task, description=f"fp16-io {s.name}")
+                reports[-1]["fp16-io"] = export_fp16(s, data, arts, io_float16=True)
             bar.advance(task)
     out.print(export_table(reports))
+    if (vt := variant_export_table(reports)) is not None:
+        out.print(vt)
     return reports
 
 
@@ -219,6 +225,8 @@ def export(
                                        "calibrated on 1,000 training images).")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write the fp16 variant (ONNX Runtime's float16 "
                                        "converter; float32 inputs and outputs kept).")] = False,
+    fp16_io: Annotated[bool, typer.Option("--fp16-io", help="Also write the fp16-io variant: fp16 with float16 "
+                                          "inputs and outputs (callers feed float16).")] = False,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -229,7 +237,7 @@ def export(
 
     Example: mnistbench export --profile quick --int8
     """
-    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16)
+    _do_export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16, fp16_io)
 
 
 def _parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
@@ -374,8 +382,8 @@ def _do_run(o: dict) -> list:
     arts = Artifacts(artifacts_root(o["artifacts_dir"]), dataset, profile, seed)
     variants = [v.strip() for v in o.get("variant", "fp32").split(",") if v.strip()]
     for v in variants:
-        if v not in ("fp32", "int8", "fp16"):
-            raise UsageError(f"unknown variant {v!r}; choose from fp32, int8, fp16")
+        if v not in VARIANTS:
+            raise UsageError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
     found = [(s, v, *onnx_for(s, arts, v)) for s in specs for v in variants]
     done: set[tuple] = set()
     if o["resume"]:
@@ -519,7 +527,8 @@ def run(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Complete an interrupted run: measure only the cells missing from --out.")] = False,
     variant: Annotated[str, typer.Option(
-        help="Model variants, comma-separated: fp32, int8, fp16 (export them with --int8 / --fp16).")] = "fp32",
+        help="Model variants, comma-separated: fp32, int8, fp16, fp16-io (export them with --int8 / --fp16 / "
+             "--fp16-io).")] = "fp32",
     onnx: Annotated[Optional[list[Path]], typer.Option(
         "--onnx", help="Benchmark this MNIST classifier instead of registered models (repeatable).")] = None,
     layout: Annotated[str, typer.Option(help="Input layout of --onnx models: auto, nchw, nhwc, flat, hw.")] = "auto",

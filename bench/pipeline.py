@@ -141,7 +141,7 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
 
 
 def onnx_for(spec: ModelSpec, arts: Artifacts, variant: str = "fp32") -> tuple[Path, dict[str, str]]:
-    """The exported file of ``spec`` (``fp32``, ``int8`` or ``fp16``) and its metadata.
+    """The exported file of ``spec`` (``fp32``, ``int8``, ``fp16`` or ``fp16-io``) and its metadata.
 
     Raises:
         UsageError: not exported yet (the message says how).
@@ -172,21 +172,23 @@ def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     return _variant_report(spec, data, arts, fp32, out, "int8", {"calibration_images": CALIBRATION_IMAGES})
 
 
-def export_fp16(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
-    """Convert the exported fp32 file of ``spec`` to fp16 (float32 inputs and outputs kept; see
-    :func:`exporters.variants.convert_fp16`) and report its agreement with fp32 and with PyTorch on
-    the :data:`PARITY_IMAGES` parity images, run on the CPU EP (information, not a gate: fp16
-    rounding moves logits by about 1e-3 of their range).
+def export_fp16(spec: ModelSpec, data: Dataset, arts: Artifacts, io_float16: bool = False) -> dict:
+    """Convert the exported fp32 file of ``spec`` to fp16 (see
+    :func:`exporters.variants.convert_fp16`): variant ``fp16`` keeps float32 inputs and outputs,
+    ``fp16-io`` (``io_float16``) makes them float16 too. Reports its agreement with fp32 and with
+    PyTorch on the :data:`PARITY_IMAGES` parity images, run on the CPU EP (information, not a gate:
+    fp16 rounding moves logits by about 1e-3 of their range).
 
     Raises:
         UsageError: no fp32 export yet. ExportError: conversion failed.
     """
     from mnistbench.exporters.variants import convert_fp16
 
+    variant = "fp16-io" if io_float16 else "fp16"
     fp32, _ = onnx_for(spec, arts)
-    out = arts.onnx(spec.name, "fp16")
-    convert_fp16(fp32, out)
-    return _variant_report(spec, data, arts, fp32, out, "fp16", {"images": PARITY_IMAGES}, against_torch=True)
+    out = arts.onnx(spec.name, variant)
+    convert_fp16(fp32, out, keep_io_types=not io_float16)
+    return _variant_report(spec, data, arts, fp32, out, variant, {"images": PARITY_IMAGES}, against_torch=True)
 
 
 def _variant_report(spec: ModelSpec, data: Dataset, arts: Artifacts, fp32: Path, out: Path, variant: str,
@@ -196,9 +198,13 @@ def _variant_report(spec: ModelSpec, data: Dataset, arts: Artifacts, fp32: Path,
     difference and top-1 agreement (classifiers) against fp32 and, when asked, against PyTorch."""
     import onnxruntime as ort
 
+    from mnistbench.bench.runtime import onnx_input_dtype
+
     x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
     a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))
-    ya, yb = (s.run(None, {s.get_inputs()[0].name: x})[0] for s in (a, b))
+    # a float16-io variant is fed float16 and read back as float32 (onnx_input_dtype)
+    ya, yb = (s.run(None, {s.get_inputs()[0].name: x.astype(onnx_input_dtype(s))})[0].astype(np.float32)
+              for s in (a, b))
     refs = {"fp32": ya}
     if against_torch:
         with torch.no_grad():

@@ -68,6 +68,30 @@ def export_table(reports: Sequence[dict]) -> Table:
     return t
 
 
+def variant_export_table(reports: Sequence[dict]) -> Table | None:
+    """One row per exported variant (int8, fp16, fp16-io) of each model: file size and its agreement
+    with the fp32 file and, where measured, with PyTorch, on the parity images (CPU EP). None when
+    no variant was exported."""
+    rows = [(r["model"], v, r[v]) for r in reports for v in ("int8", "fp16", "fp16-io") if v in r]
+    if not rows:
+        return None
+    t = Table(title="Variants against fp32 and PyTorch (first 1,000 test images, ONNX Runtime CPU)",
+              title_justify="left")
+    for col in ("model", "variant", "size KiB", "max |diff| vs fp32", "top-1 vs fp32", "max |diff| vs PyTorch",
+                "top-1 vs PyTorch"):
+        t.add_column(col, justify="left" if col in ("model", "variant") else "right")
+
+    def pct(x):
+        return "-" if x is None else f"{x:.2%}"
+
+    for model, v, rep in rows:
+        t.add_row(model, v, f"{rep['onnx_bytes'] / 1024:,.0f}", f"{rep['max_abs_diff_vs_fp32']:.2e}",
+                  pct(rep["top1_agreement_vs_fp32"]),
+                  f"{rep['max_abs_diff_vs_torch']:.2e}" if "max_abs_diff_vs_torch" in rep else "-",
+                  pct(rep.get("top1_agreement_vs_torch")))
+    return t
+
+
 def _runtime_label(r: BenchmarkRecord) -> str:
     """Runtime, plus the variant and GPU io mode when they are not the defaults (fp32, end-to-end)."""
     label = r.runtime
@@ -130,7 +154,8 @@ def cv_warning(rows: Sequence[BenchmarkRecord]) -> str:
     bad = [r for r in rows if r.latency_cv > CV_WARN]
     if not bad:
         return ""
-    names = ", ".join(f"{r.model}/{r.runtime}/b{r.batch_size} ({r.latency_cv:.0%})" for r in bad[:6])
+    names = ", ".join(f"{r.model}/{_runtime_label(r).replace(' ', '/')}/{r.provider}/b{r.batch_size} "
+                      f"({r.latency_cv:.0%})" for r in bad[:6])
     more = f" and {len(bad) - 6} more" if len(bad) > 6 else ""
     return (f"warning: {len(bad)} of {len(rows)} rows have latency CV above {CV_WARN:.0%} (unstable timing; "
             f"a busy machine?): {names}{more}")

@@ -117,13 +117,15 @@ def batch_input(inputs: np.ndarray, batch_size: int) -> np.ndarray:
 def full_output(rt, inputs: np.ndarray, fixed_batch: int | None = None) -> np.ndarray:
     """``rt`` over all of ``inputs`` in chunks of :data:`EVAL_CHUNK`, or of exactly
     ``fixed_batch`` (the last chunk padded with repeats, whose outputs are dropped)."""
+    dtype = getattr(rt, "input_dtype", np.float32)  # float16 for the fp16-io variant; outputs read as float32
     if fixed_batch is None:
-        return np.concatenate([rt.run(inputs[i : i + EVAL_CHUNK]) for i in range(0, len(inputs), EVAL_CHUNK)])
+        return np.concatenate([rt.run(inputs[i : i + EVAL_CHUNK].astype(dtype)).astype(np.float32)
+                               for i in range(0, len(inputs), EVAL_CHUNK)])
     outs = []
     for i in range(0, len(inputs), fixed_batch):
         chunk = inputs[i : i + fixed_batch]
         n = len(chunk)
-        outs.append(rt.run(batch_input(chunk, fixed_batch))[:n])
+        outs.append(rt.run(batch_input(chunk, fixed_batch).astype(dtype))[:n].astype(np.float32))
     return np.concatenate(outs)
 
 
@@ -193,7 +195,8 @@ def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.nda
     ips = {}
     for th in cands:
         rt = OrtRuntime(path, SessionConfig(provider, th, spinning, gpu=gpu))
-        s = measure(lambda: rt.run(x), PROBE)
+        xt = x.astype(rt.input_dtype, copy=False)
+        s = measure(lambda: rt.run(xt), PROBE)
         ips[th] = len(s.ns) / s.wall_s
     most = cands[-1]
     return 1 if 1 in ips and ips[1] >= ips[most] * (1 + AUTO_MARGIN) else most
@@ -328,6 +331,7 @@ def run_matrix(
                     rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
                 else:
                     rt = new()
+                x = x.astype(rt.input_dtype, copy=False)  # the fp16-io variant takes float16, converted now
                 rt.prepare(x)  # device modes: input on the GPU and bound before any clock
                 t0 = time.perf_counter()
                 rt.run(x)  # first call at this shape: cuDNN algorithm search, session arena growth

@@ -89,8 +89,10 @@ def convert_fp16(fp32_path: Path, out_path: Path, keep_io_types: bool = True) ->
 
     Uses ONNX Runtime's own converter (``onnxruntime.transformers.float16.convert_float_to_float16``):
     weights and activations become float16; with ``keep_io_types`` (the default) the graph input
-    and output stay float32 (Cast nodes at the edges), so callers feed the same arrays as fp32.
-    The result passes ``onnx.checker``. Its metadata gains ``mnistbench.variant`` = ``fp16``.
+    and output stay float32 (Cast nodes at the edges), so callers feed the same arrays as fp32;
+    without it they are float16 too (the ``fp16-io`` variant: callers feed and read float16).
+    The result passes ``onnx.checker``. Its metadata gains ``mnistbench.variant`` = ``fp16`` (or
+    ``fp16-io``) and ``mnistbench.fp16_io`` = the io dtype.
 
     Raises:
         ExportError: conversion or the checker failed.
@@ -107,7 +109,8 @@ def convert_fp16(fp32_path: Path, out_path: Path, keep_io_types: bool = True) ->
         raise ExportError(f"{fp32_path.stem}: fp16 conversion failed: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
     keep = {p.key: p.value for p in src.metadata_props}
-    keep.update({"mnistbench.variant": "fp16", "mnistbench.fp16_io": "float32" if keep_io_types else "float16"})
+    keep.update({"mnistbench.variant": "fp16" if keep_io_types else "fp16-io",
+                 "mnistbench.fp16_io": "float32" if keep_io_types else "float16"})
     del proto.metadata_props[:]
     for k, v in keep.items():
         proto.metadata_props.add(key=k, value=v)

@@ -237,6 +237,28 @@ def test_export_fp16_on_real_mnist_reports_parity(mnist_small, tmp_path):
     assert json.loads((arts.dir / "zhu-cnn.fp16.export.json").read_text())["variant"] == "fp16"
     assert arts.onnx("zhu-cnn", "fp16").is_file()
 
+    # fp16-io: float16 in and out, fed float16 by the parity report and by the runner
+    rep = export_fp16(spec, mnist_small, arts, io_float16=True)
+    path = arts.onnx("zhu-cnn", "fp16-io")
+    proto = onnx.load(str(path))
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert rep["variant"] == "fp16-io" and rep["top1_agreement_vs_torch"] >= 0.99
+    assert rep["max_abs_diff_vs_fp32"] < 0.05
+    rt = OrtRuntime(path, SessionConfig("cpu"))
+    assert rt.input_dtype == np.float16
+
+    from mnistbench.bench.pipeline import eval_inputs, torch_builder
+    from mnistbench.bench.runner import run_matrix
+    from mnistbench.bench.timing import TimingConfig
+
+    x, y = eval_inputs(spec, mnist_small)
+    t = Target("zhu-cnn", path, "classify", x, y, torch_builder(spec, arts), spec.flops, variant="fp16-io")
+    rows = run_matrix([t], Axes(batch_sizes=(1, 8)), arts.root / "f.csv",
+                      timing=TimingConfig(warmup_iters=1, warmup_s=0, min_iters=3, min_s=0))
+    assert [r.status for r in rows] == ["ok", "ok"] and rows[0].variant == "fp16-io", [r.error for r in rows]
+    assert rows[0].agreement_top1_vs_torch >= 0.99 and rows[0].max_abs_diff_vs_torch < 0.05
+
 
 # ---------------------------------------------------------------- TensorRT skipped with a reason
 

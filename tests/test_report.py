@@ -76,3 +76,18 @@ def test_report_bad_input(tmp_path):
     assert res.exit_code == 2 and "does not exist" in res.stderr
     res = runner.invoke(app, ["report", str(tmp_path), "--slo-ms", "0"])
     assert res.exit_code == 2
+
+
+def test_cv_warning_names_variant_io_mode_and_provider():
+    import dataclasses
+
+    from mnistbench.bench.records import error_record
+    from mnistbench.bench.report import cv_warning
+
+    base = error_record("x", model="lenet5", runtime="onnxruntime", provider="cuda", batch_size=1)
+    rows = [dataclasses.replace(base, status="ok", latency_cv=cv, variant=v, io_mode=m)
+            for cv, v, m in ((0.5, "fp32", "end-to-end"), (0.4, "fp16", "device-graph"), (0.05, "fp32", "device"))]
+    w = cv_warning(rows)
+    assert w.startswith("warning: 2 of 3 rows have latency CV above 10%")
+    assert "lenet5/onnxruntime/cuda/b1 (50%)" in w and "lenet5/onnxruntime/fp16/[device-graph]/cuda/b1 (40%)" in w
+    assert cv_warning(rows[2:]) == ""
