@@ -16,7 +16,11 @@
 #               PyTorch eager (end-to-end, device), every batch size; stopped cleanly at the call's
 #               budget and resumed (`run --resume`) by the next call
 #   bench-cpu   the CPU EP and PyTorch CPU on the same machine, fp32, for the CPU/CUDA comparison
-#   collect     copy the results, system descriptions and logs to $OUT (at most 8 files come back)
+#   speedrun    optional: time to 99% test accuracy of speed-cnn on the GPU (5 seeds, bf16, channels-last)
+#   reproduce   optional: fan-resnet's full paper recipe over 3 seeds (its CPU runs were reduced);
+#               resumable like bench
+#   collect     put in $OUT the benchmark CSVs with their system descriptions, and one tarball of
+#               everything (results, raw samples, logs, training logs; at most 8 files come back)
 #
 # Everything persists in /tmp/mnistbench-gpu (GPU_STAGE) while the machine stays warm (about 30 s between
 # calls); a machine handed back loses it, and `status` says what is missing.
@@ -128,15 +132,29 @@ step_bench-cuda() { bench cuda --provider cuda --io-mode end-to-end,device --cud
     --runtime onnxruntime,torch; }
 step_bench-cpu() { bench cpu --provider cpu --variant fp32 --runtime onnxruntime,torch; }
 
+step_speedrun() {
+    timeout --signal=INT "$(left)" "$py" -m mnistbench.bench.cli speedrun speed-cnn --seeds 5 --device cuda \
+        --amp bf16 --channels-last --out "$res/speedrun.csv" 2>&1 | tee "$res/speedrun.log"
+}
+
+step_reproduce() {
+    local csv="$res/reproduce-fan-resnet.csv" more=()
+    [ -f "$csv" ] && more=(--resume)
+    timeout --signal=INT "$(left)" "$py" -m mnistbench.bench.cli reproduce fan-resnet --seeds 3 --device cuda \
+        --no-ae-study --out "$csv" "${more[@]}" 2>&1 | tee -a "$res/reproduce.log"
+    [ "${PIPESTATUS[0]}" -ne 124 ] || echo "reproduce: stopped at this call's budget; call 'reproduce' again to resume"
+}
+
 step_collect() {
     [ -n "${OUT:-}" ] || die "OUT is not set (collect copies to the device call's \$OUT)"
-    cp "$res"/*.csv "$res"/*.system.json "$OUT"/ 2>/dev/null
+    # at most 8 files come back: the two benchmark CSVs and their systems beside, everything in the tarball
+    for f in cuda.csv cuda.system.json cpu.csv cpu.system.json; do [ -f "$res/$f" ] && cp "$res/$f" "$OUT"/; done
     tar -czf "$OUT/logs-and-samples.tar.gz" -C "$stage" results \
         $(cd "$stage" && ls -d artifacts/mnist/paper/seed0/*.json artifacts/mnist/paper/seed0/*.train.csv 2>/dev/null)
     ls -la "$OUT"
 }
 
-[ $# -gt 0 ] || die "name one or more steps: status receive install train export bench-cuda bench-cpu collect"
+[ $# -gt 0 ] || die "name one or more steps: status receive install train export bench-cuda bench-cpu speedrun reproduce collect"
 for s in "$@"; do
     declare -F "step_$s" > /dev/null || die "unknown step '$s'"
     echo "== $s"
