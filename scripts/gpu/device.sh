@@ -75,8 +75,13 @@ step_install() {
     cat "$stage/parts"/part-* > "$stage/$name"
     echo "$sha  $stage/$name" | sha256sum -c --quiet || die "the reassembled $name does not match its SHA-256"
     rm -rf "$stage/site"
-    "$py" -m pip install -q --no-deps --no-index --no-build-isolation --no-compile --target "$stage/site" \
-        "$stage/$name" . || die "pip could not install $name and mnistbench into $stage/site"
+    "$py" -m pip install -q --no-deps --no-index --no-compile --target "$stage/site" "$stage/$name" \
+        || die "pip could not install $name into $stage/site"
+    # mnistbench as pyproject.toml maps it (package-dir), by links to this checkout: no build step,
+    # so nothing depends on the image's setuptools
+    mkdir -p "$stage/site/mnistbench"
+    cp bench/_root/__init__.py "$stage/site/mnistbench/"
+    for sub in models exporters bench; do ln -sfn "$PWD/$sub" "$stage/site/mnistbench/$sub"; done
     "$py" -c 'import onnxruntime as o, torch; print("onnxruntime", o.__version__, o.get_available_providers(), "| torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")'
     mb doctor --no-sweep 2>&1 | tee "$res/doctor.log"
     "$py" - <<'PY' || die "the CUDA EP is not usable here (line above); nothing would be labelled CUDA"
