@@ -36,7 +36,7 @@ import mnistbench
 from mnistbench.bench.metrics import LatencyStats, mse, throughput_ips, top1_accuracy
 from mnistbench.bench.records import BenchmarkRecord, CsvAppender, error_record
 from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
-                                     TorchRuntime, audit_placement, cuda_graph_blockers, options_label)
+                                     TorchRuntime, audit_placement, cuda_graph_blockers, first_line, options_label)
 from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure
 from mnistbench.exporters.onnx import default_opset
@@ -117,7 +117,7 @@ def batch_input(inputs: np.ndarray, batch_size: int) -> np.ndarray:
 def full_output(rt, inputs: np.ndarray, fixed_batch: int | None = None) -> np.ndarray:
     """``rt`` over all of ``inputs`` in chunks of :data:`EVAL_CHUNK`, or of exactly
     ``fixed_batch`` (the last chunk padded with repeats, whose outputs are dropped)."""
-    dtype = getattr(rt, "input_dtype", np.float32)  # float16 for the fp16-io variant; outputs read as float32
+    dtype = rt.input_dtype  # float16 for the fp16-io variant; outputs read as float32
     if fixed_batch is None:
         return np.concatenate([rt.run(inputs[i : i + EVAL_CHUNK].astype(dtype)).astype(np.float32)
                                for i in range(0, len(inputs), EVAL_CHUNK)])
@@ -274,17 +274,17 @@ def run_matrix(
             proto = onnx.load(str(t.path), load_external_data=False)
             meta[t.path] = (sha256_file(t.path), default_opset(proto))
         sha, opset = meta[t.path]
+        # the identity of every row of this group, measured or not
+        ident = dict(run_id=run_id, repeat=repeat, host=host, model=t.name, variant=t.variant, dataset=t.dataset,
+                     task=t.task, runtime=runtime, provider=prov,
+                     threads_requested="auto" if threads == AUTO else str(threads), io_mode=io_mode,
+                     provider_options=gpu_opts, onnx_sha256=sha, opset=opset, cpu_model=cpu,
+                     onnxruntime_version=ort.__version__, torch_version=torch.__version__,
+                     onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
 
         def error_row(message: str, b: int) -> None:
-            rec = error_record(
-                message, run_id=run_id, cell_id=f"{run_id}-r{repeat}-{len(rows) + len(done):04d}", repeat=repeat,
-                timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host, model=t.name,
-                variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov, batch_size=b,
-                threads_requested="auto" if threads == AUTO else str(threads),
-                io_mode=io_mode, provider_options=gpu_opts,
-                onnx_sha256=sha, opset=opset, cpu_model=cpu,
-                onnxruntime_version=ort.__version__, torch_version=torch.__version__,
-                onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
+            rec = error_record(message, **ident, cell_id=f"{run_id}-r{repeat}-{len(rows) + len(done):04d}",
+                               timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), batch_size=b)
             sink.append(rec)
             rows.append(rec)
 
@@ -350,14 +350,10 @@ def run_matrix(
             gflops = (t.flops or 0) * ips / 1e9
             cell_id = f"{run_id}-r{repeat}-{len(rows) + len(done):04d}"
             rec = BenchmarkRecord(
-                run_id=run_id, cell_id=cell_id, repeat=repeat,
-                timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), host=host,
-                model=t.name, variant=t.variant, dataset=t.dataset, task=t.task, runtime=runtime, provider=prov,
-                providers_used=";".join(rt.providers_used), batch_size=b,
-                threads_requested="auto" if threads == AUTO else str(threads), intra_op_threads=used,
+                **ident, cell_id=cell_id, timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                providers_used=";".join(rt.providers_used), batch_size=b, intra_op_threads=used,
                 spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a",
                 graph_optimization={"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled"}[runtime],
-                io_mode=io_mode, provider_options=gpu_opts,
                 session_create_ms=rt.create_ms, first_inference_ms=first_ms,
                 warmup_iters=s.warmup_iters, timed_iters=st.n, timed_wall_s=s.wall_s,
                 latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
@@ -368,10 +364,7 @@ def run_matrix(
                 peak_fraction=gflops / peak if t.flops and peak > 0 else NAN,
                 nodes_total=placement.nodes_total, nodes_on_provider=placement.nodes_on_provider,
                 nodes_on_cpu=placement.nodes_on_cpu, memcpy_nodes=placement.memcpy_nodes,
-                onnx_sha256=sha, opset=opset, checkpoint_profile=t.profile, checkpoint_seed=t.seed,
-                checkpoint_sha256=t.checkpoint_sha256,
-                onnxruntime_version=ort.__version__, torch_version=torch.__version__,
-                onnx_version=onnx.__version__, cpu_model=cpu, mnistbench_version=mnistbench.__version__,
+                checkpoint_profile=t.profile, checkpoint_seed=t.seed, checkpoint_sha256=t.checkpoint_sha256,
             )
             rt = None  # release this cell's session (and its device memory) before the next is built
             samples[cell_id] = s.ns
@@ -391,8 +384,7 @@ def _one_line(exc: BaseException) -> str:
     """An error row's message: ours as written; a runtime's first line, named by its exception type."""
     if isinstance(exc, ProviderUnavailableError):
         return str(exc)
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 @contextlib.contextmanager

@@ -159,6 +159,13 @@ _OPT = {
 }
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (runtimes' messages run to many lines), or its type
+    name when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _session(model: str | bytes, cfg: SessionConfig, profile_prefix: str | None = None) -> ort.InferenceSession:
     ep = provider_name(cfg.provider)
     so = ort.SessionOptions()
@@ -178,7 +185,7 @@ def _session(model: str | bytes, cfg: SessionConfig, profile_prefix: str | None 
         with contextlib.redirect_stdout(banner), contextlib.redirect_stderr(io.StringIO()):
             sess = ort.InferenceSession(model, so, providers=providers)
     except Exception as exc:  # ORT raises Fail / InvalidGraph / RuntimeException ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         if ep != "CPUExecutionProvider":
             raise ProviderUnavailableError(f"{cfg.provider}: {ep} could not create a session: {first}") from None
         raise UsageError(f"ONNX Runtime cannot load the model: {first}") from None
@@ -212,10 +219,15 @@ def check_provider(provider: str) -> None:
     _session(m.SerializeToString(), SessionConfig(provider=provider))
 
 
+def _np_dtype(node_arg) -> type:
+    """numpy dtype of a session input or output: float16 for ``tensor(float16)`` (the fp16-io
+    variant), else float32 (every other model mnistbench runs)."""
+    return np.float16 if node_arg.type == "tensor(float16)" else np.float32
+
+
 def onnx_input_dtype(session) -> type:
-    """numpy dtype of an ONNX Runtime session's first input: float16 for ``tensor(float16)``
-    (the fp16-io variant), else float32 (every other model mnistbench runs)."""
-    return np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    """numpy dtype of an ONNX Runtime session's first input (see :func:`_np_dtype`)."""
+    return _np_dtype(session.get_inputs()[0])
 
 
 class OrtRuntime:
@@ -259,8 +271,7 @@ class OrtRuntime:
         shape = [d if isinstance(d, int) else len(x) for d in out.shape]
         io = self.session.io_binding()
         self._x_dev = ort.OrtValue.ortvalue_from_numpy(x, self._device_type, dev)
-        y_type = np.float16 if out.type == "tensor(float16)" else np.float32
-        self._y_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, y_type, self._device_type, dev)
+        self._y_dev = ort.OrtValue.ortvalue_from_shape_and_type(shape, _np_dtype(out), self._device_type, dev)
         io.bind_ortvalue_input(self.input_name, self._x_dev)
         io.bind_ortvalue_output(out.name, self._y_dev)
         self._io, self._bound = io, x

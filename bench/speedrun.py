@@ -15,7 +15,6 @@ and the test-set evaluation after training.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 import time
@@ -29,7 +28,7 @@ from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.preprocess import preprocess
 from mnistbench.models.spec import ModelSpec, TrainRecipe
-from mnistbench.models.train import _optimizer, evaluate, optimizer_step, resolve_device
+from mnistbench.models.train import _optimizer, autocast_for, evaluate, optimizer_step, resolve_device
 
 WARMUP_STEPS = 10
 
@@ -78,7 +77,7 @@ def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tenso
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = _optimizer(model.parameters(), r)
-    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp == "bf16" else contextlib.nullcontext
+    autocast = autocast_for(dev, amp)
     step = 0
     while step < total:
         perm = torch.randperm(n, generator=gen).to(dev)

@@ -74,32 +74,25 @@ def gemm_peak_gflops(n: int = 1024, seconds: float = 0.5, device: str = "cpu") -
     Raises:
         RuntimeError: ``cuda`` asked for and torch sees no GPU.
     """
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("torch sees no CUDA device")
-        n = max(n, 4096)
-        prev = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
-            a, b = torch.rand(n, n, device="cuda"), torch.rand(n, n, device="cuda")
-            torch.mm(a, b)
-            torch.cuda.synchronize()
-            best, end = float("inf"), time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                t0 = time.perf_counter()
-                torch.mm(a, b)
-                torch.cuda.synchronize()
-                best = min(best, time.perf_counter() - t0)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = prev
-        return 2 * n**3 / best / 1e9
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    torch.mm(a, b)
-    best, end = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
+    cuda = device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise RuntimeError("torch sees no CUDA device")
+    n = max(n, 4096) if cuda else n
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 math (no effect on the CPU)
+    try:
+        a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
+        sync()
+        best, end = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            sync()
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
     return 2 * n**3 / best / 1e9
 
 

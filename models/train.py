@@ -116,6 +116,14 @@ def lr_at(step: int, total: int, r: TrainRecipe) -> float:
     return r.lr
 
 
+def autocast_for(dev: torch.device, amp: str) -> Callable[[], object]:
+    """A factory of the context each forward pass and loss run under: ``torch.autocast`` to
+    bfloat16 on ``dev`` for ``amp="bf16"``, else no-op (see :data:`AMP_MODES`)."""
+    if amp == "bf16":
+        return lambda: torch.autocast(dev.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
 def optimizer_step(opt: torch.optim.Optimizer, r: TrainRecipe, step: int, total: int,
                    loss_of: Callable[[], torch.Tensor],
                    autocast: Callable[[], object] = contextlib.nullcontext) -> torch.Tensor:
@@ -240,8 +248,7 @@ def train(
     t0 = time.perf_counter()
     stages: dict[str, dict] = {}
 
-    def ac():
-        return torch.autocast(dev.type, dtype=torch.bfloat16) if amp == "bf16" else contextlib.nullcontext()
+    ac = autocast_for(dev, amp)
 
     def classify_score() -> float:
         return evaluate(model, xt, yt, "classify")
