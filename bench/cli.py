@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnistbench.bench.timing import MIN_ITERS, MIN_S, WARMUP_ITERS, WARMUP_S
+from mnistbench.bench.timing import MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S
 from mnistbench.models.errors import MnistBenchError, UsageError
 
 # Session defaults of `run` and `all` (see README, "Threads and spinning"): threads chosen per
@@ -323,6 +323,8 @@ def _run_options(**kw) -> dict:
 
     if kw["repeat"] < 1:
         raise UsageError(f"--repeat must be at least 1, got {kw['repeat']}")
+    if kw.get("max_live", 64) < 1:
+        raise UsageError(f"--max-live-sessions must be at least 1, got {kw['max_live']}")
     from mnistbench.bench.runtime import IO_MODES, GpuOptions, SessionConfig, validate_config
 
     provs, runtimes = _parse_providers(kw["provider"]), _parse_runtimes(kw["runtime"])
@@ -348,13 +350,8 @@ def _run_options(**kw) -> dict:
 
 def _do_run(o: dict) -> list:
     """Benchmark with the options parsed by :func:`_run_options`."""
-    from mnistbench.bench.pipeline import (NULL_MODEL, Artifacts, artifacts_root, null_model, onnx_for, eval_inputs,
-                                           torch_builder)
-    from mnistbench.bench.records import CsvAppender
-    from mnistbench.bench.report import cv_warning, results_table
-    from mnistbench.bench.runner import Target, run_matrix
-    from mnistbench.bench.system import gemm_peaks, write_system_json
-    from mnistbench.models.preprocess import preprocess
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, onnx_for
+    from mnistbench.bench.records import CsvAppender, writer_lock
     from mnistbench.models.registry import select
 
     axes = o["axes"]
@@ -385,13 +382,8 @@ def _do_run(o: dict) -> list:
         if v not in VARIANTS:
             raise UsageError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
     found = [(s, v, *onnx_for(s, arts, v)) for s in specs for v in variants]
-    done: set[tuple] = set()
     if o["resume"]:
-        from mnistbench.bench.records import read_csv
-        from mnistbench.bench.runner import cell_key
-
         csv_path = o["out_path"]
-        done = {cell_key(r) for r in read_csv(csv_path) if r.status == "ok"}
     elif o["repeat_index"] is None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         tag = "foreign" if foreign else profile
@@ -402,7 +394,24 @@ def _do_run(o: dict) -> list:
             raise UsageError(f"{csv_path} exists; choose another --out, or add --resume to complete it")
     else:
         csv_path = o["out_path"]
-    CsvAppender(csv_path)  # the results folder is creatable and writable, before any work
+    sink = CsvAppender(csv_path)  # the results folder is creatable and writable, before any work
+    if o["repeat_index"] is None:
+        with writer_lock(csv_path):  # one writer per results file, for the whole run (repeats included)
+            sink.check_appendable()
+            return _run_locked(csv_path, o, specs, found, foreign, arts, axes)
+    return _run_locked(csv_path, o, specs, found, foreign, arts, axes)
+
+
+def _run_locked(csv_path: Path, o: dict, specs, found, foreign, arts, axes) -> list:
+    from mnistbench.bench.pipeline import (NULL_MODEL, REFERENCE_MODEL, eval_inputs, null_model, reference_model,
+                                           torch_builder)
+    from mnistbench.bench.records import read_csv
+    from mnistbench.bench.report import results_table, stability_warning
+    from mnistbench.bench.runner import Target, resume_keys, run_matrix
+    from mnistbench.bench.system import gemm_peaks, hygiene, write_system_json
+    from mnistbench.models.preprocess import preprocess
+
+    dataset, profile, seed = o["dataset"], o["profile"], o["seed"]
     if o["repeat"] > 1:
         return _run_repeats(csv_path, o)
     data = _load_data(dataset, o["data_dir"])
@@ -421,42 +430,76 @@ def _do_run(o: dict) -> list:
         targets.append(Target(fm.path.stem, fm.path, "classify", foreign_inputs(data.test_images, fm, o["preprocess"]),
                               data.test_labels.astype("int64"), None, None, dataset, "foreign", "",
                               fixed_batch=fm.fixed_batch, variant="foreign"))
+    x_unit = eval_inputs(specs[0], data)[0] if specs else preprocess(data.test_images, "unit")
     if o["null"]:
         import torch
 
-        x = eval_inputs(specs[0], data)[0] if specs else preprocess(data.test_images, "unit")
-        targets.insert(0, Target(NULL_MODEL, null_model(arts.root), "null", x, x[:0], torch.nn.Identity, 0, dataset))
+        targets.insert(0, Target(NULL_MODEL, null_model(arts.root), "null", x_unit, x_unit[:0], torch.nn.Identity, 0,
+                                 dataset))
+    if o.get("reference", True):
+        targets.insert(0, Target(REFERENCE_MODEL, reference_model(arts.root), "reference", x_unit, x_unit[:0], None,
+                                 None, dataset))
+    done: set[str] = set()
+    if o["resume"]:
+        done = resume_keys(read_csv(csv_path), targets, csv_path)
+    pinned = _pin_cpus(o.get("pin_cpus"))
     peak = gemm_peaks(axes.providers)
+    before = hygiene()
     with _progress() as bar:
         task = bar.add_task("run", total=None)
         rows = run_matrix(targets, axes, csv_path, timing=o["timing"], peak_gflops=peak,
                           repeat=o["repeat_index"] or 0, shuffle_seed=o["shuffle_seed"], done=done,
-                          score=o.get("score", True),
+                          score=o.get("score", True), max_live=o.get("max_live", 64), pinned_cpus=pinned,
                           progress=lambda d, n, tot: bar.update(task, description=d, completed=n, total=tot))
     if o["repeat_index"] is not None:
         return rows
     system_path = csv_path.with_suffix(".system.json")
     write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv),
-                                    "gemm_peak_gflops": peak["cpu"], "gemm_peak_gflops_cuda": peak.get("cuda")})
+                                    "gemm_peak_gflops": peak["cpu"], "gemm_peak_gflops_cuda": peak.get("cuda"),
+                                    "pinned_cpus": pinned, "machine_before": before, "machine_after": hygiene()})
     if o["resume"]:
-        from mnistbench.bench.records import read_csv
-
-        out.print(f"resumed: {len(done)} cells were already in {csv_path.name}, {len(rows)} measured now")
+        out.print(f"resumed: {len(done)} cells were already in {csv_path.name}, "
+                  f"{len([r for r in rows if r.task != 'reference'])} measured now")
         rows = read_csv(csv_path)
-    out.print(results_table(rows))
-    if len({r.variant for r in rows if r.model != NULL_MODEL}) > 1:
+    shown = [r for r in rows if r.task != "reference"]
+    out.print(results_table(shown))
+    if len({r.variant for r in shown if r.model != NULL_MODEL}) > 1:
         from mnistbench.bench.report import variant_table
 
-        out.print(variant_table(rows))
-    warn = cv_warning(rows)
+        out.print(variant_table(shown))
+    warn = stability_warning(rows)
     if warn:
         err.print(warn, markup=False, highlight=False)
-    out.print(f"{len(rows)} rows -> {csv_path}  (system: {system_path.name}, raw samples: {csv_path.stem}.samples.npz)")
+    out.print(f"{len(rows)} rows -> {csv_path}  (system: {system_path.name}, raw samples: {csv_path.stem}.samples/)")
     failed = [r for r in rows if r.status != "ok"]
     if failed:
         raise MnistBenchError(f"{len(failed)} of {len(rows)} cells failed and were recorded as error rows; "
                               f"first: {failed[0].model}/{failed[0].runtime}/{failed[0].provider}: {failed[0].error}")
     return rows
+
+
+def _pin_cpus(text: str | None) -> str:
+    """Pin this process to the CPUs in ``text`` (``0,2-3``); returns the affinity as a list, '' when not asked.
+
+    Raises:
+        UsageError: a malformed list, or CPUs this process may not run on.
+    """
+    if not text:
+        return ""
+    import os
+
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UsageError(f"--pin-cpus takes a list such as 0,2-3, got {text!r}") from None
+    allowed = os.sched_getaffinity(0)
+    if not cpus or not cpus <= allowed:
+        raise UsageError(f"--pin-cpus {text}: this process may run on CPUs {sorted(allowed)} only")
+    os.sched_setaffinity(0, cpus)
+    return ",".join(map(str, sorted(cpus)))
 
 
 def _run_repeats(csv_path: Path, o: dict) -> list:
@@ -473,13 +516,17 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
             "--batch-sizes", o["batch_sizes"], "--threads", o["threads"], "--spinning", o["spinning"],
             "--profile", o["profile"], "--seed", str(o["seed"]), "--dataset", o["dataset"],
             "--warmup-iters", str(t.warmup_iters), "--warmup-s", str(t.warmup_s), "--min-iters", str(t.min_iters),
-            "--min-s", str(t.min_s), "--out", str(csv_path), "--null" if o["null"] else "--no-null",
+            "--min-s", str(t.min_s), "--rounds", str(t.rounds), "--max-live-sessions", str(o.get("max_live", 64)),
+            "--out", str(csv_path), "--null" if o["null"] else "--no-null",
+            "--reference" if o.get("reference", True) else "--no-reference",
             "--score" if o.get("score", True) else "--no-score", "--variant", o.get("variant", "fp32"),
             "--io-mode", ",".join(o["axes"].io_modes), "--cudnn-algo", o["axes"].gpu.cudnn_conv_algo_search,
             "--tf32" if o["axes"].gpu.tf32 else "--no-tf32", "--device-id", str(o["axes"].gpu.device_id)]
     for flag, key in (("--data-dir", "data_dir"), ("--artifacts-dir", "artifacts_dir")):
         if o[key] is not None:
             base += [flag, str(o[key])]
+    if o.get("pin_cpus"):
+        base += ["--pin-cpus", o["pin_cpus"]]
     for i in range(o["repeat"]):
         err.print(f"repeat {i + 1}/{o['repeat']} (fresh process, shuffle seed {i})")
         child = subprocess.run([*base, "--repeat-index", str(i), "--shuffle-seed", str(i)])
@@ -513,6 +560,18 @@ def run(
     warmup_s: Annotated[float, typer.Option(help="Warm-up seconds per cell (at least).")] = WARMUP_S,
     min_iters: Annotated[int, typer.Option(help="Timed calls per cell (at least).")] = MIN_ITERS,
     min_s: Annotated[float, typer.Option(help="Timed seconds per cell (at least).")] = MIN_S,
+    rounds: Annotated[int, typer.Option(
+        help="Interleaved rounds: each visits every cell once, in a fresh random order, for one block of "
+             "min-s/rounds seconds; a cell's confidence intervals come from its blocks.")] = ROUNDS,
+    max_live_sessions: Annotated[int, typer.Option(
+        "--max-live-sessions", help="Sessions kept alive and interleaved at once; a larger matrix is measured in "
+        "groups of this size (recorded per row).")] = 64,
+    pin_cpus: Annotated[Optional[str], typer.Option(
+        "--pin-cpus", help="Run the benchmark process on these CPUs only, e.g. 0,1 or 2-3 (affinity; no root "
+        "needed).")] = None,
+    reference: Annotated[bool, typer.Option(
+        "--reference/--no-reference", help="Measure the fixed reference network in every group, so `compare` "
+        "can correct for drift of the machine between runs.")] = True,
     threads: Annotated[str, typer.Option(
         help="Intra-op threads, comma-separated to sweep: auto (per cell, the faster of 1 and one per physical "
              "core in a short probe), 0 (the runtime's own choice) or a number.")] = DEFAULT_THREADS,
@@ -563,8 +622,9 @@ def run(
 
     _do_run(_run_options(
         names=models, provider=provider, runtime=runtime, batch_sizes=batch_sizes, profile=profile, seed=seed,
-        dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s), threads=threads,
-        spinning=spinning, null=null, repeat=repeat, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
+        dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s, rounds), threads=threads,
+        spinning=spinning, null=null, repeat=repeat, max_live=max_live_sessions, pin_cpus=pin_cpus,
+        reference=reference, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
         resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess,
         results_dir=results_dir, out_path=out_path, io_mode=io_mode, cuda_graph=cuda_graph, cudnn_algo=cudnn_algo,
         tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir))
@@ -803,6 +863,23 @@ def speedrun(
     out.print(f"runs: {csv_path}")
 
 
+def _calibrate(trials: int, folder: Path, profile: str | None, data_dir: Path | None, artifacts_dir: Path | None):
+    from mnistbench.bench import calibrate as cal
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, newest_profile, onnx_for
+    from mnistbench.models.preprocess import preprocess
+    from mnistbench.models.registry import get_spec
+
+    if trials < 1:
+        raise UsageError(f"--trials must be at least 1, got {trials}")
+    root = artifacts_root(artifacts_dir)
+    arts = Artifacts(root, "mnist", profile or newest_profile(root), 0)
+    configs = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in (("lenet5", 1), ("lenet5", 32),
+                                                                           ("rich-cnn", 32))]
+    x = preprocess(_load_data("mnist", data_dir).test_images[:512], "mnist-norm")
+    cal.study(configs, x, folder, trials, data_dir, progress=lambda m: err.print(m, markup=False, highlight=False))
+    out.print((folder / "summary.md").read_text(), markup=False, highlight=False)
+
+
 def _check_defaults(models: list[str] | None, rounds: int, out_path: Path | None) -> None:
     import csv
     import io
@@ -885,6 +962,14 @@ def doctor(
     rounds: Annotated[int, typer.Option(help="--check-defaults: blocks per configuration.")] = 15,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="--check-defaults: also write the figures to "
                                                      "this CSV (with a .system.json beside it).")] = None,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Instead: the calibration study of `compare` (planted 0-20% slowdowns of lenet5 at "
+        "batch 1 and 32 and rich-cnn at batch 32, separate runs and --live, --trials times each).")] = False,
+    trials: Annotated[int, typer.Option(help="--calibrate: repetitions of each comparison.")] = 20,
+    calibration_dir: Annotated[Path, typer.Option(help="--calibrate: output folder.")] = Path("results/calibration"),
+    profile: Annotated[Optional[str], typer.Option("--profile", help="--calibrate: artifacts profile (default: the "
+                                                   "newest that exists).")] = None,
+    data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
     """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
@@ -896,6 +981,9 @@ def doctor(
 
     if check_defaults:
         _check_defaults(models, rounds, out_path)
+        return
+    if calibrate:
+        _calibrate(trials, calibration_dir, profile, data_dir, artifacts_dir)
         return
 
     from rich.table import Table
@@ -956,47 +1044,113 @@ def doctor(
 
 @app.command()
 def compare(
-    base: Annotated[Path, typer.Argument(help="Baseline results: a CSV from `run`, or a folder of them.")],
-    new: Annotated[list[Path], typer.Argument(help="One or more results to compare against the baseline.")],
+    base: Annotated[str, typer.Argument(help="Baseline results: a CSV from `run` or a folder of them; with --live, "
+                                        "a model: an .onnx path or MODEL[:VARIANT].")],
+    new: Annotated[list[str], typer.Argument(help="Results to compare against the baseline; with --live, one model.")],
     fail_on: Annotated[Optional[str], typer.Option(
-        "--fail-on", help="Gate: exit 1 when a significant change crosses a rule, e.g. 'p50:+5%,accuracy:-0.1pp'.")] = None,
-    min_effect: Annotated[float, typer.Option(
-        help="Smallest p50 change (fraction) called real; smaller significant changes are noise.")] = 0.05,
+        "--fail-on", help="Gate: exit 1 when a change judged slower/faster crosses a rule, e.g. "
+        "'p50:+5%,throughput:-5%,accuracy:-0.1pp'.")] = None,
+    noise: Annotated[Optional[float], typer.Option(
+        help="Noise threshold (fraction of p50): a change whose 95% interval lies within +-noise is 'no change' "
+        "(default 0.02 between runs, 0.01 with --live).")] = None,
+    fail_on_inconclusive: Annotated[bool, typer.Option(
+        "--fail-on-inconclusive", help="Also fail the gate when a cell is inconclusive (interval too wide).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="rich or markdown.")] = "rich",
+    live: Annotated[bool, typer.Option("--live", help="Measure BASE and NEW now, in this process, blocks "
+                                       "alternating: the most sensitive comparison on a shared machine.")] = False,
+    batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="--live: batch sizes.")] = "1,32",
+    rounds: Annotated[int, typer.Option(help="--live: blocks per side and batch size.")] = 20,
+    min_s: Annotated[float, typer.Option(help="--live: timed seconds per side and batch size.")] = 2.0,
+    threads: Annotated[str, typer.Option(help="--live: intra-op threads (one value; 0 = the runtime's choice).")] = "0",
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="--live: keep the rows and samples here.")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="--live: artifacts profile of MODEL "
+                                                   "(default: the newest that exists).")] = None,
+    seed: Seed = 0,
+    dataset: Dataset = "mnist",
+    data_dir: DataDir = None,
+    artifacts_dir: ArtifactsDir = None,
 ) -> None:
-    """Compare results: p50, p99, throughput and accuracy side by side, with a Mann-Whitney U test on
-    the raw samples and a minimum effect size. Exit 0, 1 when --fail-on is crossed, 2 for unusable input.
+    """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
+    side by side, the p50 ratio's 95% interval from interleaved blocks (corrected for machine drift
+    by the reference network when it moved), and a verdict: faster, slower, no change or inconclusive.
+    Exit 0; 1 when --fail-on is crossed or a cell cannot be judged; 2 for unusable input.
 
     Example: mnistbench compare results/base.csv results/new.csv --fail-on 'p50:+5%,accuracy:-0.1pp' --format markdown
+
+    Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
     """
     try:
-        _compare(base, new, fail_on, min_effect, fmt)
+        if fmt not in ("rich", "markdown"):
+            raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+        if noise is not None and not 0 <= noise < 1:
+            raise UsageError(f"--noise is a fraction in [0, 1), got {noise}")
+        from mnistbench.bench import compare as cmp
+
+        rules = cmp.parse_rules(fail_on) if fail_on else []
+        if live:
+            if len(new) != 1:
+                raise UsageError("--live compares two models: give BASE and one NEW")
+            results = [_live(base, new[0], batch_sizes, rounds, min_s, threads, out_path, profile, seed, dataset,
+                             data_dir, artifacts_dir, cmp.LIVE_NOISE if noise is None else noise)]
+        else:
+            b = cmp.load(Path(base))
+            results = []
+            for path in new:
+                n = cmp.load(Path(path))
+                changes, only_base, only_new = cmp.compare(b, n, cmp.NOISE if noise is None else noise)
+                lines = [f"system differs: {d}" for d in cmp.system_differences(b, n)]
+                if not b.references or not n.references:
+                    lines.append("a side has no reference rows (run --no-reference, or schema 4): machine drift "
+                                 "between the runs cannot be corrected")
+                if any(c.weak for c in changes):
+                    lines.append("a side has no interleaved blocks (schema 4 and older): its intervals come from "
+                                 "contiguous slices of one loop, and the verdict is weaker")
+                lines += [f"only in base: {'/'.join(map(str, k))}" for k in only_base]
+                lines += [f"only in new: {'/'.join(map(str, k))}" for k in only_new]
+                results.append((f"{base} -> {path}", changes, lines))
     except MnistBenchError as exc:
         print(f"mnistbench: error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None  # unusable input, whatever its kind: the gate's contract
+    except KeyboardInterrupt:
+        print("mnistbench: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    _print_changes(results, fmt, rules, fail_on_inconclusive)
 
 
-def _compare(base: Path, new: list[Path], fail_on: str | None, min_effect: float, fmt: str) -> None:
+def _live(a: str, b: str, batch_sizes, rounds, min_s, threads, out_path, profile, seed, dataset, data_dir,
+          artifacts_dir, noise) -> tuple:
+    import tempfile
+
+    from mnistbench.bench.live import live_compare, live_target
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, newest_profile
+    from mnistbench.bench.runner import Axes
+    from mnistbench.bench.timing import TimingConfig
+
+    th = _parse_threads(threads)
+    if len(th) != 1:
+        raise UsageError("--live takes one --threads value")
+    axes = Axes(threads=tuple(th), batch_sizes=tuple(_parse_batch_sizes(batch_sizes)))
+    timing = TimingConfig(min_s=min_s, rounds=rounds)
+    root = artifacts_root(artifacts_dir)
+    arts = Artifacts(root, dataset, profile or newest_profile(root, dataset, seed), seed)
+    data = _load_data(dataset, data_dir)
+    ta, tb = live_target(a, data, arts), live_target(b, data, arts)
+    csv_path = _new_csv(out_path) if out_path else Path(tempfile.mkdtemp(prefix="mnistbench-live-")) / "live.csv"
+    with _progress() as bar:
+        task = bar.add_task("live", total=None)
+        res = live_compare(ta, tb, axes, csv_path, timing, noise,
+                           progress=lambda d, n, tot: bar.update(task, description=d))
+    return (f"live: {a} -> {b} ({rounds} paired blocks a side per batch size, noise +-{noise:.0%})", res.changes,
+            [f"rows and samples: {csv_path}"])
+
+
+def _print_changes(results: list[tuple], fmt: str, rules: list, fail_on_inconclusive: bool) -> None:
+    """Print each comparison, then apply the gate (exit 1 when it fails)."""
     from mnistbench.bench import compare as cmp
     from mnistbench.bench.report import compare_markdown, compare_table
 
-    if fmt not in ("rich", "markdown"):
-        raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
-    if not 0 <= min_effect < 1:
-        raise UsageError(f"--min-effect is a fraction in [0, 1), got {min_effect}")
-    rules = cmp.parse_rules(fail_on) if fail_on else []
-    b = cmp.load(base)
-    failed = []
-    for path in new:
-        n = cmp.load(path)
-        changes, only_base, only_new = cmp.compare(b, n, min_effect)
-        title = f"{base} -> {path}"
-        lines = [f"system differs: {d}" for d in cmp.system_differences(b, n)]
-        if max((r.repeat for r in b.rows), default=0) == 0 or max((r.repeat for r in n.rows), default=0) == 0:
-            lines.append("a side has a single repeat: a burst of load on a shared machine can pass for a change "
-                         "(A/A here: 2 of 20 single runs flagged); run both sides with --repeat 3")
-        lines += [f"only in base: {'/'.join(map(str, k))}" for k in only_base]
-        lines += [f"only in new: {'/'.join(map(str, k))}" for k in only_new]
+    failed, unjudged, inconclusive = [], [], []
+    for title, changes, lines in results:
         if fmt == "markdown":
             print("\n".join(f"> {ln}" for ln in lines) + ("\n\n" if lines else "") + compare_markdown(changes, title))
         else:
@@ -1004,13 +1158,24 @@ def _compare(base: Path, new: list[Path], fail_on: str | None, min_effect: float
                 err.print(f"warning: {ln}", markup=False, highlight=False)
             out.print(compare_table(changes, title))
         failed += cmp.gate(changes, rules)
-    if rules:
-        if failed:
-            for c, r in failed:
-                print(f"gate: {'/'.join(map(str, c.key[:5]))} crosses {r} (p50 ratio {c.p50_ratio:.3f}, "
-                      f"accuracy {c.acc_delta_pp:+.2f} pp, {c.verdict})", file=sys.stderr)
-            raise typer.Exit(1)
-        print(f"gate: passed ({', '.join(map(str, rules))})", file=sys.stderr)
+        unjudged += [c for c in changes if c.verdict == "n/a"]
+        inconclusive += [c for c in changes if c.verdict == "inconclusive"]
+    if not rules:
+        return
+    for c, r in failed:
+        print(f"gate: {'/'.join(map(str, c.key[:5]))} crosses {r} (p50 ratio {c.ratio:.3f} "
+              f"[{c.ratio_low:.3f}, {c.ratio_high:.3f}], accuracy {c.acc_delta_pp:+.2f} pp, {c.verdict})",
+              file=sys.stderr)
+    if unjudged:
+        print(f"gate: {len(unjudged)} cells cannot be judged (no raw samples, or fewer than 3 blocks), e.g. "
+              f"{'/'.join(map(str, unjudged[0].key[:5]))}: the gate does not pass what it could not judge",
+              file=sys.stderr)
+    if inconclusive:
+        print(f"gate: {len(inconclusive)} cells inconclusive (interval too wide to decide; measure more or use "
+              f"--live), e.g. {'/'.join(map(str, inconclusive[0].key[:5]))}", file=sys.stderr)
+    if failed or unjudged or (inconclusive and fail_on_inconclusive):
+        raise typer.Exit(1)
+    print(f"gate: passed ({', '.join(map(str, rules))})", file=sys.stderr)
 
 
 @app.command()

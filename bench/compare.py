@@ -1,22 +1,25 @@
-"""Compare results: join rows on their configuration, test whether latency changed, gate on it.
+"""Compare results: join rows on their configuration, decide whether latency changed, gate on it.
 
-Rows of a BASE and a NEW result set (CSV files, or folders of them) are joined
-on :data:`KEY` (model, variant, runtime, provider, batch size, threads requested,
-spinning, io mode, dataset). Repeats of one configuration are pooled. For each pair:
+Rows of a BASE and a NEW result set (CSV files, or folders of them) are joined on :data:`KEY`
+(model, variant, runtime, provider, batch size, threads requested, spinning, io mode, dataset).
+Repeats of one configuration are pooled: their blocks form one block set. For each pair:
 
 - p50, p99, throughput and accuracy side by side, with ratios (new / base);
-- significance from the raw samples that ``run`` keeps (``<csv>.samples.npz``):
-  a two-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``) of the
-  per-call latencies, on at most :data:`MAX_SAMPLES` samples a side (evenly
-  thinned, so run-length drift is kept);
-- a minimum effect size (``min_effect``, default :data:`MIN_EFFECT` on the p50
-  ratio): a change smaller than that is called noise however small its
-  p-value, because between-run drift on a shared machine is larger than
-  within-run sampling error (see the A/A calibration in the README).
+- the 95% interval of the p50 ratio, by a percentile bootstrap over each side's blocks
+  (:class:`bench.metrics.BlockSet`): blocks are the unit of evidence, not calls, because calls
+  within a block are autocorrelated and separate runs drift (Kalibera and Jones, ISMM 2013);
+- drift control: every run measures a fixed reference network (:func:`bench.pipeline.reference_model`)
+  interleaved with its cells. When the reference's own ratio between the two runs has an
+  interval that excludes 1 (the machine, not the model, changed), the verdict uses the cell's
+  ratio divided by the reference's ratio at the same batch size (``normalised``), and says so;
+- a verdict in the style of criterion.rs and Chromium Pinpoint, with a noise threshold ``noise``
+  (default :data:`NOISE`): ``slower`` when the whole interval lies above ``1 + noise``,
+  ``faster`` when it lies below ``1 - noise``, ``no change`` when it lies within
+  ``[1 - noise, 1 + noise]``, otherwise ``inconclusive`` (measure more); ``n/a`` without samples.
 
-A verdict is ``slower`` / ``faster`` (significant and at least the minimum
-effect), ``noise`` (significant but smaller), ``same`` (not significant) or
-``n/a`` (no samples). Rows present on one side only are listed, never dropped.
+Rows present on one side only are listed, never dropped. Rows of schema 4 and older have no
+blocks: their calls are split into :data:`LEGACY_BLOCKS` contiguous pseudo-blocks, and the
+change is marked ``weak`` (a burst of load can fill a pseudo-block).
 """
 
 from __future__ import annotations
@@ -24,63 +27,73 @@ from __future__ import annotations
 import json
 import math
 import re
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnistbench.bench import samples as samples_io
+from mnistbench.bench.metrics import BOOTSTRAP_SEED, MIN_BLOCKS_CI, BlockSet, percentile_ci
 from mnistbench.bench.records import BenchmarkRecord, read_csv
+from mnistbench.bench.samples import CellSamples
 from mnistbench.models.errors import UsageError
 
 KEY = ("model", "variant", "runtime", "provider", "batch_size", "threads_requested", "spinning", "io_mode", "dataset")
-MIN_EFFECT = 0.05  # p50 ratio change below which a significant difference is called noise
-ALPHA = 0.01
-MAX_SAMPLES = 5000
+# Noise thresholds (fractions of the p50): the calibration study (results/calibration/) chose them
+# so that an A/A comparison of two separate runs, or of two sessions in one process (--live), is a
+# false alarm at most 1 time in 20.
+NOISE = 0.02
+LIVE_NOISE = 0.01
+LEGACY_BLOCKS = 8
 SYSTEM_FIELDS = ("cpu_model", "cpu_logical_cores", "cpu_physical_cores", "onnxruntime", "onnx", "torch",
                  "python", "os", "onnxruntime_available_providers", "gpus", "host")
+VERDICTS = ("faster", "slower", "no change", "inconclusive", "n/a")
 
 
 @dataclass
 class ResultSet:
-    """Rows of one or more CSVs, their raw samples by ``cell_id``, and their system descriptions."""
+    """Rows of one or more CSVs, their raw samples by ``cell_id``, and their system descriptions.
+    ``references`` are the rows of the reference network (kept apart from ``rows``)."""
 
     label: str
     rows: list[BenchmarkRecord]
-    samples: dict[str, np.ndarray]
+    samples: dict[str, CellSamples]
     systems: list[dict]
+    references: list[BenchmarkRecord] = None
+
+    def __post_init__(self) -> None:
+        if self.references is None:
+            self.references = []
 
 
 def load(path: Path) -> ResultSet:
-    """A results CSV (with its ``.samples*.npz`` and ``.system.json`` beside it), or a folder of them.
+    """A results CSV (with its samples and ``.system.json`` beside it), or a folder of them.
 
     Raises:
-        UsageError: missing path, no CSV in a folder, or a CSV that is not of this schema.
+        UsageError: missing path, no CSV in a folder, a CSV that is not of this schema or has no
+            measured row, or a damaged samples or system file.
     """
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     csvs = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not csvs:
         raise UsageError(f"{path} holds no results CSV")
-    rows, samples, systems = [], {}, []
+    rows, refs, smp, systems = [], [], {}, []
     for c in csvs:
-        rows += [r for r in read_csv(c) if r.status == "ok"]
-        for npz in [c.with_name(c.stem + ".samples.npz"), *c.parent.glob(c.stem + ".r*.samples.npz")]:
-            if not npz.is_file():
-                continue
-            try:
-                with np.load(npz) as z:
-                    samples.update({k: z[k] for k in z.files})
-            except (OSError, ValueError, zipfile.BadZipFile):
-                raise UsageError(f"{npz} is not a readable samples file") from None
+        for r in read_csv(c):
+            if r.status == "ok":
+                (refs if r.task == "reference" else rows).append(r)
+        smp.update(samples_io.load(c))
         sj = c.with_suffix(".system.json")
         if sj.is_file():
             try:
                 systems.append(json.loads(sj.read_text()))
-            except json.JSONDecodeError:
-                raise UsageError(f"{sj} is not valid JSON") from None
-    return ResultSet(str(path), rows, samples, systems)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise UsageError(f"{sj} is not valid JSON; delete it (the rows stay usable) or rerun") from None
+    if not rows:
+        raise UsageError(f"{path} has no measured rows to compare")
+    return ResultSet(str(path), rows, smp, systems, refs)
 
 
 def key(r: BenchmarkRecord) -> tuple:
@@ -89,7 +102,12 @@ def key(r: BenchmarkRecord) -> tuple:
 
 @dataclass(frozen=True)
 class Change:
-    """One configuration compared: figures, ratios, test and verdict."""
+    """One configuration compared: figures, ratio intervals and verdict.
+
+    ``ratio``/``ratio_low``/``ratio_high``: the p50 ratio (new / base) the verdict rests on, and its
+    95% interval: drift-normalised when ``normalised``. ``raw_*``: the same before normalisation.
+    ``ref_*``: the reference network's ratio at this batch size (NaN without reference rows).
+    ``weak``: a side has no interleaved blocks (schema 4 and older)."""
 
     key: tuple
     base_p50_ms: float
@@ -100,44 +118,120 @@ class Change:
     new_ips: float
     base_acc: float
     new_acc: float
-    p_value: float
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    raw_low: float
+    raw_high: float
+    ref_ratio: float
+    ref_low: float
+    ref_high: float
+    normalised: bool
+    blocks: tuple[int, int]
+    weak: bool
     verdict: str
 
     @property
     def p50_ratio(self) -> float:
-        return self.new_p50_ms / self.base_p50_ms
+        """The raw p50 ratio, new / base."""
+        return self.new_p50_ms / self.base_p50_ms if self.base_p50_ms > 0 else math.nan
 
     @property
     def ips_ratio(self) -> float:
-        return self.new_ips / self.base_ips
+        """Throughput ratio, new / base, normalised like ``ratio`` (by the reference's p50 ratio)."""
+        raw = self.new_ips / self.base_ips if self.base_ips > 0 else math.nan
+        return raw * self.ref_ratio if self.normalised else raw
 
     @property
     def acc_delta_pp(self) -> float:
         return (self.new_acc - self.base_acc) * 100
 
 
-def _thin(x: np.ndarray) -> np.ndarray:
-    return x if len(x) <= MAX_SAMPLES else x[np.linspace(0, len(x) - 1, MAX_SAMPLES).astype(int)]
+def block_set(rs: list[BenchmarkRecord], smp: dict[str, CellSamples]) -> tuple[BlockSet | None, bool]:
+    """The pooled blocks of rows ``rs`` (one configuration, any number of repeats) and whether any
+    came from a row without interleaved blocks. None when no row has samples."""
+    blocks, walls, rounds, weak = [], [], [], False
+    for r in rs:
+        s = smp.get(r.cell_id)
+        if s is None:
+            continue
+        if s.blocked:
+            blocks += s.blocks()
+            walls += list(s.block_wall_ns)
+            rounds += list(s.block_round)
+        else:
+            weak = True
+            for part in np.array_split(s.ns, min(LEGACY_BLOCKS, len(s.ns))):
+                blocks.append(part)
+                walls.append(max(int(part.sum()), 1))
+                rounds.append(0)
+    if not blocks:
+        return None, weak
+    return BlockSet.from_blocks(blocks, walls, rounds, rs[0].batch_size), weak
 
 
-def _pooled(rs: list[BenchmarkRecord], samples: dict[str, np.ndarray]) -> np.ndarray | None:
-    parts = [samples[r.cell_id] for r in rs if r.cell_id in samples]
-    return np.concatenate(parts) if parts else None
+def ratio_draws(base: BlockSet, new: BlockSet, rng: np.random.Generator, paired: bool = False) -> np.ndarray:
+    """Bootstrap draws of p50(new) / p50(base). ``paired``: both sides were measured in the same
+    rounds of one process, block i of each in round i; whole rounds are resampled together."""
+    ib = base.draw(rng)
+    inew = ib if paired and base.m == new.m else new.draw(rng)
+    return new.p50_draws(inew) / base.p50_draws(ib)
 
 
-def test_change(base: np.ndarray | None, new: np.ndarray | None, ratio: float, min_effect: float = MIN_EFFECT,
-                alpha: float = ALPHA) -> tuple[float, str]:
-    """(p-value, verdict) for two latency samples whose p50 ratio is ``ratio`` (new / base)."""
-    from scipy.stats import mannwhitneyu
+def verdict(low: float, high: float, noise: float) -> str:
+    """criterion-style verdict of a ratio interval [low, high] against the noise threshold."""
+    if math.isnan(low) or math.isnan(high):
+        return "n/a"
+    if low > 1 + noise:
+        return "slower"
+    if high < 1 - noise:
+        return "faster"
+    if low >= 1 - noise and high <= 1 + noise:
+        return "no change"
+    return "inconclusive"
 
-    if base is None or new is None or len(base) < 5 or len(new) < 5:
-        return math.nan, "n/a"
-    p = float(mannwhitneyu(_thin(base), _thin(new), alternative="two-sided").pvalue)
-    if p >= alpha:
-        return p, "same"
-    if abs(ratio - 1) < min_effect:
-        return p, "noise"
-    return p, "slower" if ratio > 1 else "faster"
+
+def _ref_index(refs: list[BenchmarkRecord]) -> dict[tuple, list[BenchmarkRecord]]:
+    out: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
+    for r in refs:
+        out[(r.provider, r.batch_size)].append(r)
+    return out
+
+
+def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base: ResultSet, new: ResultSet,
+          noise: float = NOISE, refs: tuple | None = None, paired: bool = False) -> Change:
+    """Compare the rows ``b`` (base) and ``n`` (new) of one configuration. ``refs``: the reference rows
+    (base, new) at the same provider and batch size, or None."""
+    bs, weak_b = block_set(b, base.samples)
+    ns, weak_n = block_set(n, new.samples)
+    nan = math.nan
+    ratio = raw_lo = raw_hi = ref_r = ref_lo = ref_hi = nan
+    lo = hi = nan
+    normalised = False
+    bp, np50 = med(b, "latency_p50_ms"), med(n, "latency_p50_ms")
+    bi, ni = med(b, "throughput_ips"), med(n, "throughput_ips")
+    if bs is not None and ns is not None:
+        bp, np50 = bs.p50_ms, ns.p50_ms  # pooled over every call of every repeat
+        if not (weak_b or weak_n):
+            bi, ni = bs.ips, ns.ips
+        ratio = np50 / bp if bp > 0 else nan
+        if bs.m >= MIN_BLOCKS_CI and ns.m >= MIN_BLOCKS_CI and bp > 0:
+            rng = np.random.default_rng(BOOTSTRAP_SEED)
+            draws = ratio_draws(bs, ns, rng, paired)
+            raw_lo, raw_hi = percentile_ci(draws)
+            lo, hi = raw_lo, raw_hi
+            rb, rn = (block_set(refs[0], base.samples)[0], block_set(refs[1], new.samples)[0]) if refs else (None, None)
+            if rb is not None and rn is not None and min(rb.m, rn.m) >= MIN_BLOCKS_CI and rb.p50_ms > 0:
+                ref_draws = ratio_draws(rb, rn, rng, paired)
+                ref_r = rn.p50_ms / rb.p50_ms
+                ref_lo, ref_hi = percentile_ci(ref_draws)
+                if ref_lo > 1 or ref_hi < 1:  # the machine moved between the runs: judge relative to it
+                    normalised = True
+                    ratio = ratio / ref_r
+                    lo, hi = percentile_ci(draws / ref_draws)
+    return Change(key_, bp, np50, med(b, "latency_p99_ms"), med(n, "latency_p99_ms"), bi, ni, med(b, "accuracy_top1"), med(n, "accuracy_top1"), ratio, lo, hi,
+                  raw_lo, raw_hi, ref_r, ref_lo, ref_hi, normalised, (bs.m if bs else 0, ns.m if ns else 0),
+                  weak_b or weak_n, verdict(lo, hi, noise))
 
 
 def med(rs: list[BenchmarkRecord], field: str) -> float:
@@ -146,23 +240,21 @@ def med(rs: list[BenchmarkRecord], field: str) -> float:
     return float(np.median(vals)) if vals else math.nan
 
 
-def compare(base: ResultSet, new: ResultSet, min_effect: float = MIN_EFFECT) -> tuple[list[Change], list[tuple], list[tuple]]:
-    """Join and test. Returns (changes, keys only in base, keys only in new)."""
+def compare(base: ResultSet, new: ResultSet, noise: float = NOISE) -> tuple[list[Change], list[tuple], list[tuple]]:
+    """Join and judge. Returns (changes, keys only in base, keys only in new)."""
     gb, gn = defaultdict(list), defaultdict(list)
     for r in base.rows:
         gb[key(r)].append(r)
     for r in new.rows:
         gn[key(r)].append(r)
+    rb, rn = _ref_index(base.references), _ref_index(new.references)
     changes = []
     for k in gb:
         if k not in gn:
             continue
-        b, n = gb[k], gn[k]
-        bp, np50 = med(b, "latency_p50_ms"), med(n, "latency_p50_ms")
-        p, verdict = test_change(_pooled(b, base.samples), _pooled(n, new.samples), np50 / bp, min_effect)
-        changes.append(Change(k, bp, np50, med(b, "latency_p99_ms"), med(n, "latency_p99_ms"),
-                              med(b, "throughput_ips"), med(n, "throughput_ips"), med(b, "accuracy_top1"),
-                              med(n, "accuracy_top1"), p, verdict))
+        at = (gb[k][0].provider, gb[k][0].batch_size)
+        refs = (rb[at], rn[at]) if rb.get(at) and rn.get(at) else None
+        changes.append(judge(k, gb[k], gn[k], base, new, noise, refs))
     return changes, [k for k in gb if k not in gn], [k for k in gn if k not in gb]
 
 
@@ -194,13 +286,19 @@ class Rule:
     unit: str
 
     def crossed(self, c: Change) -> bool:
+        """Whether ``c`` fails this rule. Latency and throughput rules fail only on a verdict in the
+        rule's direction (``slower`` for ``p50:+``, ``p99:+`` and ``throughput:-``; ``faster`` for the
+        others) whose point ratio moved at least ``amount`` percent that way; accuracy rules on the
+        change in percentage points."""
         if self.metric == "accuracy":
             if math.isnan(c.acc_delta_pp):
                 return False
             return self.sign * c.acc_delta_pp >= self.amount
-        if c.verdict not in ("slower", "faster"):  # only significant changes beyond noise fail the gate
+        wants = "slower" if (self.sign > 0) == (self.metric != "throughput") else "faster"
+        if c.verdict != wants:
             return False
-        ratio = {"p50": c.p50_ratio, "p99": c.new_p99_ms / c.base_p99_ms if c.base_p99_ms > 0 else math.nan,
+        p99 = c.new_p99_ms / c.base_p99_ms if c.base_p99_ms > 0 else math.nan
+        ratio = {"p50": c.ratio, "p99": p99 / c.ref_ratio if c.normalised else p99,
                  "throughput": c.ips_ratio}[self.metric]
         return not math.isnan(ratio) and self.sign * (ratio - 1) * 100 >= self.amount
 

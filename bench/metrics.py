@@ -8,6 +8,14 @@ beyond each cut); below that the field is empty (NaN) rather than a figure
 that is really the maximum of a handful of calls.
 
 Throughput (images/s) = batch size x timed iterations / wall time of the timed loop.
+
+Confidence intervals come from the blocks of an interleaved run (see :mod:`bench.runner`): a
+percentile bootstrap over blocks (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993,
+ch. 13; resampling whole blocks rather than calls, because calls within a block are
+autocorrelated: Kalibera and Jones, "Rigorous benchmarking in reasonable time", ISMM 2013).
+:data:`BOOTSTRAP_RESAMPLES` resamples with a fixed seed, so the same samples always give the same
+interval. For speed each block enters a resample as :data:`QUANTILE_POINTS` of its quantiles, each
+weighted by the block's call count / :data:`QUANTILE_POINTS`; the point estimates use every call.
 """
 
 from __future__ import annotations
@@ -19,6 +27,11 @@ import numpy as np
 
 MIN_SAMPLES_P90 = 100
 MIN_SAMPLES_P99 = 1000
+BOOTSTRAP_RESAMPLES = 2000  # Efron & Tibshirani (1993) suggest >= 1000 for percentile intervals
+CI_LEVEL = 0.95
+QUANTILE_POINTS = 64
+MIN_BLOCKS_CI = 3  # fewer blocks give no interval (NaN): two blocks have only three distinct resamples
+BOOTSTRAP_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -68,3 +81,100 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     """Mean squared error per element."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return float(np.mean(d * d))
+
+
+@dataclass(frozen=True)
+class BlockSet:
+    """The blocks of one cell (or of several repeats of one configuration, pooled), ready to resample.
+
+    Attributes:
+        q_ms: float64 (m, QUANTILE_POINTS), each block's quantiles in milliseconds.
+        n: float64 (m,), calls per block.
+        wall_s: float64 (m,), wall time of each block in seconds.
+        rounds: int64 (m,), the round of each block (for pairing blocks of one process).
+        batch_size: images per call.
+        p50_ms: median over every call of every block (the point estimate).
+        ips: batch x all calls / all blocks' wall time (the point estimate), images/s.
+    """
+
+    q_ms: np.ndarray
+    n: np.ndarray
+    wall_s: np.ndarray
+    rounds: np.ndarray
+    batch_size: int
+    p50_ms: float
+    ips: float
+
+    @classmethod
+    def from_blocks(cls, blocks: list[np.ndarray], wall_ns, rounds, batch_size: int) -> "BlockSet":
+        """``blocks``: int64 ns latencies of each block; ``wall_ns`` (m,) and ``rounds`` (m,) per block.
+
+        Raises:
+            ValueError: no blocks, an empty block, or lengths that differ.
+        """
+        if not blocks or any(len(b) == 0 for b in blocks) or len(blocks) != len(wall_ns) != len(rounds):
+            raise ValueError("blocks must be non-empty, with one wall time and round each")
+        probs = (np.arange(QUANTILE_POINTS) + 0.5) / QUANTILE_POINTS
+        q = np.stack([np.quantile(np.asarray(b, np.float64) / 1e6, probs) for b in blocks])
+        n = np.array([len(b) for b in blocks], np.float64)
+        wall = np.asarray(wall_ns, np.float64) / 1e9
+        allms = np.concatenate(blocks).astype(np.float64) / 1e6
+        return cls(q, n, wall, np.asarray(rounds, np.int64), batch_size, float(np.median(allms)),
+                   throughput_ips(batch_size, int(n.sum()), float(wall.sum())))
+
+    @property
+    def m(self) -> int:
+        return len(self.n)
+
+    def draw(self, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+        """Block indices of ``resamples`` bootstrap resamples, int (resamples, m)."""
+        return rng.integers(0, self.m, size=(resamples, self.m))
+
+    def p50_draws(self, idx: np.ndarray) -> np.ndarray:
+        """The median latency (ms) of each resample of blocks ``idx`` (B, m): weighted median of the
+        resampled blocks' quantile points."""
+        b = idx.shape[0]
+        vals = self.q_ms[idx].reshape(b, -1)
+        wts = np.repeat(self.n[idx] / QUANTILE_POINTS, QUANTILE_POINTS, axis=1)
+        order = np.argsort(vals, axis=1)
+        sv, sw = np.take_along_axis(vals, order, 1), np.take_along_axis(wts, order, 1)
+        cw = np.cumsum(sw, axis=1)
+        k = np.minimum((cw < cw[:, -1:] / 2).sum(axis=1), vals.shape[1] - 1)
+        return sv[np.arange(b), k]
+
+    def ips_draws(self, idx: np.ndarray) -> np.ndarray:
+        """Throughput (images/s) of each resample: batch x calls / wall time, summed over its blocks."""
+        return self.batch_size * self.n[idx].sum(axis=1) / self.wall_s[idx].sum(axis=1)
+
+
+def percentile_ci(draws: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``draws`` (NaN-free input)."""
+    a = (1 - level) / 2 * 100
+    lo, hi = np.percentile(draws, [a, 100 - a])
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class BlockCI:
+    """95% intervals of a cell's p50 (ms) and throughput (images/s) from its blocks; NaN below
+    :data:`MIN_BLOCKS_CI` blocks."""
+
+    blocks: int
+    p50_low_ms: float
+    p50_high_ms: float
+    ips_low: float
+    ips_high: float
+
+    @classmethod
+    def of(cls, bs: BlockSet, seed: int = BOOTSTRAP_SEED) -> "BlockCI":
+        if bs.m < MIN_BLOCKS_CI:
+            return cls(bs.m, math.nan, math.nan, math.nan, math.nan)
+        idx = bs.draw(np.random.default_rng(seed))
+        return cls(bs.m, *percentile_ci(bs.p50_draws(idx)), *percentile_ci(bs.ips_draws(idx)))
+
+
+def ci_halfwidth_rel(low: float, high: float, point: float) -> float:
+    """(high - low) / 2 / point: the relative half-width of an interval (NaN when undefined)."""
+    if any(math.isnan(v) for v in (low, high, point)) or point <= 0:
+        return math.nan
+    return (high - low) / 2 / point

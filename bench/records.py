@@ -8,7 +8,9 @@ cells (NaN), never zeros.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import math
 import os
@@ -16,9 +18,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import get_type_hints
 from pathlib import Path
 
+import filelock
+
 from mnistbench.models.errors import UsageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,17 @@ class BenchmarkRecord:
     data resident on the GPU; ``device-graph``: device mode replayed as a CUDA graph) and
     ``provider_options`` (the requested EP's options, ``key=value;...``; empty on CPU). Files of
     schema 3 read with ``end-to-end`` and empty options.
+    Interleaving and identity (schema 5): ``rounds`` (blocks the cell was measured in, one per
+    round, interleaved with the other cells of its group), ``latency_p50_ci_low_ms`` /
+    ``latency_p50_ci_high_ms`` and ``throughput_ci_low_ips`` / ``throughput_ci_high_ips`` (95%
+    percentile-bootstrap intervals over blocks, :mod:`bench.metrics`; empty below 3 blocks),
+    ``p50_ci_halfwidth_rel`` (half the p50 interval / p50: the stability figure),
+    ``interleave_group`` (``g/G``: the cells were measured in G groups, this one in group g) and
+    ``group_cells`` (cells interleaved in that group), ``pinned_cpus`` (the process's CPU affinity
+    when ``--pin-cpus`` was given, else empty), ``config_id`` (sha256 prefix of everything that makes
+    the row's number what it is: the identity fields, axes, model file hash, dataset, profile, seed
+    and schema; ``--resume`` keys on it). Files of schema 4 read with 1 round, empty intervals,
+    empty group and empty ``config_id``.
     """
 
     run_id: str
@@ -115,6 +130,16 @@ class BenchmarkRecord:
     error: str = ""
     io_mode: str = "end-to-end"
     provider_options: str = ""
+    rounds: int = 1
+    latency_p50_ci_low_ms: float = math.nan
+    latency_p50_ci_high_ms: float = math.nan
+    throughput_ci_low_ips: float = math.nan
+    throughput_ci_high_ips: float = math.nan
+    p50_ci_halfwidth_rel: float = math.nan
+    interleave_group: str = ""
+    group_cells: int = 1
+    pinned_cpus: str = ""
+    config_id: str = ""
 
     def as_row(self) -> dict[str, object]:
         """Field -> CSV cell; NaN becomes an empty cell."""
@@ -123,7 +148,20 @@ class BenchmarkRecord:
 
 COLUMNS = [f.name for f in fields(BenchmarkRecord)]
 # Columns added after schema 3, with the value older files mean.
-ADDED_COLUMNS = {"io_mode": "end-to-end", "provider_options": ""}
+ADDED_COLUMNS = {"io_mode": "end-to-end", "provider_options": "", "rounds": 1, "latency_p50_ci_low_ms": math.nan,
+                 "latency_p50_ci_high_ms": math.nan, "throughput_ci_low_ips": math.nan,
+                 "throughput_ci_high_ips": math.nan, "p50_ci_halfwidth_rel": math.nan, "interleave_group": "",
+                 "group_cells": 1, "pinned_cpus": "", "config_id": ""}
+# The fields that make a row's number what it is, hashed into ``config_id`` (with the schema version).
+IDENTITY_FIELDS = ("model", "variant", "dataset", "task", "runtime", "provider", "batch_size", "threads_requested",
+                   "spinning", "io_mode", "provider_options", "onnx_sha256", "checkpoint_profile", "checkpoint_seed",
+                   "checkpoint_sha256", "repeat", "pinned_cpus")
+
+
+def config_id(values: dict) -> str:
+    """sha256 prefix (16 hex) of the :data:`IDENTITY_FIELDS` in ``values`` and the schema version."""
+    text = "|".join(f"{k}={values.get(k, '')}" for k in IDENTITY_FIELDS) + f"|schema={SCHEMA_VERSION}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def error_record(error: str, **known) -> BenchmarkRecord:
@@ -133,6 +171,8 @@ def error_record(error: str, **known) -> BenchmarkRecord:
     values = {f.name: empty[_TYPES[f.name]] for f in fields(BenchmarkRecord) if f.name not in known}
     values.update(known, status="error", error=error.replace("\n", " "))
     values["schema_version"] = SCHEMA_VERSION
+    values.setdefault("rounds", 0)
+    values["config_id"] = known.get("config_id") or config_id(values)
     return BenchmarkRecord(**values)
 
 
@@ -158,6 +198,34 @@ class CsvAppender:
     def append(self, rec: BenchmarkRecord) -> None:
         """Append one results row."""
         self.append_row(rec.as_row())
+
+    def check_appendable(self) -> None:
+        """Refuse, before any work, a file this appender must not extend: a header other than its
+        columns (another schema or another kind of CSV), or a last line without its newline (a
+        torn write). An absent or empty file is fine.
+
+        Raises:
+            UsageError: naming the difference and how to proceed.
+        """
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.readline().decode("utf-8").rstrip("\r\n")
+                fh.seek(-1, os.SEEK_END)
+                last = fh.read(1)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
+        have = next(csv.reader([head]), [])
+        if have != self.fieldnames:
+            extra = [c for c in have if c not in self.fieldnames][:3]
+            missing = [c for c in self.fieldnames if c not in have][:3]
+            schema = "an older schema" if set(have) < set(self.fieldnames) else "another kind of CSV"
+            raise UsageError(f"{self.path} has other columns ({schema}: missing {', '.join(missing) or '-'}, "
+                             f"extra {', '.join(extra) or '-'}); rows are never appended to it: choose a new --out")
+        if last != b"\n":
+            raise UsageError(f"{self.path} ends in a partial row (an interrupted write); "
+                             f"`mnistbench verify --repair {self.path}` drops it")
 
     def append_row(self, row: dict[str, object]) -> None:
         """Append one row given as a dict keyed by the appender's field names."""
@@ -185,6 +253,11 @@ def _cell(name: str, text: str):
     return text
 
 
+def _finite(r: BenchmarkRecord) -> bool:
+    vals = (r.latency_p50_ms, r.throughput_ips, r.timed_wall_s)
+    return all(math.isfinite(v) and v >= 0 for v in vals) and r.timed_iters > 0
+
+
 def read_csv(path: Path) -> list[BenchmarkRecord]:
     """Read a results CSV written by ``mnistbench run``.
 
@@ -202,13 +275,42 @@ def read_csv(path: Path) -> list[BenchmarkRecord]:
                                  + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
             rows = []
             for i, row in enumerate(reader, start=2):
+                if None in row or any(v is None for v in row.values()):
+                    raise UsageError(f"{path}, line {i}: the row has {'more' if None in row else 'fewer'} cells than "
+                                     "the header (a torn or foreign row); `mnistbench verify --repair` drops a torn tail")
                 try:
-                    rows.append(BenchmarkRecord(**{c: _cell(c, row[c] or "") if c in row else ADDED_COLUMNS[c]
-                                                   for c in COLUMNS}))
-                except (ValueError, TypeError):
+                    rec = BenchmarkRecord(**{c: _cell(c, row[c] or "") if c in row else ADDED_COLUMNS[c]
+                                             for c in COLUMNS})
+                except (ValueError, TypeError, OverflowError):
                     raise UsageError(f"{path}, line {i}: a cell does not parse as this schema") from None
+                if rec.status == "ok" and not _finite(rec):
+                    raise UsageError(f"{path}, line {i}: a measured row has a missing or non-finite latency or "
+                                     "throughput (p50, throughput, wall time must be finite and positive)")
+                rows.append(rec)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not a text CSV") from None
     return rows
+
+
+@contextlib.contextmanager
+def writer_lock(path: Path):
+    """Hold the one-writer lock of results file ``path`` (``<path>.lock``, an OS file lock through
+    ``filelock``: the kernel releases it when the process ends, so a killed run never blocks the next).
+
+    Raises:
+        UsageError: another process holds it.
+    """
+    lock = filelock.FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise UsageError(f"another mnistbench process is writing {path}; wait for it to finish, or choose "
+                         "another --out") from None
+    except OSError as exc:
+        raise UsageError(f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -146,19 +146,26 @@ def results_markdown(rows: Sequence[BenchmarkRecord]) -> str:
     return "\n".join(lines)
 
 
-CV_WARN = 0.10  # coefficient of variation above which a row's latencies are called unstable
+STABILITY_WARN = 0.05  # p50 CI half-width / p50 above which a row is called unstable (calibration study)
 
 
-def cv_warning(rows: Sequence[BenchmarkRecord]) -> str:
-    """A one-line warning naming the rows whose latency CV exceeds :data:`CV_WARN`, or ''."""
-    bad = [r for r in rows if r.latency_cv > CV_WARN]
+def stability_warning(rows: Sequence[BenchmarkRecord]) -> str:
+    """A one-line warning naming the rows whose p50 confidence interval is wider than
+    +-:data:`STABILITY_WARN` of their p50 (or that have too few blocks for an interval), or ''.
+
+    The interval comes from the cell's interleaved blocks, so it widens when the machine's speed
+    changes during the run (a burst of load, a frequency change), not merely because single calls
+    vary, which is what the old CV warning measured (it fired on 45 of 55 rows of a quiet run)."""
+    ok = [r for r in rows if r.status == "ok"]
+    bad = [r for r in ok if not r.p50_ci_halfwidth_rel <= STABILITY_WARN]
     if not bad:
         return ""
     names = ", ".join(f"{r.model}/{_runtime_label(r).replace(' ', '/')}/{r.provider}/b{r.batch_size} "
-                      f"({r.latency_cv:.0%})" for r in bad[:6])
+                      + ("(no interval)" if math.isnan(r.p50_ci_halfwidth_rel) else f"(+-{r.p50_ci_halfwidth_rel:.1%})")
+                      for r in bad[:6])
     more = f" and {len(bad) - 6} more" if len(bad) > 6 else ""
-    return (f"warning: {len(bad)} of {len(rows)} rows have latency CV above {CV_WARN:.0%} (unstable timing; "
-            f"a busy machine?): {names}{more}")
+    return (f"warning: {len(bad)} of {len(ok)} rows have a p50 95% interval wider than +-{STABILITY_WARN:.0%} "
+            f"(the machine's speed changed during the run; a busy machine?): {names}{more}")
 
 
 def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
@@ -227,23 +234,30 @@ def variant_markdown(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> str
 def _cmp_cells(c) -> list[str]:
     model, variant, runtime, prov, b, th, sp, io, _ = c.key
     if io != "end-to-end":
-        runtime = f"{runtime} [{io}]"
-    verdict = {"slower": "[red]slower[/]", "faster": "[green]faster[/]"}.get(c.verdict, c.verdict)
+        prov = f"{prov} [{io}]"
+    verdict = {"slower": "[red]slower[/]", "faster": "[green]faster[/]",
+               "inconclusive": "[yellow]inconclusive[/]"}.get(c.verdict, c.verdict)
+    if c.weak:
+        verdict += " (weak)"
     acc = "-" if math.isnan(c.acc_delta_pp) else f"{c.new_acc:.2%} ({c.acc_delta_pp:+.2f} pp)"
-    p = "-" if math.isnan(c.p_value) else f"{c.p_value:.1e}"
-    return [model, variant, runtime, prov, str(b), str(th), sp, _ms(c.base_p50_ms), _ms(c.new_p50_ms),
-            f"{c.p50_ratio:.3f}", _ms(c.new_p99_ms), f"{c.ips_ratio:.3f}", acc, p, verdict]
+    ratio = "-" if math.isnan(c.ratio) else f"{c.ratio:.3f}"
+    if not math.isnan(c.ratio_low):
+        ratio += f" [{c.ratio_low:.3f}, {c.ratio_high:.3f}]"
+    ref = "-" if math.isnan(c.ref_ratio) else f"{c.ref_ratio:.3f}" + (" (used)" if c.normalised else "")
+    return [model, variant, f"{runtime}/{prov}", str(b), str(th), _ms(c.base_p50_ms), _ms(c.new_p50_ms), ratio, ref,
+            f"{c.ips_ratio:.3f}", acc, verdict]
 
 
-_CMP_HEADER = ["model", "variant", "runtime", "provider", "batch", "threads", "spinning", "base p50", "new p50",
-               "p50 ratio", "new p99", "img/s ratio", "accuracy (change)", "p (MWU)", "verdict"]
+_CMP_HEADER = ["model", "variant", "runtime", "batch", "threads", "base p50", "new p50", "p50 ratio [95% CI]",
+               "drift (reference)", "img/s ratio", "accuracy (change)", "verdict"]
 
 
 def compare_table(changes, title: str) -> Table:
-    """Rich table of :class:`bench.compare.Change` rows."""
+    """Rich table of :class:`bench.compare.Change` rows. "p50 ratio" is the ratio the verdict rests on:
+    divided by the reference network's ratio when that moved ("drift ... (used)")."""
     t = Table(title=title, title_justify="left")
     for i, h in enumerate(_CMP_HEADER):
-        t.add_column(h, justify="left" if i < 4 or h in ("spinning", "verdict") else "right")
+        t.add_column(h, justify="left" if i < 3 or h == "verdict" else "right")
     for c in changes:
         t.add_row(*_cmp_cells(c))
     return t

@@ -9,13 +9,20 @@ one profiled inference audits node placement. Each cell then gets a fresh
 session, so cold start (session creation, first inference at that batch size)
 is measured per row and no cell inherits another's memory arena. The cell's
 input, the first ``batch_size`` test images preprocessed as the model expects,
-is prepared before the clock starts. Raw per-call samples are kept in
-``<csv stem>.samples.npz`` keyed by ``cell_id``.
+is prepared before the clock starts.
+
+Measurement is interleaved (randomized multiple interleaved trials: Abedi and Brecht, ICPE 2017):
+every cell's session stays alive, and the timed calls are taken in rounds, each round visiting
+every cell once in a fresh random order for one short block. A burst of load or a change of
+clock frequency then falls on a block of many cells instead of on whole cells, and the spread of
+a cell's blocks gives its confidence intervals (:mod:`bench.metrics`). Raw per-call samples, with
+their block boundaries, are kept in ``<csv stem>.samples/<cell_id>.npz`` (:mod:`bench.samples`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import random
 import signal
@@ -23,25 +30,29 @@ import threading
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+import psutil
 import torch
 
 import mnistbench
-from mnistbench.bench.metrics import LatencyStats, mse, throughput_ips, top1_accuracy
-from mnistbench.bench.records import BenchmarkRecord, CsvAppender, error_record
+from mnistbench.bench.metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips,
+                                     top1_accuracy)
+from mnistbench.bench.records import BenchmarkRecord, CsvAppender, config_id, error_record
+from mnistbench.bench.samples import CellSamples
+from mnistbench.bench.samples import save as save_samples
 from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
                                      TorchRuntime, audit_placement, cuda_graph_blockers, first_line, options_label)
 from mnistbench.bench.system import cpu_model
-from mnistbench.bench.timing import TimingConfig, measure
+from mnistbench.bench.timing import TimingConfig, measure, measure_block, warm_up
 from mnistbench.exporters.onnx import default_opset
 from mnistbench.models.checkpoint import atomic_write_bytes, sha256_file
-from mnistbench.models.errors import ProviderUnavailableError
+from mnistbench.models.errors import ProviderUnavailableError, UsageError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
@@ -50,6 +61,10 @@ NAN = float("nan")
 AUTO = -1  # threads axis value: choose per cell by a short probe (see autotune_threads)
 PROBE = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=3, min_s=0.15)  # cheap even at batch 512
 AUTO_MARGIN = 0.05  # 1 thread must beat one-per-physical-core by this fraction in the probe
+# Sessions held alive and interleaved at once. 64 covers `mnistbench all` (55 cells + 5 reference cells)
+# in one group; a larger matrix is measured in groups of this size, each with the reference cells.
+MAX_LIVE_SESSIONS = 64
+MIN_FREE_MEMORY_FRACTION = 0.10  # close a group early when free host memory falls below this
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,73 @@ def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> 
     return groups
 
 
+@dataclass
+class _Cell:
+    """One cell of the matrix while it is measured: its session kept alive across rounds."""
+
+    group: tuple
+    batch: int
+    values: dict  # the row's identity fields
+    rt: object
+    x: np.ndarray
+    threads_used: int
+    first_ms: float
+    warmup: int
+    quality: dict
+    placement: Placement
+    providers: str = ""
+    create_ms: float = NAN
+    blocks: list = field(default_factory=list)
+    walls: list = field(default_factory=list)
+    rounds: list = field(default_factory=list)
+    error: str = ""
+
+
+def model_sha256(path: Path, proto: onnx.ModelProto | None = None) -> str:
+    """sha256 of an ONNX file and, for models with external data, of each data file it names
+    (sorted by name), so that new weights under an old graph file are a different model."""
+    proto = proto or onnx.load(str(path), load_external_data=False)
+    names = sorted({e.value for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                    for e in t.external_data if e.key == "location"})
+    if not names:
+        return sha256_file(path)
+    h = hashlib.sha256(sha256_file(path).encode())
+    for n in names:
+        f = path.parent / n
+        h.update(n.encode() + (sha256_file(f).encode() if f.is_file() else b"missing"))
+    return h.hexdigest()
+
+
+def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) -> set[str]:
+    """The ``config_id`` of every measured row of an interrupted run, after checking that the file
+    describes the same thing as this run.
+
+    Raises:
+        UsageError: the file holds rows of another dataset, another model file under a name this
+            run measures, another checkpoint profile or seed, or rows without identity (schema 4).
+    """
+    want = {(t.name, t.variant): t for t in targets}
+    sha: dict[Path, str] = {}
+    for r in rows:
+        if not r.config_id:
+            raise UsageError(f"{path} was written by schema {r.schema_version} (rows have no identity); "
+                             "--resume cannot tell its cells apart: start a new --out")
+        t = want.get((r.model, r.variant))
+        if t is None:
+            continue
+        if r.dataset != t.dataset:
+            raise UsageError(f"{path} holds {r.dataset} rows; this run measures {t.dataset}: choose another --out")
+        if t.path not in sha:
+            sha[t.path] = model_sha256(t.path)
+        if r.onnx_sha256 != sha[t.path]:
+            raise UsageError(f"{path}: {r.model} ({r.variant}) was measured from another model file "
+                             f"(sha256 {r.onnx_sha256[:12]}, now {sha[t.path][:12]}): choose another --out")
+        if t.task not in ("null", "reference") and (r.checkpoint_profile, r.checkpoint_seed) != (t.profile, t.seed):
+            raise UsageError(f"{path}: {r.model} rows are of profile {r.checkpoint_profile!r} seed "
+                             f"{r.checkpoint_seed!r}; this run has {t.profile!r} seed {t.seed!r}: choose another --out")
+    return {r.config_id for r in rows if r.status == "ok" and r.task != "reference"}
+
+
 def run_matrix(
     targets: list[Target],
     axes: Axes,
@@ -235,18 +317,27 @@ def run_matrix(
     repeat: int = 0,
     shuffle_seed: int | None = None,
     progress: RunProgress | None = None,
-    done: set[tuple] | None = None,
+    done: set[str] | None = None,
     score: bool = True,
+    max_live: int = MAX_LIVE_SESSIONS,
+    pinned_cpus: str = "",
 ) -> list[BenchmarkRecord]:
-    """Benchmark every cell and append its row to ``out_csv`` as it finishes.
+    """Benchmark every cell, interleaved, and append each row to ``out_csv`` with its samples.
+
+    Cells are prepared (fresh session, cold start, scoring, warm-up) and kept alive in groups of at
+    most ``max_live`` model cells (fewer when free host memory runs low); targets of task
+    ``reference`` are measured in every group, at each provider and batch size of the group. A group is
+    measured in ``timing.rounds`` rounds: each round visits every cell of the group once, in a
+    fresh random order, for one block (:func:`bench.timing.measure_block`). A group's rows and
+    samples are committed when its last round ends, so an interrupt loses at most the group in
+    progress.
 
     ``score=False`` skips the quality columns (accuracy, MSE, agreement), for timing-only sweeps.
-    ``done`` holds :func:`cell_key` of cells already in ``out_csv`` (``run --resume``):
-    they are skipped, and new samples are added to the existing samples file.
+    ``done`` holds the ``config_id`` of rows already in ``out_csv`` (``run --resume``, see
+    :func:`resume_keys`): those cells are skipped.
 
-    Providers must already be proven usable (:func:`bench.runtime.check_provider`);
-    a session that still falls back raises ``ProviderUnavailableError`` before its
-    row is written.
+    Providers must already be proven usable (:func:`bench.runtime.check_provider`); a session that
+    still falls back is an error row, never a row under the wrong label.
 
     Returns:
         the rows, in the order written.
@@ -255,126 +346,191 @@ def run_matrix(
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     host, cpu = socket.gethostname(), cpu_model()
     sink = CsvAppender(out_csv)
-    samples_path = out_csv.with_name(out_csv.stem + (f".r{repeat}" if repeat else "") + ".samples.npz")
-    samples: dict[str, np.ndarray] = dict(np.load(samples_path)) if done and samples_path.exists() else {}
     done = done or set()
     rows: list[BenchmarkRecord] = []
-    groups = [g for g in plan(targets, axes, shuffle_seed)
-              if any(_key(g, b, repeat) not in done for b in g[0].batch_sizes(axes.batch_sizes))]
-    total = sum(_key(g, b, repeat) not in done for g in groups for b in g[0].batch_sizes(axes.batch_sizes))
+    order_rng = random.Random(shuffle_seed if shuffle_seed is not None else uuid.uuid4().int)
     refs: dict[str, np.ndarray | None] = {}
     meta: dict[Path, tuple[str, int]] = {}  # per ONNX file: sha256, opset (variants share a name, not a file)
-    scored: dict[tuple[Path, str, str], dict[str, float]] = {}  # threads/spinning do not change the outputs
-    for t, runtime, prov, threads, spinning, io_mode in groups:
-        label = f"{t.name} [{runtime}/{prov}{'' if io_mode == 'end-to-end' else '/' + io_mode}, " \
-                f"threads {'auto' if threads == AUTO else threads}]"
-        gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
-                    if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
+    scored: dict[tuple[Path, str, str], tuple[dict, Placement]] = {}
+
+    def identity(g: tuple, b: int) -> dict:
+        t, runtime, prov, threads, spinning, io_mode = g
         if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
-            meta[t.path] = (sha256_file(t.path), default_opset(proto))
+            meta[t.path] = (model_sha256(t.path, proto), default_opset(proto))
         sha, opset = meta[t.path]
-        # the identity of every row of this group, measured or not
-        ident = dict(run_id=run_id, repeat=repeat, host=host, model=t.name, variant=t.variant, dataset=t.dataset,
-                     task=t.task, runtime=runtime, provider=prov,
-                     threads_requested="auto" if threads == AUTO else str(threads), io_mode=io_mode,
-                     provider_options=gpu_opts, onnx_sha256=sha, opset=opset, cpu_model=cpu,
-                     onnxruntime_version=ort.__version__, torch_version=torch.__version__,
-                     onnx_version=onnx.__version__, mnistbench_version=mnistbench.__version__)
+        gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
+                    if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
+        v = dict(run_id=run_id, repeat=repeat, host=host, model=t.name, variant=t.variant, dataset=t.dataset,
+                 task=t.task, runtime=runtime, provider=prov, batch_size=b,
+                 threads_requested="auto" if threads == AUTO else str(threads),
+                 spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a", io_mode=io_mode,
+                 provider_options=gpu_opts, onnx_sha256=sha, opset=opset, cpu_model=cpu,
+                 onnxruntime_version=ort.__version__, torch_version=torch.__version__, onnx_version=onnx.__version__,
+                 mnistbench_version=mnistbench.__version__, checkpoint_profile=t.profile, checkpoint_seed=t.seed,
+                 checkpoint_sha256=t.checkpoint_sha256, pinned_cpus=pinned_cpus)
+        v["config_id"] = config_id(v)
+        return v
 
-        def error_row(message: str, b: int) -> None:
-            rec = error_record(message, **ident, cell_id=f"{run_id}-r{repeat}-{len(rows) + len(done):04d}",
-                               timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), batch_size=b)
-            sink.append(rec)
-            rows.append(rec)
+    planned = [(g, b) for g in plan(targets, axes, shuffle_seed) for b in g[0].batch_sizes(axes.batch_sizes)]
+    todo = [c for c in planned if c[0][0].task != "reference" and identity(*c)["config_id"] not in done]
+    total = len(todo)
+    if not todo:
+        return rows
+    # the reference network, in every group at each provider and batch size that the group measures
+    ref_cells = [c for c in planned if c[0][0].task == "reference"]
 
-        if t.name not in refs:  # the PyTorch reference is per model, shared by its variants
-            if score and t.build_torch:
-                if progress:
-                    progress(f"{t.name}: PyTorch reference on {len(t.inputs):,} test images", len(rows), total)
-                refs[t.name] = full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs)
-            else:
-                refs[t.name] = None
-        new = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)
+    def commit(recs: list[BenchmarkRecord], samples: list[CellSamples | None]) -> None:
+        with _deferred_sigint():  # a group's samples and rows land together, or neither
+            for rec, smp in zip(recs, samples):
+                if smp is not None:
+                    save_samples(out_csv, rec.cell_id, smp)
+            for rec in recs:
+                sink.append(rec)
+        rows.extend(recs)
+
+    def next_cell_id(offset: int = 0) -> str:
+        return f"{run_id}-r{repeat}-{len(rows) + offset:04d}"
+
+    def error_row(values: dict, message: str) -> None:
+        commit([error_record(message, **values, cell_id=next_cell_id(), timestamp_utc=_now())], [None])
+
+    def prepare(g: tuple, b: int) -> _Cell | None:
+        t, runtime, prov, threads, spinning, io_mode = g
+        values = identity(g, b)
         if progress:
-            progress(f"{label}: scoring", len(rows), total)
+            progress(f"{_label(g)}: batch {b}, preparing", len([r for r in rows if r.task != "reference"]), total)
         try:
+            if t.name not in refs:  # the PyTorch reference is per model, shared by its variants
+                refs[t.name] = (full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs)
+                                if score and t.build_torch else None)
             key = (t.path, runtime, prov)
             if key not in scored:  # io mode, threads and spinning do not change the outputs: score end-to-end
                 scorer = _sessions(t, runtime, prov, threads, spinning, "end-to-end", axes.gpu)()
-                scored[key] = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
-                               {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
-                                                 "max_abs_diff_vs_torch")})
-            q = scored[key]
-            placement = (audit_placement(t.path, SessionConfig(prov, max(threads, 0), spinning, gpu=axes.gpu),
-                                         batch_input(t.inputs, t.fixed_batch or 1))
-                         if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
+                q = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
+                     {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
+                                       "max_abs_diff_vs_torch")})
+                placement = (audit_placement(t.path, SessionConfig(prov, max(threads, 0), spinning, gpu=axes.gpu),
+                                             batch_input(t.inputs, t.fixed_batch or 1))
+                             if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
+                scored[key] = (q, placement)
+            q, placement = scored[key]
             if io_mode == "device-graph" and (why := cuda_graph_blockers(placement)):
                 raise ProviderUnavailableError(f"{t.name} cannot run as one CUDA graph: {why}")
-        except CELL_ERRORS as exc:
-            # The session did not really run on the requested provider (or the runtime failed on the
-            # test set): an error row per cell, never a figure under the wrong label.
-            for b in t.batch_sizes(axes.batch_sizes):
-                if _key((t, runtime, prov, threads, spinning, io_mode), b, repeat) not in done:
-                    error_row(_one_line(exc), b)
-            continue
-        for b in t.batch_sizes(axes.batch_sizes):
-            if _key((t, runtime, prov, threads, spinning, io_mode), b, repeat) in done:
-                continue
-            if progress:
-                progress(f"{label}: batch {b}", len(rows), total)
             x = batch_input(t.inputs, b)
             used = max(threads, 0)
-            try:
-                if threads == AUTO and runtime == "onnxruntime":
-                    used = autotune_threads(t.path, prov, spinning, x, axes.gpu)
-                    rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
-                else:
-                    rt = new()
-                x = x.astype(rt.input_dtype, copy=False)  # the fp16-io variant takes float16, converted now
-                rt.prepare(x)  # device modes: input on the GPU and bound before any clock
-                t0 = time.perf_counter()
-                rt.run(x)  # first call at this shape: cuDNN algorithm search, session arena growth
-                first_ms = (time.perf_counter() - t0) * 1e3
-                for _ in range(GRAPH_CAPTURE_CALLS - 1 if io_mode == "device-graph" else 0):
-                    rt.run(x)  # ONNX Runtime's regular runs, then the capture: never in the timed calls
-                s = measure(lambda: rt.run(x), timing)
-            except CELL_ERRORS as exc:
-                # One cell failing (a session refused, a GPU out of memory at a large batch) is an
-                # error row saying why; the cells before and after it still run.
-                error_row(_one_line(exc), b)
-                continue
-            st = LatencyStats.from_samples(s.ns)
-            peak = peaks.get("cpu" if prov == "cpu" else "cuda", NAN)
-            ips = throughput_ips(b, st.n, s.wall_s)
-            gflops = (t.flops or 0) * ips / 1e9
-            cell_id = f"{run_id}-r{repeat}-{len(rows) + len(done):04d}"
-            rec = BenchmarkRecord(
-                **ident, cell_id=cell_id, timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                providers_used=";".join(rt.providers_used), batch_size=b, intra_op_threads=used,
-                spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a",
-                graph_optimization={"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled"}[runtime],
-                session_create_ms=rt.create_ms, first_inference_ms=first_ms,
-                warmup_iters=s.warmup_iters, timed_iters=st.n, timed_wall_s=s.wall_s,
-                latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
-                latency_p50_ms=st.p50_ms, latency_p90_ms=st.p90_ms, latency_p99_ms=st.p99_ms,
-                latency_max_ms=st.max_ms, latency_cv=st.cv, throughput_ips=ips,
-                eval_images=len(t.inputs) if score else 0, **q,
-                flops_per_image=-1 if t.flops is None else t.flops, achieved_gflops=gflops if t.flops else NAN,
-                peak_fraction=gflops / peak if t.flops and peak > 0 else NAN,
-                nodes_total=placement.nodes_total, nodes_on_provider=placement.nodes_on_provider,
-                nodes_on_cpu=placement.nodes_on_cpu, memcpy_nodes=placement.memcpy_nodes,
-                checkpoint_profile=t.profile, checkpoint_seed=t.seed, checkpoint_sha256=t.checkpoint_sha256,
-            )
-            rt = None  # release this cell's session (and its device memory) before the next is built
-            samples[cell_id] = s.ns
-            with _deferred_sigint():  # a cell's samples and its row land together, or neither
-                _save_samples(samples_path, samples)
-                sink.append(rec)
-            rows.append(rec)
+            if threads == AUTO and runtime == "onnxruntime":
+                used = autotune_threads(t.path, prov, spinning, x, axes.gpu)
+                rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
+            else:
+                rt = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)()
+            x = x.astype(rt.input_dtype, copy=False)  # the fp16-io variant takes float16, converted now
+            rt.prepare(x)  # device modes: input on the GPU and bound before any clock
+            t0 = time.perf_counter()
+            rt.run(x)  # first call at this shape: cuDNN algorithm search, session arena growth
+            first_ms = (time.perf_counter() - t0) * 1e3
+            for _ in range(GRAPH_CAPTURE_CALLS - 1 if io_mode == "device-graph" else 0):
+                rt.run(x)  # ONNX Runtime's regular runs, then the capture: never in the timed calls
+            warm = warm_up(lambda: rt.run(x), timing)
+        except CELL_ERRORS as exc:
+            if t.task == "reference":
+                return None  # no drift control for this group (compare says so), never a failed run
+            error_row(values, _one_line(exc))  # the cells before and after it still run
+            return None
+        return _Cell(g, b, values, rt, x, used, first_ms, warm, q, placement, ";".join(rt.providers_used), rt.create_ms)
+
+    def measure_group(cells: list[_Cell], number: int) -> None:
+        for r in range(timing.rounds):
+            live = [c for c in cells if not c.error]
+            order_rng.shuffle(live)
             if progress:
-                progress(f"{label}: batch {b}", len(rows), total)
+                progress(f"group {number}: round {r + 1}/{timing.rounds} over {len(live)} cells",
+                         len([x for x in rows if x.task != "reference"]), total)
+            for c in live:
+                try:
+                    ns, wall = measure_block(lambda: c.rt.run(c.x), timing.block_iters, timing.block_s)
+                except CELL_ERRORS as exc:
+                    c.error = _one_line(exc)
+                    continue
+                c.blocks.append(ns)
+                c.walls.append(wall)
+                c.rounds.append(r)
+        recs, smps = [], []
+        for c in cells:
+            c.rt = None  # release the session (and its device memory) before the next group is built
+            if c.error:
+                recs.append(error_record(c.error, **c.values, cell_id=next_cell_id(len(recs)), timestamp_utc=_now()))
+                smps.append(None)
+                continue
+            smp = CellSamples.from_blocks(c.blocks, c.walls, c.rounds)
+            recs.append(_record(c, smp, next_cell_id(len(recs)), peaks, score, number, len(cells)))
+            smps.append(smp)
+        commit(recs, smps)
+
+    group_no = 0
+    pending = list(todo)
+    while pending:
+        group_no += 1
+        cells: list[_Cell] = []
+        while pending and len(cells) < max_live:
+            c = prepare(*pending.pop(0))
+            if c is not None:
+                cells.append(c)
+            if cells and _memory_low():
+                break  # fall back to groups: measure what is held, then build the rest
+        if cells:
+            here = {(c.group[2], c.batch) for c in cells}
+            ref_group = [c for c in (prepare(g, b) for g, b in ref_cells if (g[2], b) in here) if c is not None]
+            measure_group(ref_group + cells, group_no)
     return rows
+
+
+def _label(g: tuple) -> str:
+    t, runtime, prov, threads, spinning, io_mode = g
+    return (f"{t.name} [{runtime}/{prov}{'' if io_mode == 'end-to-end' else '/' + io_mode}, "
+            f"threads {'auto' if threads == AUTO else threads}]")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _memory_low() -> bool:
+    """Free host memory below :data:`MIN_FREE_MEMORY_FRACTION` of the total."""
+    vm = psutil.virtual_memory()
+    return vm.available < MIN_FREE_MEMORY_FRACTION * vm.total
+
+
+def _record(c: _Cell, smp: CellSamples, cell_id: str, peaks: dict, score: bool, group: int,
+            group_cells: int) -> BenchmarkRecord:
+    """The row of a measured cell, from its blocks."""
+    t, runtime, prov, threads, spinning, io_mode = c.group
+    st = LatencyStats.from_samples(smp.ns)
+    bs = BlockSet.from_blocks(smp.blocks(), smp.block_wall_ns, smp.block_round, c.batch)
+    ci = BlockCI.of(bs)
+    wall_s = float(smp.block_wall_ns.sum()) / 1e9
+    ips = throughput_ips(c.batch, st.n, wall_s)
+    peak = peaks.get("cpu" if prov == "cpu" else "cuda", NAN)
+    gflops = (t.flops or 0) * ips / 1e9
+    return BenchmarkRecord(
+        **c.values, cell_id=cell_id, timestamp_utc=_now(), providers_used=c.providers,
+        intra_op_threads=c.threads_used, graph_optimization=_GRAPH_OPT[runtime],
+        session_create_ms=c.create_ms, first_inference_ms=c.first_ms, warmup_iters=c.warmup, timed_iters=st.n,
+        timed_wall_s=wall_s, latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
+        latency_p50_ms=st.p50_ms, latency_p90_ms=st.p90_ms, latency_p99_ms=st.p99_ms, latency_max_ms=st.max_ms,
+        latency_cv=st.cv, throughput_ips=ips, eval_images=len(t.inputs) if score else 0, **c.quality,
+        flops_per_image=-1 if t.flops is None else t.flops, achieved_gflops=gflops if t.flops else NAN,
+        peak_fraction=gflops / peak if t.flops and peak > 0 else NAN,
+        nodes_total=c.placement.nodes_total, nodes_on_provider=c.placement.nodes_on_provider,
+        nodes_on_cpu=c.placement.nodes_on_cpu, memcpy_nodes=c.placement.memcpy_nodes,
+        rounds=bs.m, latency_p50_ci_low_ms=ci.p50_low_ms, latency_p50_ci_high_ms=ci.p50_high_ms,
+        throughput_ci_low_ips=ci.ips_low, throughput_ci_high_ips=ci.ips_high,
+        p50_ci_halfwidth_rel=ci_halfwidth_rel(ci.p50_low_ms, ci.p50_high_ms, st.p50_ms),
+        interleave_group=str(group), group_cells=group_cells,
+    )
+
+
+_GRAPH_OPT = {"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled"}
 
 
 _SPIN = {None: "default", True: "on", False: "off"}
@@ -402,24 +558,3 @@ def _deferred_sigint():
         signal.signal(signal.SIGINT, previous)
         if pending:
             raise KeyboardInterrupt
-
-
-def cell_key(r: BenchmarkRecord) -> tuple:
-    """What identifies a cell of the matrix in a results file (for ``--resume``)."""
-    return (r.model, r.variant, r.runtime, r.provider, r.threads_requested, r.spinning, r.io_mode, r.batch_size,
-            r.repeat)
-
-
-def _key(group: tuple, batch_size: int, repeat: int) -> tuple:
-    t, runtime, prov, threads, spinning, io_mode = group
-    spin = _SPIN[spinning] if runtime == "onnxruntime" else "n/a"
-    return (t.name, t.variant, runtime, prov, "auto" if threads == AUTO else str(threads), spin, io_mode, batch_size,
-            repeat)
-
-
-def _save_samples(path: Path, samples: dict[str, np.ndarray]) -> None:
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **samples)
-    atomic_write_bytes(path, buf.getvalue())

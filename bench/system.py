@@ -139,3 +139,42 @@ def write_system_json(path: Path, extra: dict | None = None) -> dict:
     info = {**describe_system(), **(extra or {})}
     atomic_write_bytes(path, (json.dumps(info, indent=2) + "\n").encode())
     return info
+
+
+def _governor() -> str:
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+BUSY_CPU_PERCENT = 10.0  # another process using more than this share of one CPU counts as busy
+
+
+def hygiene(sample_s: float = 0.3) -> dict:
+    """The machine's state around a run: CPU frequency governor, load average (1, 5, 15 min),
+    the process's CPU affinity, and the other processes that used more than
+    :data:`BUSY_CPU_PERCENT` % of a CPU over ``sample_s`` seconds (name, pid, percent; psutil).
+    Read-only: nothing is tuned."""
+    me = os.getpid()
+    procs = []
+    for p in psutil.process_iter(["pid", "name"]):
+        try:
+            p.cpu_percent(None)
+            procs.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    time.sleep(sample_s)
+    busy = []
+    for p in procs:
+        try:
+            pct = p.cpu_percent(None)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if pct > BUSY_CPU_PERCENT and p.pid != me:
+            busy.append({"pid": p.pid, "name": p.info["name"], "cpu_percent": round(pct, 1)})
+    freq = psutil.cpu_freq()
+    return {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "governor": _governor(), "loadavg": [round(v, 2) for v in os.getloadavg()],
+            "cpu_freq_mhz": round(freq.current) if freq else None, "affinity": sorted(os.sched_getaffinity(0)),
+            "busy_processes": sorted(busy, key=lambda b: -b["cpu_percent"])[:10]}

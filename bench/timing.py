@@ -8,19 +8,26 @@ returned, so statistics are derived from the values (optimum-benchmark's
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from mnistbench.models.errors import UsageError
+
 # Defaults, shown in `mnistbench run --help`. 20 timed calls and 1 s bound the
 # cost of the slowest cell (fan-resnet at batch 512, ~2 s a call on 2 cores)
-# while small models collect thousands of samples in the 1 s.
+# while small models collect thousands of samples in the 1 s. With interleaving
+# (`run --rounds R`) a cell's timed calls are spread over R blocks of
+# ceil(MIN_ITERS / R) calls and MIN_S / R seconds each.
 WARMUP_ITERS = 5
 WARMUP_S = 0.2
 MIN_ITERS = 20
 MIN_S = 1.0
+ROUNDS = 8  # chosen by the calibration study (results/calibration/README.md)
+REENTRY_CALLS = 2  # untimed calls at the start of each block: the cell's caches were just another cell's
 
 
 @dataclass(frozen=True)
@@ -29,19 +36,38 @@ class TimingConfig:
 
     Attributes:
         warmup_iters, warmup_s: untimed calls before timing, by count and by seconds.
-        min_iters, min_s: timed calls continue until both are reached.
+        min_iters, min_s: timed calls continue until both are reached (per cell, over all rounds).
+        rounds: blocks per cell in an interleaved run (:func:`measure_block`); :func:`measure`
+            (one contiguous loop, used by probes) ignores it.
+
+    Raises:
+        UsageError: a negative bound, no timed call, rounds outside 1..1000, or a non-finite or
+            over-an-hour duration.
     """
 
     warmup_iters: int = WARMUP_ITERS
     warmup_s: float = WARMUP_S
     min_iters: int = MIN_ITERS
     min_s: float = MIN_S
+    rounds: int = ROUNDS
 
     def __post_init__(self) -> None:
-        from mnistbench.models.errors import UsageError
-
         if self.warmup_iters < 0 or self.warmup_s < 0 or self.min_iters < 1 or self.min_s < 0:
             raise UsageError("timing bounds must be >= 0 (and at least one timed iteration)")
+        if not 1 <= self.rounds <= 1000:
+            raise UsageError(f"--rounds must be between 1 and 1000, got {self.rounds}")
+        if not all(math.isfinite(v) for v in (self.warmup_s, self.min_s)) or self.min_s > 3600 or self.warmup_s > 3600:
+            raise UsageError("--min-s and --warmup-s must be finite and at most 3600 s")
+
+    @property
+    def block_iters(self) -> int:
+        """Timed calls per block (at least): ``ceil(min_iters / rounds)``."""
+        return -(-self.min_iters // self.rounds)
+
+    @property
+    def block_s(self) -> float:
+        """Timed seconds per block (at least): ``min_s / rounds``."""
+        return self.min_s / self.rounds
 
 
 @dataclass(frozen=True)
@@ -86,3 +112,34 @@ def measure(fn: Callable[[], object], cfg: TimingConfig = TimingConfig()) -> Sam
         out.append(clock() - t0)
     wall = (clock() - t_loop) / 1e9
     return Samples(np.asarray(out, dtype=np.int64), wall, warm)
+
+
+def warm_up(fn: Callable[[], object], cfg: TimingConfig) -> int:
+    """Untimed calls until both ``cfg.warmup_iters`` and ``cfg.warmup_s`` are met; returns the count."""
+    clock = time.perf_counter_ns
+    start, n = clock(), 0
+    while n < cfg.warmup_iters or (clock() - start) < cfg.warmup_s * 1e9:
+        fn()
+        n += 1
+    return n
+
+
+def measure_block(fn: Callable[[], object], min_iters: int, min_s: float,
+                  reentry: int = REENTRY_CALLS) -> tuple[np.ndarray, int]:
+    """One block of an interleaved run: ``reentry`` untimed calls, then timed calls until both
+    ``min_iters`` and ``min_s`` are met.
+
+    Returns:
+        (int64 latencies of the timed calls in ns, wall time of the timed calls' loop in ns).
+    """
+    for _ in range(reentry):
+        fn()
+    clock = time.perf_counter_ns
+    min_ns = min_s * 1e9
+    out: list[int] = []
+    t_loop = clock()
+    while len(out) < min_iters or (clock() - t_loop) < min_ns:
+        t0 = clock()
+        fn()
+        out.append(clock() - t0)
+    return np.asarray(out, dtype=np.int64), clock() - t_loop

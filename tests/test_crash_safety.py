@@ -12,7 +12,6 @@ import pytest
 
 from mnistbench.bench.pipeline import Artifacts, export_model, train_model
 from mnistbench.bench.records import read_csv
-from mnistbench.bench.runner import cell_key
 from mnistbench.models.registry import get_spec
 
 BATCHES = "1,2,4,8,16,32"
@@ -35,10 +34,10 @@ def cli(*args):
 def test_sigint_keeps_finished_rows_and_resume_completes_only_missing_cells(smoke_artifacts, real_data_root, tmp_path):
     out = tmp_path / "run.csv"
     common = ["zhu-mlp", "lenet5", "--profile", "smoke", "--artifacts-dir", smoke_artifacts.root, "--data-dir",
-              real_data_root, "--batch-sizes", BATCHES, "--no-null", "--min-s", "0.4", "--out", out]
+              real_data_root, "--batch-sizes", BATCHES, "--no-null", "--min-s", "0.4", "--max-live-sessions", "2", "--out", out]
     proc = subprocess.Popen(cli("run", *common), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline:  # wait until at least two cells are written
+    while time.time() < deadline:  # wait until the first group (2 cells + their reference cells) is written
         if out.exists() and sum(1 for _ in open(out)) >= 3:
             break
         time.sleep(0.05)
@@ -49,20 +48,21 @@ def test_sigint_keeps_finished_rows_and_resume_completes_only_missing_cells(smok
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    kept = read_csv(out)  # readable: every line a complete row
-    assert 2 <= len(kept) < 12 and all(r.status == "ok" for r in kept)
+    every = read_csv(out)  # readable: every line a complete row
+    kept = [r for r in every if r.task != "reference"]
+    assert 2 <= len(kept) < 12 and len(kept) % 2 == 0 and all(r.status == "ok" for r in every)
     assert out.read_text().endswith("\n")
 
     res = subprocess.run(cli("run", *common, "--resume"), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    rows = read_csv(out)
-    keys = [cell_key(r) for r in rows]
+    rows = [r for r in read_csv(out) if r.task != "reference"]
+    keys = [r.config_id for r in rows]
     assert len(rows) == 12 and len(set(keys)) == 12  # 2 models x 6 batch sizes, each exactly once
-    assert [cell_key(r) for r in rows[: len(kept)]] == [cell_key(r) for r in kept]  # kept rows untouched
+    assert keys[: len(kept)] == [r.config_id for r in kept]  # kept rows untouched
     assert f"{len(kept)} cells were already in run.csv, {12 - len(kept)} measured now" in res.stdout
-    import numpy as np
-
-    assert sorted(np.load(tmp_path / "run.samples.npz").files) == sorted(r.cell_id for r in rows)
+    stored = sorted(p.stem for p in (tmp_path / "run.samples").glob("*.npz"))
+    assert stored == sorted(r.cell_id for r in read_csv(out))  # every row, reference rows too, has its samples
+    assert not list((tmp_path / "run.samples").glob(".*"))  # no temporary file left
 
 
 @pytest.mark.integration

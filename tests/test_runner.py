@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mnistbench.bench import runtime as rt_mod
+from mnistbench.bench import samples as samples_io
 from mnistbench.bench.pipeline import (NULL_MODEL, Artifacts, export_model, null_model, onnx_for, eval_inputs,
                                        torch_builder, train_model)
 from mnistbench.bench.records import COLUMNS, read_csv
@@ -62,11 +63,20 @@ def test_matrix_rows_agreement_placement_and_samples(trained, tmp_path):
             assert r.agreement_top1_vs_torch >= 0.999 and 0.1 < r.accuracy_top1 <= 1
         else:
             assert math.isnan(r.accuracy_top1) and r.test_mse > 0
-    samples = np.load(out.with_name("r.samples.npz"))
-    assert sorted(samples.files) == sorted(r.cell_id for r in rows)
+    samples = samples_io.load(out)
+    assert sorted(samples) == sorted(r.cell_id for r in rows)
     for r in rows:
-        ns = samples[r.cell_id]
-        assert len(ns) == r.timed_iters and np.median(ns) / 1e6 == pytest.approx(r.latency_p50_ms)
+        s = samples[r.cell_id]
+        assert len(s.ns) == r.timed_iters and np.median(s.ns) / 1e6 == pytest.approx(r.latency_p50_ms)
+        # interleaved: one block per round, each block of at least ceil(min_iters / rounds) calls
+        assert r.rounds == FAST.rounds == len(s.block_n) and list(s.block_round) == list(range(FAST.rounds))
+        assert all(n >= FAST.block_iters for n in s.block_n)
+        assert r.timed_wall_s == pytest.approx(s.block_wall_ns.sum() / 1e9)
+        assert r.throughput_ips == pytest.approx(r.batch_size * r.timed_iters / r.timed_wall_s)
+        assert r.latency_p50_ci_low_ms <= r.latency_p50_ms <= r.latency_p50_ci_high_ms
+        assert r.throughput_ci_low_ips <= r.throughput_ips <= r.throughput_ci_high_ips
+        assert r.interleave_group == "1" and r.group_cells == len(rows) and len(r.config_id) == 16
+    assert len({r.config_id for r in rows}) == len(rows)
 
 
 @pytest.mark.integration
@@ -135,12 +145,13 @@ def test_a_failing_cell_is_an_error_row_and_the_matrix_goes_on(trained, tmp_path
     monkeypatch.setattr(rt_mod.OrtRuntime, "run", run)
     out = tmp_path / "f.csv"
     rows = run_matrix(targets[:1], Axes(batch_sizes=(1, 8, 32)), out, timing=FAST)
-    assert [(r.batch_size, r.status) for r in rows] == [(1, "ok"), (8, "error"), (32, "ok")]
-    assert rows[1].error == "Fail: [ONNXRuntimeError] : 1 : FAIL : CUDA failure 2: out of memory"
-    assert math.isnan(rows[1].latency_p50_ms) and rows[2].latency_p50_ms > 0
-    assert [w["status"] for w in csv.DictReader(open(out))] == ["ok", "error", "ok"]
-    samples = np.load(out.with_name("f.samples.npz"))
-    assert sorted(samples.files) == sorted(r.cell_id for r in rows if r.status == "ok")
+    by_batch = {r.batch_size: r for r in rows}
+    assert sorted((b, r.status) for b, r in by_batch.items()) == [(1, "ok"), (8, "error"), (32, "ok")]
+    assert by_batch[8].error == "Fail: [ONNXRuntimeError] : 1 : FAIL : CUDA failure 2: out of memory"
+    assert math.isnan(by_batch[8].latency_p50_ms) and by_batch[32].latency_p50_ms > 0
+    assert sorted(w["status"] for w in csv.DictReader(open(out))) == ["error", "ok", "ok"]
+    samples = samples_io.load(out)
+    assert sorted(samples) == sorted(r.cell_id for r in rows if r.status == "ok")
     assert len({r.cell_id for r in rows}) == 3
 
 
