@@ -254,8 +254,24 @@ def _parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
     return sorted(set(vals))
 
 
+# A call's input is float32 (b, 1, 28, 28): 3,136 bytes an image. A batch whose input alone would take
+# more than a quarter of free host memory (it is copied for the call, its outputs and the session's
+# arena grow with it) is refused before any session is built.
+IMAGE_BYTES = 4 * 28 * 28
+MAX_THREADS_PER_CORE = 4  # more intra-op threads than this per logical core only oversubscribes
+
+
 def _parse_batch_sizes(text: str) -> list[int]:
-    return _parse_ints(text, "batch size", 1, "--batch-sizes 1,8,32")
+    import psutil
+
+    sizes = _parse_ints(text, "batch size", 1, "--batch-sizes 1,8,32")
+    free = psutil.virtual_memory().available
+    for b in sizes:
+        if b * IMAGE_BYTES > free / 4:
+            raise UsageError(f"batch size {b:,} needs {b * IMAGE_BYTES / 2**30:,.1f} GiB for its input alone; "
+                             f"this host has {free / 2**30:.1f} GiB free (largest batch allowed here: "
+                             f"{int(free / 4 / IMAGE_BYTES):,})")
+    return sizes
 
 
 def _parse_threads(text: str) -> list[int]:
@@ -265,6 +281,12 @@ def _parse_threads(text: str) -> list[int]:
     nums = ",".join(p for p in parts if p.lower() != "auto")
     vals = ([AUTO] if any(p.lower() == "auto" for p in parts) else []) + (
         _parse_ints(nums, "thread count", 0, "--threads auto,1,2") if nums else [])
+    import os
+
+    most = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if max(vals, default=0) > most:
+        raise UsageError(f"thread count {max(vals)} is more than {MAX_THREADS_PER_CORE} per logical core "
+                         f"({os.cpu_count()} here): at most {most}")
     return vals
 
 
@@ -1102,6 +1124,12 @@ def compare(
                 if not b.references or not n.references:
                     lines.append("a side has no reference rows (run --no-reference, or schema 4): machine drift "
                                  "between the runs cannot be corrected")
+                differ = [c for c in changes if c.threads_used[0] != c.threads_used[1]]
+                if differ:
+                    lines.append(f"{len(differ)} cells ran with other thread counts on the two sides (threads auto "
+                                 f"chose {' vs '.join(differ[0].threads_used)} for "
+                                 f"{'/'.join(map(str, differ[0].key[:5]))}): their ratios include that choice; "
+                                 "pin --threads to compare like with like")
                 if any(c.weak for c in changes):
                     lines.append("a side has no interleaved blocks (schema 4 and older): its intervals come from "
                                  "contiguous slices of one loop, and the verdict is weaker")
@@ -1243,6 +1271,36 @@ def table(
         out.print(results_table(rows, f"{csv_path.name}: {len(rows)} rows"))
         if several:
             out.print(variant_table(rows))
+
+
+@app.command()
+@guarded
+def verify(
+    path: Annotated[Path, typer.Argument(help="A results CSV, or a folder of them.")],
+    repair: Annotated[bool, typer.Option("--repair", help="Drop a partial last row and leftover temporary "
+                                         "files (the CSV is rewritten atomically).")] = False,
+    drop_unsampled: Annotated[bool, typer.Option("--drop-unsampled", help="With --repair: also drop measured rows "
+                                                 "whose samples file is missing.")] = False,
+) -> None:
+    """Check results: complete rows, each measured row's samples present and matching, identities
+    consistent, no configuration measured twice, no temporary files. Exit 1 when a problem remains.
+
+    Example: mnistbench verify results/ ; mnistbench verify results/run.csv --repair
+    """
+    from mnistbench.bench.verify import verify_path
+
+    bad = 0
+    for rep in verify_path(path, repair, drop_unsampled):
+        for line in rep.repaired:
+            out.print(f"{rep.path}: repaired: {line}", markup=False, highlight=False)
+        remaining = [p for p in rep.problems if not rep.repaired or "partial" not in p]
+        for line in remaining:
+            err.print(f"{rep.path}: {line}", markup=False, highlight=False)
+        bad += bool(remaining)
+        if not remaining:
+            out.print(f"{rep.path}: ok ({rep.rows} rows)", markup=False, highlight=False)
+    if bad:
+        raise MnistBenchError(f"{bad} results file(s) have problems (see above)")
 
 
 def _first_line(path: Path) -> str:

@@ -107,7 +107,8 @@ class Change:
     ``ratio``/``ratio_low``/``ratio_high``: the p50 ratio (new / base) the verdict rests on, and its
     95% interval: drift-normalised when ``normalised``. ``raw_*``: the same before normalisation.
     ``ref_*``: the reference network's ratio at this batch size (NaN without reference rows).
-    ``weak``: a side has no interleaved blocks (schema 4 and older)."""
+    ``weak``: a side has no interleaved blocks (schema 4 and older). ``threads_used``: the intra-op
+    thread counts each side ran with (``auto`` may choose differently in two runs)."""
 
     key: tuple
     base_p50_ms: float
@@ -130,6 +131,7 @@ class Change:
     blocks: tuple[int, int]
     weak: bool
     verdict: str
+    threads_used: tuple[str, str] = ("", "")
 
     @property
     def p50_ratio(self) -> float:
@@ -231,7 +233,11 @@ def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base:
                     lo, hi = percentile_ci(draws / ref_draws)
     return Change(key_, bp, np50, med(b, "latency_p99_ms"), med(n, "latency_p99_ms"), bi, ni, med(b, "accuracy_top1"), med(n, "accuracy_top1"), ratio, lo, hi,
                   raw_lo, raw_hi, ref_r, ref_lo, ref_hi, normalised, (bs.m if bs else 0, ns.m if ns else 0),
-                  weak_b or weak_n, verdict(lo, hi, noise))
+                  weak_b or weak_n, verdict(lo, hi, noise), (_threads(b), _threads(n)))
+
+
+def _threads(rs: list[BenchmarkRecord]) -> str:
+    return ",".join(sorted({str(r.intra_op_threads) for r in rs}))
 
 
 def med(rs: list[BenchmarkRecord], field: str) -> float:

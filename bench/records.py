@@ -14,6 +14,7 @@ import hashlib
 import io
 import math
 import os
+import tempfile
 from dataclasses import asdict, dataclass, fields
 from typing import get_type_hints
 from pathlib import Path
@@ -194,6 +195,12 @@ class CsvAppender:
             raise UsageError(f"cannot create results folder {path.parent}: {exc.strerror}") from None
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"results folder is not writable: {path.parent}")
+        try:  # os.access says yes to root everywhere: create (and remove) a file to be sure
+            fd, probe = tempfile.mkstemp(prefix=".mnistbench-probe-", dir=path.parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise UsageError(f"cannot write in results folder {path.parent}: {exc.strerror}") from None
 
     def append(self, rec: BenchmarkRecord) -> None:
         """Append one results row."""

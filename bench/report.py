@@ -244,6 +244,8 @@ def _cmp_cells(c) -> list[str]:
     if not math.isnan(c.ratio_low):
         ratio += f" [{c.ratio_low:.3f}, {c.ratio_high:.3f}]"
     ref = "-" if math.isnan(c.ref_ratio) else f"{c.ref_ratio:.3f}" + (" (used)" if c.normalised else "")
+    used = c.threads_used[0] if c.threads_used[0] == c.threads_used[1] else "->".join(c.threads_used)
+    th = f"{th} ({used})" if th == "auto" and used else th
     return [model, variant, f"{runtime}/{prov}", str(b), str(th), _ms(c.base_p50_ms), _ms(c.new_p50_ms), ratio, ref,
             f"{c.ips_ratio:.3f}", acc, verdict]
 

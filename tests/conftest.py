@@ -61,3 +61,33 @@ def tiny_dataset() -> Dataset:
     xtr, ytr = make(512)
     xte, yte = make(128)
     return Dataset("mnist", xtr, ytr, xte, yte, Path("synthetic"))
+
+
+def _matmul_chain(path: Path, k: int) -> Path:
+    """An MNIST-shaped classifier, float32 (N, 1, 28, 28) -> (N, 10): reshape, k MatMuls with a fixed
+    784 x 784 weight, the first 10 columns. Its cost grows with k; its outputs are deterministic."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((784, 784)) / 28).astype(np.float32)
+    nodes = [helper.make_node("Reshape", ["input", "shape"], ["h0"])]
+    for i in range(k):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "w"], [f"h{i + 1}"]))
+    nodes.append(helper.make_node("Slice", [f"h{k}", "start", "end", "axis"], ["logits"]))
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([-1, 784], np.int64), "shape"),
+             numpy_helper.from_array(np.array([0], np.int64), "start"),
+             numpy_helper.from_array(np.array([10], np.int64), "end"),
+             numpy_helper.from_array(np.array([1], np.int64), "axis")]
+    g = helper.make_graph(nodes, f"chain{k}", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 10  # onnx writes IR 14 by default; ONNX Runtime 1.31 reads up to 13
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def matmul_chain():
+    """Builder of small MNIST-shaped ONNX classifiers: ``matmul_chain(path, k)``."""
+    return _matmul_chain

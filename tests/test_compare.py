@@ -10,9 +10,7 @@ from __future__ import annotations
 
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from mnistbench.bench import compare as cmp
@@ -28,26 +26,6 @@ runner = CliRunner()
 TIMING = TimingConfig(warmup_iters=20, warmup_s=0.02, min_iters=100, min_s=0.05)
 
 
-def matmul_chain(path, k: int):
-    """(N, 1, 28, 28) -> reshape -> k MatMuls with a fixed 784 x 784 weight -> 10 columns."""
-    rng = np.random.default_rng(0)
-    w = (rng.standard_normal((784, 784)) / 28).astype(np.float32)
-    nodes = [helper.make_node("Reshape", ["input", "shape"], ["h0"])]
-    for i in range(k):
-        nodes.append(helper.make_node("MatMul", [f"h{i}", "w"], [f"h{i + 1}"]))
-    nodes.append(helper.make_node("Slice", [f"h{k}", "start", "end", "axis"], ["logits"]))
-    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([-1, 784], np.int64), "shape"),
-             numpy_helper.from_array(np.array([0], np.int64), "start"),
-             numpy_helper.from_array(np.array([10], np.int64), "end"),
-             numpy_helper.from_array(np.array([1], np.int64), "axis")]
-    g = helper.make_graph(nodes, f"chain{k}", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 10  # onnx writes IR 14 by default; ONNX Runtime 1.31 reads up to 13
-    onnx.save(m, str(path))
-    return path
-
-
 def measured(tmp, name, path, out, threads=1, batch=4, timing=TIMING):
     x = np.random.default_rng(1).random((16, 1, 28, 28), dtype=np.float32)
     t = Target("chain", path, "null", x, x[:0])  # same model name on both sides: the rows must join
@@ -56,7 +34,7 @@ def measured(tmp, name, path, out, threads=1, batch=4, timing=TIMING):
 
 
 @pytest.fixture(scope="module")
-def chains(tmp_path_factory):
+def chains(tmp_path_factory, matmul_chain):
     d = tmp_path_factory.mktemp("chains")
     return matmul_chain(d / "c10.onnx", 10), matmul_chain(d / "c30.onnx", 30)
 

@@ -78,16 +78,18 @@ def test_report_bad_input(tmp_path):
     assert res.exit_code == 2
 
 
-def test_cv_warning_names_variant_io_mode_and_provider():
+def test_stability_warning_names_wide_intervals_and_rows_without_one():
     import dataclasses
 
     from mnistbench.bench.records import error_record
-    from mnistbench.bench.report import cv_warning
+    from mnistbench.bench.report import STABILITY_WARN, stability_warning
 
     base = error_record("x", model="lenet5", runtime="onnxruntime", provider="cuda", batch_size=1)
-    rows = [dataclasses.replace(base, status="ok", latency_cv=cv, variant=v, io_mode=m)
-            for cv, v, m in ((0.5, "fp32", "end-to-end"), (0.4, "fp16", "device-graph"), (0.05, "fp32", "device"))]
-    w = cv_warning(rows)
-    assert w.startswith("warning: 2 of 3 rows have latency CV above 10%")
-    assert "lenet5/onnxruntime/cuda/b1 (50%)" in w and "lenet5/onnxruntime/fp16/[device-graph]/cuda/b1 (40%)" in w
-    assert cv_warning(rows[2:]) == ""
+    rows = [dataclasses.replace(base, status="ok", p50_ci_halfwidth_rel=w, variant=v, io_mode=m)
+            for w, v, m in ((0.12, "fp32", "end-to-end"), (float("nan"), "fp16", "device-graph"),
+                            (0.049, "fp32", "device"), (STABILITY_WARN, "int8", "end-to-end"))]
+    w = stability_warning(rows)
+    assert w.startswith("warning: 2 of 4 rows have a p50 95% interval wider than +-5%")
+    assert "lenet5/onnxruntime/cuda/b1 (+-12.0%)" in w and "lenet5/onnxruntime/fp16/[device-graph]/cuda/b1 (no interval)" in w
+    assert stability_warning(rows[2:]) == "" and STABILITY_WARN == 0.05
+    assert stability_warning([dataclasses.replace(rows[0], status="error")]) == ""  # error rows have no timing

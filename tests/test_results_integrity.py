@@ -1,0 +1,137 @@
+"""Result files under faults, concurrency and stale inputs: one writer, identity-keyed resume,
+refusal to extend a file of another schema or a torn row, `verify`, and one-line errors for hostile
+inputs. Real `mnistbench run` processes on a small ONNX classifier and the real test images."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mnistbench.bench import samples as samples_io
+from mnistbench.bench.records import COLUMNS, read_csv
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args):
+    return [sys.executable, "-m", "mnistbench.bench.cli", *map(str, args)]
+
+
+@pytest.fixture()
+def model(tmp_path, matmul_chain, mnist):
+    return matmul_chain(tmp_path / "chain.onnx", 2)
+
+
+def run(model, out, *extra, data_root=None, timeout=180):
+    from conftest import real_data_root
+
+    return subprocess.run(cli("run", "--onnx", model, "--no-score", "--no-null", "--batch-sizes", "1,4",
+                              "--min-s", "0.2", "--threads", "1", "--artifacts-dir", out.parent / "arts",
+                              "--data-dir", data_root or real_data_root(), "--out", out, *extra),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(res, *words):
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_a_second_writer_is_refused_and_the_first_completes(model, tmp_path, real_data_root):
+    out = tmp_path / "r.csv"
+    first = subprocess.Popen(cli("run", "--onnx", model, "--no-score", "--no-null", "--batch-sizes", "1,2,4,8",
+                                 "--min-s", "1.5", "--threads", "1", "--artifacts-dir", tmp_path / "arts", "--out", out,
+                                 "--data-dir", real_data_root),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "r.csv.lock").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    second = run(model, out)  # started while the first holds the file: it has no rows yet
+    one_line_error(second, "another mnistbench process is writing")
+    _, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err  # it was running all along
+    rows = read_csv(out)
+    assert len([r for r in rows if r.task != "reference"]) == 4
+    assert sorted(samples_io.load(out)) == sorted(r.cell_id for r in rows)  # every row kept its samples
+    ok = subprocess.run(cli("verify", out), capture_output=True, text=True)
+    assert ok.returncode == 0 and "ok" in ok.stdout, ok.stderr
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(model, tmp_path, real_data_root):
+    out = tmp_path / "k.csv"
+    p = subprocess.Popen(cli("run", "--onnx", model, "--no-score", "--no-null", "--batch-sizes", "1,2,4,8",
+                             "--min-s", "2", "--threads", "1", "--max-live-sessions", "1", "--artifacts-dir",
+                             tmp_path / "arts", "--out", out, "--data-dir", real_data_root), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (out.exists() and sum(1 for _ in open(out)) >= 2) and time.time() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, p.communicate()
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    res = run(model, out, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert not list(samples_io.folder_for(out).glob(".*"))  # no temporary samples file survived the kill
+
+
+def test_resume_refuses_another_dataset_model_file_or_schema(model, tmp_path, matmul_chain, real_data_root):
+    if not (real_data_root / "fashion-mnist").is_dir():
+        pytest.skip(f"Fashion-MNIST not found under {real_data_root}")
+    out = tmp_path / "m.csv"
+    assert run(model, out).returncode == 0
+    before = out.read_bytes()
+    one_line_error(run(model, out, "--resume", "--dataset", "fashion-mnist"), "holds mnist rows", "fashion-mnist")
+    matmul_chain(model, 3)  # another network saved under the same name
+    one_line_error(run(model, out, "--resume"), "another model file")
+    assert out.read_bytes() == before  # nothing appended by a refused run
+    old = tmp_path / "old.csv"
+    header = [c for c in COLUMNS if c not in ("rounds", "config_id")]
+    old.write_text(",".join(header) + "\n")
+    one_line_error(run(model, old, "--resume"), "other columns")
+    torn = tmp_path / "torn.csv"
+    torn.write_bytes(before + b"20261127T000000Z-abc,")
+    shutil.copytree(samples_io.folder_for(out), samples_io.folder_for(torn))
+    one_line_error(run(model, torn, "--resume"), "partial row")
+    fixed = subprocess.run(cli("verify", torn, "--repair"), capture_output=True, text=True)
+    assert fixed.returncode == 0 and "dropped the partial last line" in fixed.stdout
+    assert torn.read_bytes() == before
+
+
+def test_damaged_samples_are_refused_in_one_line(model, tmp_path):
+    out = tmp_path / "d.csv"
+    assert run(model, out).returncode == 0
+    victim = next(samples_io.folder_for(out).glob("*.npz"))
+    victim.write_bytes(b"not a zip")
+    res = subprocess.run(cli("compare", out, out), capture_output=True, text=True)
+    one_line_error(res, "not a readable samples file")
+    res = subprocess.run(cli("verify", out), capture_output=True, text=True)
+    assert res.returncode != 0 and "not a readable samples file" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--batch-sizes", "1000000000"], ["GiB"]),
+    (["--threads", "100000"], ["per logical core"]),
+    (["--rounds", "0"], ["--rounds"]),
+    (["--min-s", "nan"], ["finite"]),
+    (["--pin-cpus", "9999"], ["--pin-cpus"]),
+    (["--max-live-sessions", "0"], ["--max-live-sessions"]),
+])
+def test_hostile_run_inputs_get_one_line(model, tmp_path, args, words):
+    out = tmp_path / "h.csv"
+    one_line_error(run(model, out, *args), *words)
+    assert not out.exists()
+
+
+def test_unwritable_output_and_empty_results_get_one_line(model, tmp_path):
+    one_line_error(run(model, tmp_path / "x.csv", "--out", "/proc/x.csv"), "cannot write")
+    empty = tmp_path / "e.csv"
+    empty.write_text(",".join(COLUMNS) + "\n")
+    res = subprocess.run(cli("compare", empty, empty), capture_output=True, text=True)
+    one_line_error(res, "no measured rows")
