@@ -504,6 +504,7 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
 @app.command()
 @guarded
 def run(
+    ctx: typer.Context,
     models: Models = None,
     provider: Annotated[list[str], typer.Option(
         "--provider", help="Execution provider(s): cpu, cuda, tensorrt (repeat or comma-separate).")] = ["cpu"],
@@ -579,7 +580,7 @@ def run(
         results_dir=results_dir, out_path=out_path, io_mode=io_mode, cuda_graph=cuda_graph, cudnn_algo=cudnn_algo,
         tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir)
     if executor == "ray":
-        _run_on_ray(nodes, address, results_dir, out_path, resume)
+        _run_on_ray(ctx, nodes, address, results_dir, out_path, resume)
     else:
         _do_run(opts)
 
@@ -589,15 +590,14 @@ def _check_executor(executor: str) -> None:
         raise UsageError(f"unknown executor {executor!r}; choose local or ray")
 
 
-def _run_on_ray(nodes: str, address: str | None, results_dir: Path, out_path: Path | None, resume: bool) -> None:
+def _run_on_ray(ctx: typer.Context, nodes: str, address: str | None, results_dir: Path, out_path: Path | None,
+                resume: bool) -> None:
     """`run --executor ray`: the same command on each selected node, files gathered here."""
-    import click
-
     from mnistbench.bench import ray_executor as rx
 
     if out_path is not None or resume:
         raise UsageError("--executor ray writes <results-dir>/<run-id>/<host>.csv; --out and --resume are for one host")
-    args = rx.run_args(click.get_current_context())
+    args = rx.run_args(ctx)
     with rx.RayCluster(address) as cluster:
         chosen = cluster.select_nodes(nodes)
         err.print(f"benchmarking on {len(chosen)} node(s), one at a time each: "

@@ -5,7 +5,7 @@ Imported only when a command is given ``--executor ray``; Ray itself (the option
 
 * :meth:`RayCluster.reproduce`: each planned training run is one Ray task (``num_cpus`` per
   run, one GPU per run when training on CUDA). A task trains into a temporary folder of its
-  worker and returns its CSV row and the bytes of its checkpoint files; the driver alone
+  worker (with one torch thread per CPU it holds) and returns its CSV row and the bytes of its checkpoint files; the driver alone
   appends the rows to the runs CSV (fsynced per row, in completion order) and writes the
   checkpoints atomically under its own artifacts folder, so no shared filesystem is needed.
   A worker that dies (crash, out of memory, lost node) is retried ``max_retries`` times by
@@ -170,7 +170,8 @@ class RayCluster:
                                               retry_exceptions=False)
         fault = os.environ.get(FAULT_ENV, ""), os.environ.get(FAULT_DIR_ENV, "")
         data_ref = ray.put(data)
-        pending = {task.remote(run, data_ref, device.type, commit, fault): run for run in runs}
+        threads = max(1, int(cpus_per_run))
+        pending = {task.remote(run, data_ref, device.type, threads, commit, fault): run for run in runs}
         done = []
         try:
             while pending:
@@ -265,20 +266,18 @@ class NodeResult:
 
 
 def run_args(ctx) -> list[str]:
-    """The ``run`` command line of a click context, as given by the user, for the nodes: every
-    option not left at its default except the driver's own (``--executor``, ``--nodes``,
-    ``--address``, ``--out``, ``--results-dir``); path values made absolute."""
-    import click
-
+    """The ``run`` command line of a (Typer) click context, as given by the user, for the nodes:
+    every parameter not left at its default except the driver's own (``--executor``,
+    ``--nodes``, ``--address``, ``--out``, ``--results-dir``); path values made absolute."""
     args: list[str] = []
     for p in ctx.command.params:
-        if p.name in _DRIVER_ONLY or ctx.get_parameter_source(p.name) in (
-                click.core.ParameterSource.DEFAULT, None):
+        source = ctx.get_parameter_source(p.name)
+        if p.name in _DRIVER_ONLY or source is None or source.name == "DEFAULT":
             continue
         value = ctx.params[p.name]
         values = list(value) if isinstance(value, (list, tuple)) else [value]
         values = [str(v.resolve()) if isinstance(v, Path) else str(v) for v in values if v is not None]
-        if isinstance(p, click.Argument):
+        if p.param_type_name == "argument":
             args += values
         elif p.is_flag:
             if value:
@@ -317,11 +316,13 @@ def _maybe_crash(run: rp.PlannedRun, fault: tuple[str, str]) -> None:
             os._exit(1)
 
 
-def _train_one(run: rp.PlannedRun, data: Dataset, device: str, commit: str,
+def _train_one(run: rp.PlannedRun, data: Dataset, device: str, threads: int, commit: str,
                fault: tuple[str, str]) -> tuple[dict, dict[str, bytes]]:
-    """Ray task: train one run into a temporary artifacts folder; returns its row and the bytes
-    of the files it wrote there, keyed by their path relative to the artifacts root."""
+    """Ray task: train one run with ``threads`` torch threads (its CPUs; workers are reused, so
+    set on every task) into a temporary artifacts folder; returns its row and the bytes of the
+    files it wrote there, keyed by their path relative to the artifacts root."""
     _maybe_crash(run, fault)
+    torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="mnistbench-ray-") as tmp:
         root = Path(tmp)
         row = rp.execute(run, data, device, root, None, commit)
