@@ -721,6 +721,7 @@ def reproduce(
         from mnistbench.bench.ray_executor import RayCluster
 
         with RayCluster(address) as cluster:
+            cluster.check_cpus_per_run(cpus_per_run)
             _reproduce(specs, seeds, profile, cluster.device(device), dataset, ae_study, reduce_on_cpu, out_path,
                        resume, results_dir, data_dir, artifacts_dir, cluster, max_retries, cpus_per_run)
     else:

@@ -148,6 +148,16 @@ class RayCluster:
 
     # -------------------------------------------------------------------------------- reproduce
 
+    def check_cpus_per_run(self, cpus_per_run: float) -> None:
+        """Raises UsageError unless some live node has ``cpus_per_run`` CPUs (else the tasks
+        would wait forever to be scheduled)."""
+        if cpus_per_run <= 0:
+            raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")
+        biggest = max((n.get("Resources", {}).get("CPU", 0) for n in self.alive_nodes()), default=0)
+        if cpus_per_run > biggest:
+            raise UsageError(f"--cpus-per-run {cpus_per_run:g}: no node of the Ray cluster has that many CPUs "
+                             f"(the largest has {biggest:g})")
+
     def reproduce(self, runs: list[rp.PlannedRun], data: Dataset, device: torch.device, sink: CsvAppender,
                   artifacts_root: Path | None, *, max_retries: int = 2, cpus_per_run: float = 2,
                   on_done: Callable[[dict], None] | None = None, commit: str = "") -> list[dict]:
@@ -157,13 +167,13 @@ class RayCluster:
         into the object store (about 55 MB for MNIST) and shared by every task.
 
         Raises:
-            UsageError: ``max_retries`` below 0, ``cpus_per_run`` not positive.
+            UsageError: ``max_retries`` below 0; ``cpus_per_run`` not positive, or more than any
+                live node has (the tasks could never be scheduled).
             KeyboardInterrupt: after cancelling the tasks still running (finished rows stay in the CSV).
         """
         if max_retries < 0:
             raise UsageError(f"--max-retries must be at least 0, got {max_retries}")
-        if cpus_per_run <= 0:
-            raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")
+        self.check_cpus_per_run(cpus_per_run)
         ray = self.ray
         gpus = 1 if device.type == "cuda" else 0
         task = ray.remote(_train_one).options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=max_retries,

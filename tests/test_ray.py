@@ -215,6 +215,13 @@ def test_run_on_each_node_matches_a_local_run(cluster, data_env, tiny_onnx):
 
 
 @pytest.mark.slow
+def test_more_cpus_per_run_than_any_node_is_refused(cluster, data_env):
+    res = invoke(*SMOKE, "--seeds", "1", "--executor", "ray", "--cpus-per-run", "3", "--out", data_env / "x.csv")
+    assert res.exit_code == 2 and "--cpus-per-run 3: no node of the Ray cluster has that many CPUs" in res.stderr
+    assert not (data_env / "x.csv").exists() and not (data_env / "x.system.json").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--nodes", "5"], "--nodes 5: the cluster has 1 live node(s)"),
     (["--nodes", "label=zone=nowhere"], "no live node has label zone=nowhere"),
