@@ -46,6 +46,11 @@ ArtifactsDir = Annotated[Optional[Path], typer.Option(
 Dataset = Annotated[str, typer.Option("--dataset", help="mnist or fashion-mnist.")]
 Seed = Annotated[int, typer.Option("--seed", help="Training seed (also selects which checkpoint to export/run).")]
 Device = Annotated[str, typer.Option("--device", help="Training device: auto, cpu or cuda.")]
+Executor = Annotated[str, typer.Option(
+    "--executor", help="local (in this process) or ray (tasks on a Ray cluster; needs the [ray] extra).")]
+RayAddress = Annotated[Optional[str], typer.Option(
+    "--address", help="--executor ray: the cluster to join (ray start --head prints it; 'auto' finds a local one); "
+                      "none starts a local 2-CPU cluster for this command.")]
 Models = Annotated[Optional[list[str]], typer.Argument(
     help="Model names or wildcard patterns (e.g. 'zhu-*'); none means every registered model.", show_default=False)]
 
@@ -568,6 +573,7 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
 @app.command()
 @guarded
 def run(
+    ctx: typer.Context,
     models: Models = None,
     provider: Annotated[list[str], typer.Option(
         "--provider", help="Execution provider(s): cpu, cuda, tensorrt (repeat or comma-separate).")] = ["cpu"],
@@ -629,6 +635,10 @@ def run(
     tf32: Annotated[bool, typer.Option("--tf32/--no-tf32", help="Allow TF32 math for fp32 on CUDA (off: fp32 "
                                        "parity with PyTorch).")] = False,
     device_id: Annotated[int, typer.Option("--device-id", help="CUDA device ordinal.")] = 0,
+    executor: Executor = "local",
+    nodes: Annotated[str, typer.Option("--nodes", help="--executor ray: the nodes to benchmark on, one at a time "
+                                       "each: all, a count, or label=KEY=VALUE.")] = "all",
+    address: RayAddress = None,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -642,14 +652,44 @@ def run(
     """
     from mnistbench.bench.timing import TimingConfig
 
-    _do_run(_run_options(
+    _check_executor(executor)
+    opts = _run_options(
         names=models, provider=provider, runtime=runtime, batch_sizes=batch_sizes, profile=profile, seed=seed,
         dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s, rounds), threads=threads,
         spinning=spinning, null=null, repeat=repeat, max_live=max_live_sessions, pin_cpus=pin_cpus,
         reference=reference, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
         resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess,
         results_dir=results_dir, out_path=out_path, io_mode=io_mode, cuda_graph=cuda_graph, cudnn_algo=cudnn_algo,
-        tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir))
+        tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir)
+    if executor == "ray":
+        _run_on_ray(ctx, nodes, address, results_dir, out_path, resume)
+    else:
+        _do_run(opts)
+
+
+def _check_executor(executor: str) -> None:
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {executor!r}; choose local or ray")
+
+
+def _run_on_ray(ctx: typer.Context, nodes: str, address: str | None, results_dir: Path, out_path: Path | None,
+                resume: bool) -> None:
+    """`run --executor ray`: the same command on each selected node, files gathered here."""
+    from mnistbench.bench import ray_executor as rx
+
+    if out_path is not None or resume:
+        raise UsageError("--executor ray writes <results-dir>/<run-id>/<host>.csv; --out and --resume are for one host")
+    args = rx.run_args(ctx)
+    with rx.RayCluster(address) as cluster:
+        chosen = cluster.select_nodes(nodes)
+        err.print(f"benchmarking on {len(chosen)} node(s), one at a time each: "
+                  + ", ".join(n["NodeManagerHostname"] for n in chosen))
+        folder, results = cluster.run_on_nodes(
+            chosen, args, results_dir, on_done=lambda r: err.print(f"  {r.key}: exit {r.returncode}"))
+    rx.manifest(folder, args, results)
+    out.print(rx.describe(results, folder), markup=False, highlight=False)
+    out.print(f"merged report: mnistbench report {folder}", markup=False, highlight=False)
+    rx.check_failures(results)
 
 
 @app.command("all")
@@ -733,6 +773,12 @@ def reproduce(
                                          "(more seeds or models may be added), then rewrite its table.")] = False,
     results_dir: Annotated[Path, typer.Option(help="Folder for the runs CSV, its table and system JSON.")] =
         Path("results") / "reproduce",
+    executor: Executor = "local",
+    address: RayAddress = None,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="--executor ray: retries of a run whose worker "
+                                             "died (crash, out of memory); then it is an error row.")] = 2,
+    cpus_per_run: Annotated[float, typer.Option("--cpus-per-run", help="--executor ray: CPUs each run holds (its "
+                                                "torch threads).")] = 2.0,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -744,14 +790,33 @@ def reproduce(
 
     Example: mnistbench reproduce --seeds 3 ; mnistbench reproduce zhu-mlp zhu-cnn --seeds 10 --resume --out X.csv
     """
-    from mnistbench.bench import reproduce as rp
-    from mnistbench.bench.pipeline import artifacts_root
-    from mnistbench.bench.system import git_commit, write_system_json
     from mnistbench.models.registry import select
     from mnistbench.models.train import resolve_device
 
+    _check_executor(executor)
+    if max_retries < 0:
+        raise UsageError(f"--max-retries must be at least 0, got {max_retries}")
+    if cpus_per_run <= 0:
+        raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")
     specs = select(models)
-    dev = resolve_device(device)
+    if executor == "ray":
+        from mnistbench.bench.ray_executor import RayCluster
+
+        with RayCluster(address) as cluster:
+            cluster.check_cpus_per_run(cpus_per_run)
+            _reproduce(specs, seeds, profile, cluster.device(device), dataset, ae_study, reduce_on_cpu, out_path,
+                       resume, results_dir, data_dir, artifacts_dir, cluster, max_retries, cpus_per_run)
+    else:
+        _reproduce(specs, seeds, profile, resolve_device(device), dataset, ae_study, reduce_on_cpu, out_path,
+                   resume, results_dir, data_dir, artifacts_dir)
+
+
+def _reproduce(specs, seeds, profile, dev, dataset, ae_study, reduce_on_cpu, out_path, resume, results_dir,
+               data_dir, artifacts_dir, cluster=None, max_retries=0, cpus_per_run=1.0) -> None:
+    from mnistbench.bench import reproduce as rp
+    from mnistbench.bench.pipeline import artifacts_root
+    from mnistbench.bench.system import git_commit, write_system_json
+
     runs = rp.plan(specs, seeds, profile, dev, reduce_on_cpu, ae_study)
     if resume:
         if out_path is None:
@@ -761,7 +826,7 @@ def reproduce(
         if other and (dataset, profile) not in other:
             raise UsageError(f"{out_path} holds {sorted(other)[0][0]}/{sorted(other)[0][1]} runs; "
                              f"it cannot be completed with --dataset {dataset} --profile {profile}")
-        have = {rp.run_key(r) for r in old}
+        have = {rp.run_key(r) for r in old if rp.is_ok(r)}  # error rows are trained again
         runs = [r for r in runs if r.key not in have]
         csv_path = out_path
     else:
@@ -772,8 +837,8 @@ def reproduce(
     system_path = csv_path.with_suffix(".system.json")
     if not system_path.exists():
         write_system_json(system_path, {"command": "reproduce", "dataset": dataset, "profile": profile,
-                                        "device": str(dev)})
-    err.print(f"{len(runs)} runs to train -> {csv_path}")
+                                        "device": str(dev), "executor": "ray" if cluster else "local"})
+    err.print(f"{len(runs)} runs to train -> {csv_path}" + (" (Ray tasks)" if cluster else ""))
     commit = git_commit()
     with _progress() as bar:
         task = bar.add_task("reproduce", total=None)
@@ -787,11 +852,25 @@ def reproduce(
             return cb
 
         def on_done(row):
+            if not rp.is_ok(row):
+                bar.console.print(f"  {row['model']} {row['scale']} seed {row['seed']}: error: {row['error']}",
+                                  markup=False, highlight=False)
+                return
             metric = float(row["final"])
             shown = f"{metric:.2%}" if row["metric"] == "accuracy" else f"MSE {metric:.4f}"
             bar.console.print(f"  {row['model']} {row['scale']} seed {row['seed']}: {shown} in {row['wall_s']} s")
 
-        rp.run_all(runs, data, device, sink, artifacts_root(artifacts_dir), on_start, on_done, commit)
+        if cluster is None:
+            rp.run_all(runs, data, dev.type, sink, artifacts_root(artifacts_dir), on_start, on_done, commit)
+        else:
+            bar.update(task, total=len(runs), description=f"reproduce: {len(runs)} Ray tasks")
+
+            def on_done_ray(row):
+                on_done(row)
+                bar.advance(task)
+
+            cluster.reproduce(runs, data, dev, sink, artifacts_root(artifacts_dir), max_retries=max_retries,
+                              cpus_per_run=cpus_per_run, on_done=on_done_ray, commit=commit)
     rows = rp.read_runs(csv_path) if csv_path.exists() else []
     if not rows:
         raise UsageError("nothing was trained")
@@ -799,6 +878,12 @@ def reproduce(
     rp.write_markdown(md, rows, [csv_path.name])
     print(rp.markdown(rows))
     out.print(f"runs: {csv_path}  table: {md}")
+    finished = {rp.run_key(r) for r in rows if rp.is_ok(r)}
+    failed = {rp.run_key(r): r for r in rows if not rp.is_ok(r) and rp.run_key(r) not in finished}
+    if failed:
+        first = next(iter(failed.values()))
+        raise MnistBenchError(f"{len(failed)} run(s) failed and were recorded as error rows (--resume trains them "
+                              f"again); first: {first['model']} seed {first['seed']}: {first['error']}")
 
 
 @app.command()

@@ -25,9 +25,11 @@ from that CSV; several CSVs (MNIST and Fashion-MNIST, say) merge into one table.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import statistics
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -39,15 +41,17 @@ from mnistbench.bench.records import CsvAppender
 from mnistbench.models.checkpoint import atomic_write_bytes
 from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
-from mnistbench.models.registry import get_spec
+from mnistbench.models.registry import get_spec, list_models
 from mnistbench.models.spec import ModelSpec
 from mnistbench.models.train import ProgressFn, resolve_device, train
 
 RUN_FIELDS = [
     "experiment", "dataset", "model", "scale", "seed", "profile", "recipe", "reduced", "metric",
     "final", "best", "best_step", "checkpoints", "reconstruction_mse", "steps", "epochs", "device",
-    "threads", "wall_s", "finished_utc", "commit",
+    "threads", "wall_s", "finished_utc", "commit", "status", "error",
 ]
+# Columns added after the first CSVs were written: files without them read as all ``ok``.
+ADDED_RUN_FIELDS = ("status", "error")
 # The autoencoder study's input scales: preprocess name -> label.
 AE_SCALES = {"unit": "[0,1]", "signed": "[-1,1]"}
 AE_MODELS = ("zhu-autoencoder", "zhu-conv-autoencoder")
@@ -171,8 +175,24 @@ def execute(run: PlannedRun, data: Dataset, device: str, artifacts_root: Path | 
         "reconstruction_mse": f"{meta['reconstruction_mse']:.6f}" if "reconstruction_mse" in meta else "",
         "steps": sum(s["steps"] for s in meta["stages"].values()), "epochs": meta["epochs_done"],
         "device": meta["device"], "threads": meta["threads"], "wall_s": f"{meta['wall_time_s']:.1f}",
-        "finished_utc": meta["finished_utc"], "commit": commit,
+        "finished_utc": meta["finished_utc"], "commit": commit, "status": "ok", "error": "",
     }
+
+
+def error_row(run: PlannedRun, dataset: str, error: str, commit: str = "") -> dict:
+    """The CSV row of a run that could not be trained: its identity, ``status`` ``error`` and
+    the reason in ``error``; the measurement columns are empty."""
+    row = dict.fromkeys(RUN_FIELDS, "")
+    row.update(experiment=run.experiment, dataset=dataset, model=run.model,
+               scale=AE_SCALES.get(run.scale, "") if run.experiment == "ae-scale" else "", seed=run.seed,
+               profile=run.profile, reduced=run.reduced, commit=commit, status="error", error=error,
+               finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return row
+
+
+def is_ok(row: dict) -> bool:
+    """Whether a runs-CSV row is a finished run (rows written before the ``status`` column are)."""
+    return row.get("status", "ok") in ("ok", "", None)
 
 
 def run_key(row: dict) -> tuple:
@@ -181,11 +201,25 @@ def run_key(row: dict) -> tuple:
 
 
 def runs_csv(path: Path) -> CsvAppender:
-    """The append-only, fsynced CSV of finished runs (columns :data:`RUN_FIELDS`).
+    """The append-only, fsynced CSV of finished runs (columns :data:`RUN_FIELDS`). An existing
+    file written before the ``status`` and ``error`` columns is first rewritten (atomically)
+    with them, its rows marked ``ok``, so that appended rows line up with its header.
 
     Raises:
-        UsageError: its folder cannot be created or written.
+        UsageError: its folder cannot be created or written; an existing file that is not a
+            reproduction CSV.
     """
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if header != RUN_FIELDS:
+            rows = read_runs(path)
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=RUN_FIELDS, lineterminator="\n", extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow({**dict.fromkeys(RUN_FIELDS, ""), "status": "ok", **r})
+            atomic_write_bytes(path, buf.getvalue().encode())
     return CsvAppender(path, RUN_FIELDS)
 
 
@@ -247,9 +281,10 @@ def _sd(xs: list[float]) -> float:
 
 
 def summarize(rows: list[dict]) -> list[Summary]:
-    """Group runs by (experiment, dataset, model, scale) in first-seen order."""
+    """Group finished runs (error rows are left out) by (experiment, dataset, model, scale) in
+    first-seen order."""
     groups: dict[tuple, list[dict]] = {}
-    for r in rows:
+    for r in filter(is_ok, rows):
         groups.setdefault((r["experiment"], r["dataset"], r["model"], r["scale"]), []).append(r)
     out = []
     for (exp, ds, model, scale), rs in groups.items():
@@ -390,7 +425,7 @@ def table_i_rows(rows: list[dict]) -> list[ReproRow]:
     spec = get_spec("rich-cnn")
     marks = spec.extra.get("table_i", {})
     runs = [r for r in rows if r["experiment"] == "paper" and r["model"] == "rich-cnn" and r["dataset"] == "mnist"
-            and r.get("checkpoints")]
+            and r.get("checkpoints") and is_ok(r)]
     out = []
     for k in sorted(marks):
         finals, bests = [], []
@@ -423,7 +458,12 @@ def ae_scale_rows(rows: list[dict]) -> list[ReproRow]:
 
 
 def markdown(rows: list[dict], sources: list[str] | None = None) -> str:
-    """The reproduction table, rich-cnn's Table I and the autoencoder study as markdown."""
+    """The reproduction table, rich-cnn's Table I and the autoencoder study as markdown, then
+    the runs that failed (error rows not completed by a later row of the same run).
+
+    Rows are taken in plan order (experiment, registry order of the model, scale, seed), so
+    that runs finished out of order (``--executor ray``) give the same table."""
+    rows = plan_order(rows)
     table = reproduction_rows(rows)
     parts = []
     if table:
@@ -436,9 +476,29 @@ def markdown(rows: list[dict], sources: list[str] | None = None) -> str:
     if ae:
         parts.append("Autoencoders at the same settings (the conv autoencoder's recipe), both input scales; output "
                      "activation sigmoid on [0,1], tanh on [-1,1]:\n\n" + _md(ae))
+    finished = {run_key(r) for r in rows if is_ok(r)}
+    failed = {run_key(r): r for r in rows if not is_ok(r) and run_key(r) not in finished}
+    if failed:
+        parts.append("Failed runs (not in the tables above; `--resume` retrains them):\n\n" + "\n".join(
+            f"- {r['experiment']} {r['model']}{' ' + r['scale'] if r['scale'] else ''} seed {r['seed']}: {r['error']}"
+            for r in failed.values()))
     if sources:
         parts.append("Sources: " + ", ".join(f"`{s}`" for s in sources))
     return "\n\n".join(parts) + "\n"
+
+
+def plan_order(rows: list[dict]) -> list[dict]:
+    """``rows`` stably sorted as :func:`plan` orders runs: ``paper`` before ``ae-scale``, models
+    in registry order, then scale and seed (numerically)."""
+    index = {name: i for i, name in enumerate(list_models())}
+    exp = {"paper": 0, "ae-scale": 1}
+
+    def key(r: dict) -> tuple:
+        seed = str(r["seed"])
+        return (exp.get(r["experiment"], 2), index.get(r["model"], len(index)), r["scale"],
+                int(seed) if seed.isdigit() else 0)
+
+    return sorted(rows, key=key)
 
 
 def _md(rows: list[dict], rename: dict | None = None) -> str:
