@@ -26,9 +26,9 @@ import torch
 from mnistbench.exporters.onnx import default_opset, export_onnx, read_metadata
 from mnistbench.exporters.verify import PARITY_IMAGES, check_parity
 from mnistbench.models.checkpoint import (atomic_write_bytes, check_writable, load_checkpoint, sha256_file, state_bytes,
-                                           sweep_temp_files, temp_path_beside)
+                                           storage_error, sweep_temp_files, temp_path_beside)
 from mnistbench.models.data import Dataset
-from mnistbench.models.errors import ExportError, UsageError, keep_interrupts
+from mnistbench.models.errors import ExportError, StorageError, UsageError, keep_interrupts
 from mnistbench.models.preprocess import preprocess
 from mnistbench.models.spec import ModelSpec
 from mnistbench.models.train import ProgressFn, train
@@ -176,6 +176,8 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
                 raise ExportError(f"{spec.name}: ONNX parity failed on {parity.images} test images: max |diff| "
                                   f"{parity.max_abs_diff:.3g} (tolerance {parity.tolerance:g}){agree}")
             os.replace(tmp, final)
+        except StorageError as exc:  # it names the temporary file; the user's file is the final one
+            raise storage_error(final, exc) from None
         finally:
             tmp.unlink(missing_ok=True)
     report = {

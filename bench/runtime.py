@@ -353,8 +353,7 @@ class _Watchdog:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                guards = list(self._guards)
-            period = self._period(guards)
+                period = self._period(list(self._guards))
             interrupted = False
             if self._wake is None:
                 time.sleep(period)
@@ -362,6 +361,8 @@ class _Watchdog:
                 with contextlib.suppress(BlockingIOError):
                     interrupted = signal.SIGINT in os.read(self._wake, 512)
             now = time.monotonic()
+            with self._lock:  # the guards as they are now: one may have started its first call while we waited
+                guards = list(self._guards)
             for g in guards:
                 started = g.started
                 if started is None:

@@ -18,6 +18,7 @@ one rename. A temporary file left by a killed process is removed by
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -61,11 +62,15 @@ def temp_path_beside(path: Path) -> Path:
 
 
 def storage_error(path: Path, exc: OSError, previous: bool | None = None) -> StorageError:
-    """The one-line :class:`StorageError` for an ``OSError`` met while writing ``path``."""
+    """The one-line :class:`StorageError` for an ``OSError`` met while writing ``path`` (its
+    ``reason`` attribute keeps the system's words, e.g. "No space left on device")."""
     if previous is None:
         previous = path.exists()
+    reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
     kept = f"the previous {path.name} is unchanged" if previous else "nothing was written"
-    return StorageError(f"cannot write {path}: {exc.strerror or exc}; {kept}")
+    err = StorageError(f"cannot write {path}: {reason}; {kept}")
+    err.reason = reason
+    return err
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -88,7 +93,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the folder was never made: nothing to remove
+            tmp.unlink()
         if isinstance(exc, OSError) and not isinstance(exc, StorageError) and exc.errno in STORAGE_ERRNOS:
             raise storage_error(path, exc, previous) from None
         raise
@@ -180,7 +186,8 @@ def check_writable(folder: Path, need_bytes: int, what: str) -> None:
         if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem without fallocate: the free-space check stands
             raise UsageError(f"cannot write {what} under {folder}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def state_bytes(state_dict: dict[str, torch.Tensor]) -> int:
@@ -278,7 +285,7 @@ def load_checkpoint(stem: Path, repair: str = "") -> tuple[dict[str, torch.Tenso
             raise damaged("its content does not match the sha256 recorded with it")
     elif FORMAT_KEY in header:
         raise UsageError(f"checkpoint {weights} has format {header[FORMAT_KEY]!r}, which this mnistbench "
-                         f"(format {FORMAT_VERSION}) cannot read{fix}")
+                         f"(format {FORMAT_VERSION}) cannot read: a newer mnistbench wrote it, or it is damaged{fix}")
     else:  # previous format: metadata in the JSON file, with the weights file's sha256
         if not meta_path.is_file():
             raise UsageError(f"checkpoint file not found: {meta_path} (a checkpoint of the previous format keeps "
