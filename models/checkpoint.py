@@ -227,11 +227,11 @@ def save_checkpoint(stem: Path, state_dict: dict[str, torch.Tensor], meta: dict[
     return weights
 
 
-def _validate_meta(meta: Any, where: Path) -> str | None:
+def _validate_meta(meta: Any) -> str | None:
     """Why ``meta`` is not a checkpoint's metadata, or None when it is."""
     if not isinstance(meta, dict):
         return f"its metadata is a JSON {type(meta).__name__}, not an object"
-    for key, kind in REQUIRED.items():
+    for key in REQUIRED:
         if key not in meta:
             return f"its metadata has no {key!r}"
     for key, kind in {**REQUIRED, **TYPED}.items():
@@ -297,7 +297,7 @@ def load_checkpoint(stem: Path, repair: str = "") -> tuple[dict[str, torch.Tenso
         expected = meta.get("weights_sha256") if isinstance(meta, dict) else None
         if expected and digest != expected:
             raise damaged(f"its weights file does not match the sha256 in {meta_path.name}")
-    why = _validate_meta(meta, weights)
+    why = _validate_meta(meta)
     if why:
         raise damaged(why)
     return state, {**meta, "weights_sha256": digest}

@@ -76,6 +76,13 @@ def command_args(command: str, arts: Artifacts, data_dir: Path) -> list[str]:
     raise ValueError(command)
 
 
+def default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, so that Python installs its Ctrl-C handler
+    even when this harness runs in the background (``nohup``, ``&``), where SIGINT is ignored and
+    children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def temp_files(root: Path) -> list[Path]:
     """Every temporary file under ``root`` (what mnistbench's writers name ``.*.tmp``)."""
     return sorted(p for p in root.rglob("*") if p.name.endswith(".tmp"))
@@ -117,7 +124,7 @@ def inject(point: Point, arts: Artifacts, data_dir: Path, known_checkpoints: set
     """Run ``point.command``, send ``point.signal`` after ``point.delay_s`` seconds, then check (see module doc)."""
     sig = signal.Signals[point.signal]
     proc = subprocess.Popen(command_args(point.command, arts, data_dir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         proc.wait(timeout=point.delay_s)
         point.finished = True
@@ -197,6 +204,7 @@ def campaign(root: Path, data_dir: Path, points: int, seed: int, commands=("trai
                               for c in commands for s in signals},
         "interrupted": sum(1 for p in results if not p.finished),
         "finished_before_signal": sum(1 for p in results if p.finished),
+        "exit_0_after_signal": sum(1 for p in results if not p.finished and p.rc == 0),
         "exit_codes": {str(rc): sum(1 for p in results if p.rc == rc) for rc in sorted({p.rc for p in results})},
         "inconsistencies": sum(1 for p in results if p.problems) + len(final),
         "temp_files_after_kill": sum(p.temp_files_after for p in results if p.signal == "SIGKILL"),

@@ -288,6 +288,17 @@ def test_stale_or_foreign_exports_are_refused_unless_allowed(arts, tmp_path, rea
             onnx_for(get_spec("lenet5"), lenet)
 
 
+def test_another_models_checkpoint_or_a_truncated_export_is_refused(tmp_path):
+    lenet = Artifacts(tmp_path, "mnist", "smoke", 0)
+    save_checkpoint(lenet.checkpoint("lenet5"), get_spec("lenet5").build().state_dict(), {"model": "zhu-cnn"})
+    with pytest.raises(UsageError, match="holds model 'zhu-cnn', not lenet5; retrain it: mnistbench train lenet5"):
+        read_checkpoint(get_spec("lenet5"), lenet)
+    proto = onnx.load(str(null_model(tmp_path)))
+    lenet.onnx("lenet5").write_bytes(proto.SerializeToString()[:-9])
+    with pytest.raises(UsageError, match="not a readable ONNX model .*run: mnistbench export lenet5"):
+        onnx_for(get_spec("lenet5"), lenet)
+
+
 # ---------------------------------------------------------------- misbehaving models
 
 
