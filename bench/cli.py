@@ -8,6 +8,7 @@ Progress bars go to stderr, tables to stdout.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import signal
 import sys
@@ -1115,6 +1116,11 @@ def main() -> None:
         code = 130
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.implementation.name == "cpython":
+        # Where Ctrl-C lands while a C extension runs Python code through PyRun_* (the ONNX exporter
+        # does), CPython notes "KeyboardInterrupt went unhandled" even though the command handled it,
+        # and would end `python -m` by SIGINT (status -2) instead of `code`; any PyRun_* call clears it.
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
     sys.exit(code)
 
 

@@ -17,6 +17,7 @@ At the end, an uninterrupted `train` and `export` give the same weights as the f
 Usage (the long run; the CI subset lives in tests/test_fault_artifacts.py):
 
     python scripts/fault_injection.py --points 50 --data-dir ../shared/data [--seed 0] [--json out.json]
+    python scripts/fault_injection.py --points 20 --commands export --signals SIGINT   # 20 Ctrl-Cs in export
 """
 
 from __future__ import annotations
@@ -221,10 +222,12 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--commands", default="train,export,export-int8", help="drawn from: train, export, export-int8")
+    ap.add_argument("--signals", default="SIGINT,SIGKILL", help="drawn from: SIGINT, SIGKILL")
     ap.add_argument("--json", type=Path, help="also write the full summary here")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mnistbench-faults-") as tmp:
-        s = campaign(Path(tmp), a.data_dir, a.points, a.seed)
+        s = campaign(Path(tmp), a.data_dir, a.points, a.seed, tuple(a.commands.split(",")), tuple(a.signals.split(",")))
     if a.json:
         a.json.write_text(json.dumps(s, indent=2) + "\n")
     brief = {k: v for k, v in s.items() if k != "results"}

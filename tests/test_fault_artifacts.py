@@ -354,7 +354,8 @@ def test_ctrl_c_stops_a_call_that_never_returns(tmp_path):
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=faults.default_sigint)  # Ctrl-C handled even when pytest runs in the background
     assert proc.stdout.readline().strip() == "calling"
     time.sleep(0.5)  # inside the call
     proc.send_signal(signal.SIGINT)
