@@ -8,13 +8,28 @@ Progress bars go to stderr, tables to stdout.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
+
+def _interrupted_while_starting(signum, frame):
+    """Ctrl-C while the command line still imports (typer, rich, numpy: up to a second on a loaded
+    machine): one line and exit 130, as during a command. :func:`main` puts Python's handler back."""
+    print("mnistbench: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+
+
+if (__name__ == "__main__" or Path(sys.argv[0]).name == "mnistbench") and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import typer  # noqa: E402  (after the Ctrl-C handler above)
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -104,7 +119,7 @@ ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="Train in ch
 
 def _do_train(names, profile, device, seed, dataset, data_dir, artifacts_dir, amp="off",
               channels_last=False) -> list[dict]:
-    from mnistbench.bench.pipeline import Artifacts, artifacts_root, train_model
+    from mnistbench.bench.pipeline import Artifacts, artifacts_root, prepare_training, train_model
     from mnistbench.bench.report import training_table
     from mnistbench.models.registry import select
     from mnistbench.models.train import resolve_device
@@ -117,8 +132,9 @@ def _do_train(names, profile, device, seed, dataset, data_dir, artifacts_dir, am
     resolve_device(device)
     if amp not in AMP_MODES:
         raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
-    data = _load_data(dataset, data_dir)
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
+    prepare_training(specs, arts)  # writable, with room for every checkpoint, before any training
+    data = _load_data(dataset, data_dir)
     metas = []
     with _progress() as bar:
         for s in specs:
@@ -352,7 +368,9 @@ def _run_options(**kw) -> dict:
         raise UsageError(f"--repeat must be at least 1, got {kw['repeat']}")
     if kw.get("max_live", 64) < 1:
         raise UsageError(f"--max-live-sessions must be at least 1, got {kw['max_live']}")
-    from mnistbench.bench.runtime import IO_MODES, GpuOptions, SessionConfig, validate_config
+    from mnistbench.bench.runtime import IO_MODES, GpuOptions, SessionConfig, set_call_timeout, validate_config
+
+    set_call_timeout(kw.get("call_timeout"))  # every ONNX Runtime call of this process (None: the default)
 
     provs, runtimes = _parse_providers(kw["provider"]), _parse_runtimes(kw["runtime"])
     modes = [m.strip() for m in kw.get("io_mode", "end-to-end").split(",") if m.strip()]
@@ -408,7 +426,7 @@ def _do_run(o: dict) -> list:
     for v in variants:
         if v not in VARIANTS:
             raise UsageError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
-    found = [(s, v, *onnx_for(s, arts, v)) for s in specs for v in variants]
+    found = [(s, v, *onnx_for(s, arts, v, o.get("allow_stale", False))) for s in specs for v in variants]
     if o["resume"]:
         csv_path = o["out_path"]
     elif o["repeat_index"] is None:
@@ -548,7 +566,9 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
             "--reference" if o.get("reference", True) else "--no-reference",
             "--score" if o.get("score", True) else "--no-score", "--variant", o.get("variant", "fp32"),
             "--io-mode", ",".join(o["axes"].io_modes), "--cudnn-algo", o["axes"].gpu.cudnn_conv_algo_search,
-            "--tf32" if o["axes"].gpu.tf32 else "--no-tf32", "--device-id", str(o["axes"].gpu.device_id)]
+            "--tf32" if o["axes"].gpu.tf32 else "--no-tf32", "--device-id", str(o["axes"].gpu.device_id),
+            *(["--allow-stale"] if o.get("allow_stale") else []),
+            *(["--call-timeout", str(o["call_timeout"])] if o.get("call_timeout") is not None else [])]
     for flag, key in (("--data-dir", "data_dir"), ("--artifacts-dir", "artifacts_dir")):
         if o[key] is not None:
             base += [flag, str(o[key])]
@@ -639,6 +659,12 @@ def run(
     nodes: Annotated[str, typer.Option("--nodes", help="--executor ray: the nodes to benchmark on, one at a time "
                                        "each: all, a count, or label=KEY=VALUE.")] = "all",
     address: RayAddress = None,
+    allow_stale: Annotated[bool, typer.Option(
+        "--allow-stale", help="Benchmark exported files even when they do not come from the current checkpoint "
+        "(retrained since, or another network saved under the model's name).")] = False,
+    call_timeout: Annotated[Optional[float], typer.Option(
+        "--call-timeout", help="Seconds one ONNX Runtime call may take before it is ended and its cell recorded "
+        "as an error row (0: no limit; default 60).", show_default=False)] = None,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
@@ -660,7 +686,8 @@ def run(
         reference=reference, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
         resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess,
         results_dir=results_dir, out_path=out_path, io_mode=io_mode, cuda_graph=cuda_graph, cudnn_algo=cudnn_algo,
-        tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir)
+        tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir, allow_stale=allow_stale,
+        call_timeout=call_timeout)
     if executor == "ray":
         _run_on_ray(ctx, nodes, address, results_dir, out_path, resume)
     else:
@@ -1397,8 +1424,28 @@ def _first_line(path: Path) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A Ctrl-C outside a command's error boundary exits 130 with one
+    line; once the command has returned, a Ctrl-C during interpreter shutdown changes nothing."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            print("mnistbench: interrupted", file=sys.stderr)  # Typer ends a Ctrl-C while parsing with a silent 130
+    except KeyboardInterrupt:
+        print("mnistbench: interrupted", file=sys.stderr)
+        code = 130
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.implementation.name == "cpython":
+        # Where Ctrl-C lands while a C extension runs Python code through PyRun_* (the ONNX exporter
+        # does), CPython notes "KeyboardInterrupt went unhandled" even though the command handled it,
+        # and would end `python -m` by SIGINT (status -2) instead of `code`; any PyRun_* call clears it.
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

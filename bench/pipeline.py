@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,10 @@ import torch
 
 from mnistbench.exporters.onnx import default_opset, export_onnx, read_metadata
 from mnistbench.exporters.verify import PARITY_IMAGES, check_parity
-from mnistbench.models.checkpoint import atomic_write_bytes, load_checkpoint, sha256_file
+from mnistbench.models.checkpoint import (atomic_write_bytes, check_writable, load_checkpoint, sha256_file, state_bytes,
+                                           storage_error, sweep_temp_files, temp_path_beside)
 from mnistbench.models.data import Dataset
-from mnistbench.models.errors import ExportError, UsageError
+from mnistbench.models.errors import ExportError, StorageError, UsageError, keep_interrupts
 from mnistbench.models.preprocess import preprocess
 from mnistbench.models.spec import ModelSpec
 from mnistbench.models.train import ProgressFn, train
@@ -69,9 +71,33 @@ def newest_profile(root: Path, dataset: str = "mnist", seed: int = 0) -> str:
     return max(found)[1] if found else "paper"
 
 
+def checkpoint_bytes(spec: ModelSpec) -> int:
+    """Room the checkpoint of ``spec`` needs while it is replaced: the new file beside the old until
+    the rename (twice the tensors' bytes), plus 1 MiB for its header, JSON copy and training log."""
+    return 2 * state_bytes(spec.build().state_dict()) + (1 << 20)
+
+
+def prepare_training(specs: list[ModelSpec], arts: Artifacts) -> None:
+    """Before any training: remove temporary files killed writers left in ``arts.dir``, and prove the
+    folder writable with room for every checkpoint of ``specs``.
+
+    Raises:
+        UsageError: the folder cannot be created or written, or lacks the room (one line, with sizes).
+    """
+    sweep_temp_files(arts.dir)
+    need = sum(checkpoint_bytes(s) for s in specs)
+    check_writable(arts.dir, need, f"the checkpoint{'s' if len(specs) > 1 else ''} of {', '.join(s.name for s in specs)}")
+
+
 def train_model(spec: ModelSpec, data: Dataset, arts: Artifacts, device: str, progress: ProgressFn | None = None,
                 amp: str = "off", channels_last: bool = False) -> dict:
-    """Train ``spec`` with ``arts.profile`` and write its checkpoint and log; returns the metadata."""
+    """Train ``spec`` with ``arts.profile`` and write its checkpoint and log; returns the metadata.
+
+    Raises:
+        UsageError: the checkpoint folder is unwritable or too full (checked before training).
+        StorageError: the disk filled while the checkpoint was written; the previous checkpoint is whole.
+    """
+    prepare_training([spec], arts)
     res = train(spec, data, profile=arts.profile, device=device, seed=arts.seed, progress=progress,
                 checkpoint_stem=arts.checkpoint(spec.name), log_path=arts.dir / f"{spec.name}.train.csv",
                 amp=amp, channels_last=channels_last)
@@ -104,13 +130,32 @@ def load_trained(spec: ModelSpec, arts: Artifacts, state: dict | None = None) ->
     stem = require_checkpoint(spec, arts)
     meta: dict = {}
     if state is None:
-        state, meta = load_checkpoint(stem)
+        state, meta = read_checkpoint(spec, arts)
     model = spec.build()
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise UsageError(f"checkpoint {stem} does not fit {spec.name}: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"checkpoint {stem} does not fit {spec.name}: {str(exc).splitlines()[0]}; "
+                         f"{_retrain(spec, arts)}") from None
     return model.eval(), meta
+
+
+def _retrain(spec: ModelSpec, arts: Artifacts) -> str:
+    return (f"retrain it: mnistbench train {spec.name} --profile {arts.profile} --seed {arts.seed}"
+            + ("" if arts.dataset == "mnist" else f" --dataset {arts.dataset}"))
+
+
+def read_checkpoint(spec: ModelSpec, arts: Artifacts) -> tuple[dict, dict]:
+    """The verified checkpoint of ``spec``: (state_dict, metadata), see :func:`load_checkpoint`.
+
+    Raises:
+        UsageError: absent, damaged, or the checkpoint of another model (the message says how to retrain).
+    """
+    state, meta = load_checkpoint(require_checkpoint(spec, arts), repair=_retrain(spec, arts))
+    if meta["model"] != spec.name:
+        raise UsageError(f"checkpoint {arts.checkpoint(spec.name)}.safetensors holds model {meta['model']!r}, "
+                         f"not {spec.name}; {_retrain(spec, arts)}")
+    return state, meta
 
 
 def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
@@ -127,20 +172,26 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
         ExportError: export, checker or parity failed.
     """
     model, meta = load_trained(spec, arts)
+    sweep_temp_files(arts.dir)
     final = arts.onnx(spec.name)
-    tmp = final.with_name(f".{final.name}.tmp")
-    proto = export_onnx(model, spec, tmp, {
-        "checkpoint_sha256": meta["weights_sha256"], "dataset": arts.dataset, "profile": arts.profile,
-        "seed": str(arts.seed), "test_metric": str(meta.get("test_metric")),
-    })
-    x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
-    parity = check_parity(tmp, model, x, spec.task)
-    if not parity.passed:
-        tmp.unlink(missing_ok=True)
-        agree = "" if parity.top1_agreement is None else f", top-1 agreement {parity.top1_agreement:.2%}"
-        raise ExportError(f"{spec.name}: ONNX parity failed on {parity.images} test images: max |diff| "
-                          f"{parity.max_abs_diff:.3g} (tolerance {parity.tolerance:g}){agree}")
-    os.replace(tmp, final)
+    tmp = temp_path_beside(final)  # parity is checked on this new file before it replaces the old one
+    with keep_interrupts():
+        try:
+            proto = export_onnx(model, spec, tmp, {
+                "checkpoint_sha256": meta["weights_sha256"], "dataset": arts.dataset, "profile": arts.profile,
+                "seed": str(arts.seed), "test_metric": str(meta.get("test_metric")),
+            })
+            x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
+            parity = check_parity(tmp, model, x, spec.task)
+            if not parity.passed:
+                agree = "" if parity.top1_agreement is None else f", top-1 agreement {parity.top1_agreement:.2%}"
+                raise ExportError(f"{spec.name}: ONNX parity failed on {parity.images} test images: max |diff| "
+                                  f"{parity.max_abs_diff:.3g} (tolerance {parity.tolerance:g}){agree}")
+            os.replace(tmp, final)
+        except StorageError as exc:  # it names the temporary file; the user's file is the final one
+            raise storage_error(final, exc) from None
+        finally:
+            tmp.unlink(missing_ok=True)
     report = {
         "model": spec.name, "onnx": final.name, "onnx_sha256": sha256_file(final),
         "opset": default_opset(proto),
@@ -152,20 +203,58 @@ def export_model(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     return report
 
 
-def onnx_for(spec: ModelSpec, arts: Artifacts, variant: str = "fp32") -> tuple[Path, dict[str, str]]:
-    """The exported file of ``spec`` (``fp32``, ``int8``, ``fp16`` or ``fp16-io``) and its metadata.
+def onnx_for(spec: ModelSpec, arts: Artifacts, variant: str = "fp32",
+             allow_stale: bool = False) -> tuple[Path, dict[str, str]]:
+    """The exported file of ``spec`` (``fp32``, ``int8``, ``fp16`` or ``fp16-io``) and its metadata,
+    checked to come from the current checkpoint (see :func:`stale_reason`) unless ``allow_stale``.
 
     Raises:
-        UsageError: not exported yet (the message says how).
+        UsageError: not exported yet, unreadable, or stale (the message says how to re-export).
     """
     path = arts.onnx(spec.name, variant)
+    flag = "" if variant == "fp32" else f" --{variant}"
+    export = f"mnistbench export {spec.name} --profile {arts.profile} --seed {arts.seed}" + (
+        "" if arts.dataset == "mnist" else f" --dataset {arts.dataset}") + flag
     if not path.is_file():
-        flag = "" if variant == "fp32" else f" --{variant}"
         raise UsageError(
             f"no {variant} ONNX file for {spec.name} (dataset {arts.dataset}, profile {arts.profile}, seed {arts.seed}) "
-            f"at {path}; run: mnistbench export {spec.name} --profile {arts.profile} --seed {arts.seed}{flag}"
+            f"at {path}; run: {export}"
         )
-    return path, read_metadata(path)
+    try:
+        meta = read_metadata(path)
+    except Exception as exc:  # onnx raises DecodeError, ValueError, ... on damaged bytes
+        raise UsageError(f"{path} is not a readable ONNX model ({type(exc).__name__}); run: {export}") from None
+    why = None if allow_stale else stale_reason(spec, arts, path, meta)
+    if why:
+        raise UsageError(f"{why}; run: {export} (or pass --allow-stale to benchmark it anyway)")
+    return path, meta
+
+
+def _utc(path: Path) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
+
+
+def stale_reason(spec: ModelSpec, arts: Artifacts, path: Path, meta: dict[str, str]) -> str | None:
+    """Why the exported ``path`` (metadata ``meta``) does not describe the current checkpoint of
+    ``spec``, or None when it does (or no checkpoint is there to compare with).
+
+    The file must name ``spec`` as its model and record the sha256 of the checkpoint it was
+    exported from, equal to the sha256 of the checkpoint now in ``arts`` (a retrained checkpoint,
+    another model's file copied under this name, or a network mnistbench did not export all fail).
+    The message names both hashes and both files' modification times.
+    """
+    ck = arts.checkpoint(spec.name).with_suffix(".safetensors")
+    if not ck.is_file():
+        return None
+    if meta.get("model") != spec.name:
+        held = f"model {meta['model']!r}" if meta.get("model") else "a network mnistbench did not export"
+        return f"{path.name} holds {held}, not {spec.name}"
+    recorded, current = meta.get("checkpoint_sha256", ""), sha256_file(ck)
+    if recorded == current:
+        return None
+    was = f"checkpoint {recorded[:12]}" if recorded else "no recorded checkpoint"
+    return (f"{path.name} is stale: exported ({_utc(path)}) from {was}, but {ck.name} is now {current[:12]} "
+            f"(written {_utc(ck)})")
 
 
 def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
@@ -233,7 +322,7 @@ def _variant_report(spec: ModelSpec, data: Dataset, arts: Artifacts, fp32: Path,
 
 def torch_builder(spec: ModelSpec, arts: Artifacts):
     """A function returning the trained PyTorch module of ``spec`` (eval mode, CPU)."""
-    state, _ = load_checkpoint(require_checkpoint(spec, arts))  # read once; each build is a fresh module
+    state, _ = read_checkpoint(spec, arts)  # read once; each build is a fresh module
     load_trained(spec, arts, state)  # the weights fit, checked before any run starts
     return lambda: load_trained(spec, arts, state)[0]
 

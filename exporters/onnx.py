@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import ExportError
+from mnistbench.models.errors import ExportError, keep_interrupts
 from mnistbench.models.spec import ModelSpec
 
 # Opset 18: supported by every ONNX Runtime since 1.14 and the dynamo
@@ -53,6 +53,8 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, metadata: dict[st
 
     Raises:
         ExportError: the exporter or the checker failed (the message names the model).
+        KeyboardInterrupt: Ctrl-C during the export, also where the exporter reports it as its own error.
+        StorageError: ``path`` cannot be written (nothing is left behind).
     """
     model = model.cpu().eval()
     example = torch.zeros(2, *spec.input_shape)
@@ -63,7 +65,8 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, metadata: dict[st
     level = onnx_log.level
     onnx_log.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        with keep_interrupts(), warnings.catch_warnings(), contextlib.redirect_stdout(buf), \
+                contextlib.redirect_stderr(buf):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 model, (example,), None, dynamo=True, opset_version=opset,

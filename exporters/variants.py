@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import ExportError
+from mnistbench.models.errors import ExportError, keep_interrupts
 
 CALIBRATION_IMAGES = 1000  # the first 1,000 training images; more changed no accuracy we measured
 CALIBRATION_BATCH = 100
@@ -63,7 +63,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray) -> o
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with tempfile.TemporaryDirectory(prefix="mnistbench-int8-") as tmp, \
+        with keep_interrupts(), tempfile.TemporaryDirectory(prefix="mnistbench-int8-") as tmp, \
                 contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             pre, q = os.path.join(tmp, "pre.onnx"), os.path.join(tmp, "int8.onnx")
             quant_pre_process(str(fp32_path), pre)
@@ -101,7 +101,7 @@ def convert_fp16(fp32_path: Path, out_path: Path, keep_io_types: bool = True) ->
 
     src = onnx.load(str(fp32_path))
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with keep_interrupts(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             proto = convert_float_to_float16(src, keep_io_types=keep_io_types)
         _topological_sort(proto.graph)  # the converter appends its input Casts after their consumers
         onnx.checker.check_model(proto)

@@ -8,6 +8,10 @@ non-zero exit; everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 
 class MnistBenchError(Exception):
     """Base class of every expected failure. ``exit_code`` is what the CLI returns."""
@@ -31,3 +35,54 @@ class ProviderUnavailableError(MnistBenchError):
 
 class ExportError(MnistBenchError):
     """ONNX export or its parity check against PyTorch failed."""
+
+
+class StorageError(MnistBenchError, OSError):
+    """A file could not be written (disk full, file-size limit, read-only or vanished folder); the
+    previous version of the file, if any, is unchanged. Also an ``OSError``, for callers that catch those."""
+
+
+@contextlib.contextmanager
+def keep_interrupts():
+    """Inside the block, a Ctrl-C always ends as ``KeyboardInterrupt``, even where a library catches
+    it and raises its own error instead (the dynamo ONNX exporter reports it as ``TorchExportError``)
+    or swallows it: a SIGINT seen during the block is noted, and whatever the block then raises, or
+    its normal end, becomes ``KeyboardInterrupt``. Only in the main thread, under Python's default
+    SIGINT handler (elsewhere the block runs unchanged).
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    seen = []
+
+    def note(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    except BaseException as exc:
+        if seen or _from_interrupt(exc):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if seen:
+        raise KeyboardInterrupt
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was caused by, a ``KeyboardInterrupt`` (cause and context chains)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class CallTimeoutError(MnistBenchError):
+    """One inference call ran past its time limit (``run --call-timeout``) and was ended."""
