@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,12 @@ def test_unwritable_output_and_empty_results_get_one_line(model, tmp_path):
     empty.write_text(",".join(COLUMNS) + "\n")
     res = subprocess.run(cli("compare", empty, empty), capture_output=True, text=True)
     one_line_error(res, "no measured rows")
+
+
+def test_fault_injection_subset_for_run(real_data_root, tmp_path):
+    """Three interrupt points of scripts/fault_injection_run.py (the long version takes --points 50)."""
+    res = subprocess.run([sys.executable, "scripts/fault_injection_run.py", "--points", "3", "--seed", "3",
+                          "--data-dir", real_data_root, "--json", tmp_path / "f.json"],
+                         capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "3 points" in res.stdout and "0 with problems" in res.stdout
