@@ -239,7 +239,8 @@ def _do_export(names, profile, seed, dataset, data_dir, artifacts_dir, int8: boo
 @guarded
 def export(
     models: Models = None,
-    profile: _profile_opt("paper") = "paper",
+    profile: Annotated[Optional[str], typer.Option("--profile", help="paper, quick or smoke (default: the profile "
+                                                   "whose checkpoints were written last).")] = None,
     seed: Seed = 0,
     dataset: Dataset = "mnist",
     int8: Annotated[bool, typer.Option("--int8", help="Also write the int8 QDQ variant (static quantization, "
@@ -258,7 +259,21 @@ def export(
 
     Example: mnistbench export --profile quick --int8
     """
+    profile = profile or _newest_profile(artifacts_dir, dataset, seed, "*.safetensors", "checkpoints")
     _do_export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16, fp16_io)
+
+
+def _newest_profile(artifacts_dir: Path | None, dataset: str, seed: int, pattern: str, what: str) -> str:
+    """The profile whose ``pattern`` artifacts were written last (said in one line when several exist)."""
+    from mnistbench.bench.pipeline import artifacts_root, newest_profile, profiles_with
+
+    root = artifacts_root(artifacts_dir)
+    found = profiles_with(root, dataset, seed, pattern)
+    chosen = newest_profile(root, dataset, seed, pattern)
+    if len(found) > 1:
+        err.print(f"profile {chosen}: the newest of {', '.join(found)} with {what} (--profile to choose)",
+                  markup=False, highlight=False)
+    return chosen
 
 
 def _parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
@@ -601,7 +616,8 @@ def run(
         "--runtime", help="onnxruntime, torch (PyTorch eager, the baseline) and/or torch.compile; comma-separate.")] =
         ["onnxruntime"],
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32,128,512",
-    profile: _profile_opt("paper") = "paper",
+    profile: Annotated[Optional[str], typer.Option("--profile", help="paper, quick or smoke (default: the profile "
+                                                   "whose ONNX exports were written last).")] = None,
     seed: Seed = 0,
     dataset: Dataset = "mnist",
     warmup_iters: Annotated[int, typer.Option(help="Untimed warm-up calls per cell (at least).")] = WARMUP_ITERS,
@@ -679,6 +695,8 @@ def run(
     from mnistbench.bench.timing import TimingConfig
 
     _check_executor(executor)
+    if profile is None:
+        profile = "foreign" if onnx else _newest_profile(artifacts_dir, dataset, seed, "*.onnx", "exports")
     opts = _run_options(
         names=models, provider=provider, runtime=runtime, batch_sizes=batch_sizes, profile=profile, seed=seed,
         dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s, rounds), threads=threads,

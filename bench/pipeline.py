@@ -59,16 +59,22 @@ class Artifacts:
         return self.dir / (f"{model}.onnx" if variant == "fp32" else f"{model}.{variant}.onnx")
 
 
-def newest_profile(root: Path, dataset: str = "mnist", seed: int = 0) -> str:
-    """The profile whose artifacts (ONNX files) for ``dataset`` and ``seed`` were written last, or
-    ``paper`` when there are none (the error for a missing artifact then names what exists)."""
+def profiles_with(root: Path, dataset: str = "mnist", seed: int = 0, pattern: str = "*.onnx") -> list[str]:
+    """The profiles with at least one ``pattern`` file for ``dataset`` and ``seed``, newest first."""
     found = []
     for prof in ("paper", "quick", "smoke"):
         d = Artifacts(root, dataset, prof, seed).dir
-        onnx_files = list(d.glob("*.onnx")) if d.is_dir() else []
-        if onnx_files:
-            found.append((max(f.stat().st_mtime for f in onnx_files), prof))
-    return max(found)[1] if found else "paper"
+        files = list(d.glob(pattern)) if d.is_dir() else []
+        if files:
+            found.append((max(f.stat().st_mtime for f in files), prof))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def newest_profile(root: Path, dataset: str = "mnist", seed: int = 0, pattern: str = "*.onnx") -> str:
+    """The profile whose ``pattern`` artifacts (ONNX files by default) for ``dataset`` and ``seed`` were
+    written last, or ``paper`` when there are none (the error for a missing artifact then says so)."""
+    found = profiles_with(root, dataset, seed, pattern)
+    return found[0] if found else "paper"
 
 
 def checkpoint_bytes(spec: ModelSpec) -> int:
