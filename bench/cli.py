@@ -510,6 +510,7 @@ def _run_locked(csv_path: Path, o: dict, specs, found, foreign, arts, axes) -> l
         rows = run_matrix(targets, axes, csv_path, timing=o["timing"], peak_gflops=peak,
                           repeat=o["repeat_index"] or 0, shuffle_seed=o["shuffle_seed"], done=done,
                           score=o.get("score", True), max_live=o.get("max_live", 64), pinned_cpus=pinned,
+                          auto_cache=arts.root / "threads-auto.json",
                           progress=lambda d, n, tot: bar.update(task, description=d, completed=n, total=tot))
     if o["repeat_index"] is not None:
         return rows

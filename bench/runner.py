@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
+import os
 import random
 import signal
 import threading
@@ -217,6 +219,43 @@ def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.nda
     return 1 if 1 in ips and ips[1] >= ips[most] * (1 + AUTO_MARGIN) else most
 
 
+class AutoThreadsCache:
+    """The choices of ``threads auto``, kept per machine and model file so that two runs of the same
+    model on the same machine run with the same thread count. Without it the short probe, on a busy
+    machine, chose 1 thread in one run and 2 in the next, and that choice, not the model, moved the
+    p50 between two otherwise identical runs (a whole-cell change no interval can see).
+
+    The file (JSON, written atomically) maps ``sha256 | provider | spinning | batch | CPU | cores |
+    affinity | ONNX Runtime version`` to the count. Delete it to probe again. ``path`` None: no cache.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.choices: dict[str, int] = {}
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text())
+                self.choices = {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            except (OSError, ValueError, TypeError):
+                self.choices = {}  # a damaged cache only costs a probe
+
+    @staticmethod
+    def key(sha: str, provider: str, spinning: bool | None, batch: int) -> str:
+        return "|".join(map(str, (sha, provider, _SPIN[spinning], batch, cpu_model(), psutil.cpu_count(),
+                                  ",".join(map(str, sorted(os.sched_getaffinity(0)))), ort.__version__)))
+
+    def get(self, key: str, probe: Callable[[], int]) -> int:
+        if key not in self.choices:
+            self.choices[key] = probe()
+            if self.path is not None:
+                try:
+                    fresh = AutoThreadsCache(self.path).choices  # another run may have added its own
+                    atomic_write_bytes(self.path, json.dumps({**fresh, **self.choices}, indent=1).encode())
+                except OSError:
+                    pass  # an unwritable cache only costs a probe next time
+        return self.choices[key]
+
+
 def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> list[tuple]:
     """The cells, grouped by (target, runtime, provider, threads, spinning, io mode); groups shuffled when asked.
 
@@ -321,6 +360,7 @@ def run_matrix(
     score: bool = True,
     max_live: int = MAX_LIVE_SESSIONS,
     pinned_cpus: str = "",
+    auto_cache: Path | None = None,
 ) -> list[BenchmarkRecord]:
     """Benchmark every cell, interleaved, and append each row to ``out_csv`` with its samples.
 
@@ -333,6 +373,8 @@ def run_matrix(
     progress.
 
     ``score=False`` skips the quality columns (accuracy, MSE, agreement), for timing-only sweeps.
+    ``auto_cache``: the file of :class:`AutoThreadsCache` (threads ``auto`` probes once per machine,
+    model file and batch size; None probes every cell).
     ``done`` holds the ``config_id`` of rows already in ``out_csv`` (``run --resume``, see
     :func:`resume_keys`): those cells are skipped.
 
@@ -352,6 +394,7 @@ def run_matrix(
     refs: dict[str, np.ndarray | None] = {}
     meta: dict[Path, tuple[str, int]] = {}  # per ONNX file: sha256, opset (variants share a name, not a file)
     scored: dict[tuple[Path, str, str], tuple[dict, Placement]] = {}
+    auto_threads = AutoThreadsCache(auto_cache)
 
     def identity(g: tuple, b: int) -> dict:
         t, runtime, prov, threads, spinning, io_mode = g
@@ -420,7 +463,8 @@ def run_matrix(
             x = batch_input(t.inputs, b)
             used = max(threads, 0)
             if threads == AUTO and runtime == "onnxruntime":
-                used = autotune_threads(t.path, prov, spinning, x, axes.gpu)
+                used = auto_threads.get(AutoThreadsCache.key(values["onnx_sha256"], prov, spinning, b),
+                                        lambda: autotune_threads(t.path, prov, spinning, x, axes.gpu))
                 rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
             else:
                 rt = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)()

@@ -71,6 +71,11 @@ def test_all_smoke_end_to_end(mnist, real_data_root, tmp_path):
     system = json.loads(csvs[0].with_suffix(".system.json").read_text())
     assert system["onnxruntime"] and system["cpu_model"] and system["cpu_logical_cores"] >= 1
     assert "wall time: train" in res.stdout
+    # the natural next step, with no --profile: run follows the artifacts (smoke here, not paper)
+    nxt = invoke("run", "lenet5", "--batch-sizes", "1", "--no-score", "--no-null", "--min-s", "0",
+                 "--artifacts-dir", arts, "--out", tmp_path / "next.csv", "--data-dir", real_data_root)
+    assert nxt.exit_code == 0, nxt.output
+    assert {r["checkpoint_profile"] for r in csv.DictReader(open(tmp_path / "next.csv")) if r["model"] == "lenet5"} == {"smoke"}
 
 
 def test_cuda_on_cpu_host_fails_cleanly_and_writes_nothing(tmp_path):
