@@ -356,10 +356,13 @@ def test_ctrl_c_stops_a_call_that_never_returns(tmp_path):
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=faults.default_sigint)  # Ctrl-C handled even when pytest runs in the background
-    assert proc.stdout.readline().strip() == "calling"
-    time.sleep(0.5)  # inside the call
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)  # a hang fails here
+    try:
+        assert proc.stdout.readline().strip() == "calling"
+        time.sleep(0.5)  # inside the call
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # a hang fails here
+    finally:
+        proc.kill()  # never leave a call that does not end burning a CPU after the test (one ran for an hour)
     assert proc.returncode == 0 and out.strip() == "interrupted", err
 
 
