@@ -45,7 +45,16 @@ from mnistbench.models.errors import ProviderUnavailableError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
-RUNTIMES = ("onnxruntime", "torch", "torch.compile")
+RUNTIMES = ("onnxruntime", "torch", "torch.compile", "openvino")
+# Precisions a runtime applies to the fp32 ONNX file itself (``run --precision``), carried as the row's
+# variant: ``bf16`` is OpenVINO's inference precision hint and PyTorch's bf16 autocast. ONNX Runtime
+# runs each file as written (its reduced precisions are the int8/fp16 variant files).
+PRECISIONS = ("fp32", "bf16")
+# Which variants each runtime runs: ONNX Runtime every ONNX file; PyTorch the checkpoint at fp32 or
+# under bf16 autocast (never an int8/fp16 file); OpenVINO the fp32 file at either precision hint and
+# the int8 QDQ file.
+RUNTIME_VARIANTS = {"onnxruntime": ("fp32", "int8", "fp16", "fp16-io", "foreign"), "torch": ("fp32", "bf16"),
+                    "torch.compile": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8", "foreign")}
 NAN = float("nan")
 AUTO = -1  # threads axis value: choose per cell by a short probe (see autotune_threads)
 PROBE = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=3, min_s=0.15)  # cheap even at batch 512
@@ -147,9 +156,15 @@ def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bo
               io_mode: str = "end-to-end", gpu: GpuOptions = GpuOptions()):
     """A factory of fresh runtimes; ``threads`` AUTO means the runtime's default (0) here."""
     th = 0 if threads == AUTO else threads
+    precision = "bf16" if t.variant == "bf16" else "fp32"
     if runtime in ("torch", "torch.compile"):
         return lambda: TorchRuntime(t.build_torch, provider, th, io_mode, compile=runtime == "torch.compile",
-                                    tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive")
+                                    tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive",
+                                    precision=precision)
+    if runtime == "openvino":
+        from mnistbench.bench.openvino_runtime import OpenVinoRuntime  # optional extra: imported when asked for
+
+        return lambda: OpenVinoRuntime(t.path, precision, th)
     cfg = SessionConfig(provider, th, spinning, io_mode=io_mode, gpu=gpu)
     return lambda: OrtRuntime(t.path, cfg)
 
@@ -164,6 +179,8 @@ def applies(runtime: str, provider: str, io_mode: str) -> bool:
     """Whether a cell of this (runtime, provider, io mode) exists: device modes need a GPU provider;
     CUDA graphs are an ONNX Runtime CUDA EP option; PyTorch runs on cpu and cuda only."""
     if runtime != "onnxruntime" and provider not in ("cpu", "cuda"):
+        return False
+    if runtime == "openvino" and provider != "cpu":
         return False
     if io_mode == "end-to-end":
         return True
@@ -212,10 +229,10 @@ def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> 
     for t in targets:
         for rt, prov, th, sp, io in itertools.product(axes.runtimes, axes.providers, axes.threads, axes.spinning,
                                                       axes.io_modes):
-            if not applies(rt, prov, io):
+            if not applies(rt, prov, io) or t.variant not in RUNTIME_VARIANTS[rt]:
                 continue
             if rt != "onnxruntime":
-                if t.build_torch is None:
+                if t.build_torch is None and rt != "openvino":
                     continue
                 sp = None
             if (t, rt, prov, th, sp, io) not in groups:
@@ -270,6 +287,10 @@ def run_matrix(
                 f"threads {'auto' if threads == AUTO else threads}]"
         gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
                     if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
+        if runtime == "openvino":
+            from mnistbench.bench.openvino_runtime import options_label as ov_label  # optional extra
+
+            gpu_opts = ov_label("bf16" if t.variant == "bf16" else "fp32")
         if t.path not in meta:
             proto = onnx.load(str(t.path), load_external_data=False)
             meta[t.path] = (sha256_file(t.path), default_opset(proto))
@@ -299,7 +320,7 @@ def run_matrix(
         if progress:
             progress(f"{label}: scoring", len(rows), total)
         try:
-            key = (t.path, runtime, prov)
+            key = (t.path, t.variant, runtime, prov)  # bf16 rows share the fp32 file
             if key not in scored:  # io mode, threads and spinning do not change the outputs: score end-to-end
                 scorer = _sessions(t, runtime, prov, threads, spinning, "end-to-end", axes.gpu)()
                 scored[key] = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
@@ -351,9 +372,11 @@ def run_matrix(
             cell_id = f"{run_id}-r{repeat}-{len(rows) + len(done):04d}"
             rec = BenchmarkRecord(
                 **ident, cell_id=cell_id, timestamp_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                providers_used=";".join(rt.providers_used), batch_size=b, intra_op_threads=used,
+                providers_used=";".join(rt.providers_used), batch_size=b,
+                intra_op_threads=getattr(rt, "threads_used", 0) or used,
                 spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a",
-                graph_optimization={"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled"}[runtime],
+                graph_optimization={"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled",
+                                    "openvino": "compiled"}[runtime],
                 session_create_ms=rt.create_ms, first_inference_ms=first_ms,
                 warmup_iters=s.warmup_iters, timed_iters=st.n, timed_wall_s=s.wall_s,
                 latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
