@@ -235,7 +235,8 @@ def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> 
                 if t.build_torch is None and rt != "openvino":
                     continue
                 sp = None
-            if (t, rt, prov, th, sp, io) not in groups:
+            # by identity: targets of one model (fp32, bf16) hold equal-valued numpy arrays, which == cannot compare
+            if not any(g[0] is t and g[1:] == (rt, prov, th, sp, io) for g in groups):
                 groups.append((t, rt, prov, th, sp, io))
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(groups)

@@ -28,8 +28,9 @@ def _targets(arts, data, names, precisions=("fp32", "bf16")):
         spec = get_spec(name)
         path, meta = onnx_for(spec, arts)
         x, y = eval_inputs(spec, data)
-        out += [Target(name, path, spec.task, x, y, torch_builder(spec, arts), spec.flops, "mnist", "smoke", "0",
-                       meta["checkpoint_sha256"], variant=p) for p in precisions]
+        # one array per target, as `run` builds them (equal values, distinct objects)
+        out += [Target(name, path, spec.task, x.copy(), y.copy(), torch_builder(spec, arts), spec.flops, "mnist",
+                       "smoke", "0", meta["checkpoint_sha256"], variant=p) for p in precisions]
     return out
 
 
