@@ -347,6 +347,33 @@ def _parse_runtimes(values: list[str]) -> list[str]:
     return list(dict.fromkeys(rts))
 
 
+def _row_variants(variant: str, precision: str, runtimes: list[str]) -> list[str]:
+    """The row variants of ``run``: the ONNX files of ``--variant`` (fp32, int8, fp16, fp16-io) and the
+    precisions of ``--precision`` other than fp32 (bf16: the fp32 file run at bf16 by the runtimes
+    that take a precision). fp32 rows are kept only when fp32 is in both lists.
+
+    Raises:
+        UsageError: an unknown variant or precision; a precision that none of ``runtimes`` runs.
+    """
+    from mnistbench.bench.runner import PRECISIONS, RUNTIME_VARIANTS
+
+    files = [v.strip() for v in variant.split(",") if v.strip()]
+    precs = [p.strip().lower() for p in precision.split(",") if p.strip()]
+    for v in files:
+        if v not in VARIANTS:
+            raise UsageError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    for p in precs:
+        if p not in PRECISIONS:
+            raise UsageError(f"unknown precision {p!r}; choose from {', '.join(PRECISIONS)}")
+        if p != "fp32" and not any(p in RUNTIME_VARIANTS[r] for r in runtimes):
+            raise UsageError(f"precision {p} needs --runtime openvino, torch or torch.compile "
+                             f"(ONNX Runtime runs fp32; its int8 is --variant int8)")
+    out = [v for v in files if v != "fp32" or "fp32" in precs] + [p for p in precs if p != "fp32"]
+    if not out:
+        raise UsageError("--variant and --precision leave nothing to run (fp32 rows need fp32 in both)")
+    return list(dict.fromkeys(out))
+
+
 def _check_runtime_providers(runtimes: list[str], provs: list[str]) -> list[str]:
     """Prove every requested (runtime, provider) usable before any work or any file; returns the
     providers to run. TensorRT that is not usable here is skipped with a one-line reason when other
@@ -364,6 +391,13 @@ def _check_runtime_providers(runtimes: list[str], provs: list[str]) -> list[str]
                     err.print(f"tensorrt skipped: {exc}")
                     continue
                 raise
+        if "openvino" in runtimes:
+            from mnistbench.bench.openvino_runtime import check_openvino  # optional extra
+
+            if p == "cpu":
+                check_openvino()
+            elif runtimes == ["openvino"]:
+                raise UsageError(f"the openvino runtime runs on cpu here, not {p!r}")
         if any(r.startswith("torch") for r in runtimes):
             if p not in ("cpu", "cuda") and "onnxruntime" not in runtimes:
                 raise UsageError(f"the torch runtime runs on cpu or cuda, not {p!r}")
@@ -412,6 +446,7 @@ def _do_run(o: dict) -> list:
     """Benchmark with the options parsed by :func:`_run_options`."""
     from mnistbench.bench.pipeline import Artifacts, artifacts_root, onnx_for
     from mnistbench.bench.records import CsvAppender, writer_lock
+    from mnistbench.bench.runner import PRECISIONS
     from mnistbench.models.registry import select
 
     axes = o["axes"]
@@ -437,11 +472,9 @@ def _do_run(o: dict) -> list:
         axes = o["axes"] = dataclasses.replace(axes, providers=tuple(keep))
     dataset, profile, seed = o["dataset"], o["profile"], o["seed"]
     arts = Artifacts(artifacts_root(o["artifacts_dir"]), dataset, profile, seed)
-    variants = [v.strip() for v in o.get("variant", "fp32").split(",") if v.strip()]
-    for v in variants:
-        if v not in VARIANTS:
-            raise UsageError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
-    found = [(s, v, *onnx_for(s, arts, v, o.get("allow_stale", False))) for s in specs for v in variants]
+    variants = _row_variants(o.get("variant", "fp32"), o.get("precision", "fp32"), list(axes.runtimes))
+    found = [(s, v, *onnx_for(s, arts, "fp32" if v in PRECISIONS else v, o.get("allow_stale", False)))
+             for s in specs for v in variants]
     if o["resume"]:
         csv_path = o["out_path"]
     elif o["repeat_index"] is None:
@@ -581,6 +614,7 @@ def _run_repeats(csv_path: Path, o: dict) -> list:
             "--out", str(csv_path), "--null" if o["null"] else "--no-null",
             "--reference" if o.get("reference", True) else "--no-reference",
             "--score" if o.get("score", True) else "--no-score", "--variant", o.get("variant", "fp32"),
+            "--precision", o.get("precision", "fp32"),
             "--io-mode", ",".join(o["axes"].io_modes), "--cudnn-algo", o["axes"].gpu.cudnn_conv_algo_search,
             "--tf32" if o["axes"].gpu.tf32 else "--no-tf32", "--device-id", str(o["axes"].gpu.device_id),
             *(["--allow-stale"] if o.get("allow_stale") else []),
@@ -614,8 +648,8 @@ def run(
     provider: Annotated[list[str], typer.Option(
         "--provider", help="Execution provider(s): cpu, cuda, tensorrt (repeat or comma-separate).")] = ["cpu"],
     runtime: Annotated[list[str], typer.Option(
-        "--runtime", help="onnxruntime, torch (PyTorch eager, the baseline) and/or torch.compile; comma-separate.")] =
-        ["onnxruntime"],
+        "--runtime", help="onnxruntime, torch (PyTorch eager, the baseline), torch.compile and/or openvino "
+        "(pip install -e \".[openvino]\"); comma-separate.")] = ["onnxruntime"],
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32,128,512",
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper, quick or smoke (default: the profile "
                                                    "whose ONNX exports were written last).")] = None,
@@ -653,6 +687,9 @@ def run(
     variant: Annotated[str, typer.Option(
         help="Model variants, comma-separated: fp32, int8, fp16, fp16-io (export them with --int8 / --fp16 / "
              "--fp16-io).")] = "fp32",
+    precision: Annotated[str, typer.Option(
+        help="Inference precisions of the fp32 file, comma-separated: fp32, bf16 (OpenVINO's precision hint, "
+             "PyTorch's bf16 autocast; rows get variant bf16; ONNX Runtime runs fp32 only).")] = "fp32",
     onnx: Annotated[Optional[list[Path]], typer.Option(
         "--onnx", help="Benchmark this MNIST classifier instead of registered models (repeatable).")] = None,
     layout: Annotated[str, typer.Option(help="Input layout of --onnx models: auto, nchw, nhwc, flat, hw.")] = "auto",
@@ -703,7 +740,7 @@ def run(
         dataset=dataset, timing=TimingConfig(warmup_iters, warmup_s, min_iters, min_s, rounds), threads=threads,
         spinning=spinning, null=null, repeat=repeat, max_live=max_live_sessions, pin_cpus=pin_cpus,
         reference=reference, shuffle_seed=shuffle_seed, repeat_index=repeat_index,
-        resume=resume, score=score, variant=variant, onnx=onnx, layout=layout, preprocess=preprocess,
+        resume=resume, score=score, variant=variant, precision=precision, onnx=onnx, layout=layout, preprocess=preprocess,
         results_dir=results_dir, out_path=out_path, io_mode=io_mode, cuda_graph=cuda_graph, cudnn_algo=cudnn_algo,
         tf32=tf32, device_id=device_id, data_dir=data_dir, artifacts_dir=artifacts_dir, allow_stale=allow_stale,
         call_timeout=call_timeout)
@@ -1353,8 +1390,10 @@ def report(
 
     if slo_ms <= 0:
         raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
+    from mnistbench.bench.best import csv_files, load_samples
+
     rows = load_rows(results)
-    path = write_report(rows, out_dir, slo_ms, [str(p) for p in results])
+    path = write_report(rows, out_dir, slo_ms, [str(p) for p in results], load_samples(csv_files(results)))
     out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
 
 
@@ -1432,6 +1471,46 @@ def verify(
             out.print(f"{rep.path}: ok ({rep.rows} rows)", markup=False, highlight=False)
     if bad:
         raise MnistBenchError(f"{bad} results file(s) have problems (see above)")
+
+
+@app.command()
+@guarded
+def best(
+    results: Annotated[list[Path], typer.Argument(help="Results CSVs or folders (raw samples beside them are used "
+                                                  "for confidence intervals when the rows carry none).")],
+    max_accuracy_drop: Annotated[str, typer.Option(
+        "--max-accuracy-drop", help="Accuracy budget against ONNX Runtime fp32, percentage points (0.2 or 0.2pp).")]
+        = "0.2pp",
+    max_mse_increase: Annotated[float, typer.Option(
+        "--max-mse-increase", help="MSE budget of reconstruction models against ONNX Runtime fp32, a fraction.")]
+        = 0.01,
+    fmt: Annotated[str, typer.Option("--format", help="rich or markdown.")] = "rich",
+) -> None:
+    """The fastest configuration (runtime, provider, variant or precision, threads) per model and batch
+    size whose accuracy is within a budget of ONNX Runtime fp32, its speedup over ONNX Runtime fp32
+    with default settings, and the configurations tied with it.
+
+    Example: mnistbench best results/cross-runtime/ --max-accuracy-drop 0.2pp --format markdown
+    """
+    from mnistbench.bench import best as best_mod
+
+    if fmt not in ("rich", "markdown"):
+        raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+    try:
+        drop = float(max_accuracy_drop.strip().lower().removesuffix("pp"))
+    except ValueError:
+        raise UsageError(f"--max-accuracy-drop takes percentage points such as 0.2pp, not {max_accuracy_drop!r}") \
+            from None
+    rows, samples = best_mod.load(results)
+    verdicts = best_mod.best_configs(rows, drop, max_mse_increase, samples)
+    if not verdicts:
+        raise UsageError("no measured rows of a scored model in the results given")
+    note = best_mod.footnote(verdicts, drop, max_mse_increase)
+    if fmt == "markdown":
+        print(best_mod.markdown(verdicts) + "\n\n" + note)
+    else:
+        out.print(best_mod.table(verdicts))
+        out.print(note, markup=False, highlight=False)
 
 
 def _first_line(path: Path) -> str:

@@ -7,7 +7,8 @@ Figures:
   models.png      best throughput of each model (bars, log scale)
 
 Tables: the best batch size under a p99 latency budget (``--slo-ms``) per model and
-provider, and the batch size above which CUDA beats CPU when both are in the data.
+provider, the best configuration per model and batch size within the accuracy budget
+(:mod:`bench.best`), and the batch size above which CUDA beats CPU when both are in the data.
 Results from several hosts (one CSV each) are merged; every series is keyed by host.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistbench.bench import best as bestcfg
 from mnistbench.bench.records import BenchmarkRecord, read_csv
 from mnistbench.models.checkpoint import atomic_write_bytes
 from mnistbench.models.errors import UsageError
@@ -220,8 +222,11 @@ def _html_table(header: list[str], cells: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sources: list[str]) -> Path:
-    """Figures plus ``report.html`` (figures embedded, self-contained) in ``folder``; returns the HTML path."""
+def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sources: list[str],
+                 samples: dict[str, np.ndarray] | None = None) -> Path:
+    """Figures plus ``report.html`` (figures embedded, self-contained) in ``folder``; returns the HTML path.
+    ``samples`` (raw latencies by ``cell_id``) give the best-configuration table its intervals when the
+    rows carry none."""
     from mnistbench.bench.report import summary
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -241,6 +246,11 @@ def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sourc
         f"<h2>Best batch size under a p99 budget of {slo_ms:g} ms</h2>",
         _html_table(["model", "series", "batch", "img/s", "latency bound"], best_under_slo(rows, slo_ms, multi)),
     ]
+    verdicts = bestcfg.best_configs(rows, samples=samples)
+    parts += ["<h2>Best configuration per model and batch size</h2>",
+              (_html_table(bestcfg.HEADER, bestcfg.cells(verdicts)) + "<p>" + html.escape(bestcfg.footnote(
+                  verdicts, bestcfg.DEFAULT_MAX_ACCURACY_DROP_PP, bestcfg.DEFAULT_MAX_MSE_INCREASE)) + "</p>")
+              if verdicts else "<p>Not applicable: these results hold no scored model.</p>"]
     cross = cuda_crossover(rows, multi)
     parts += ["<h2>Where CUDA beats CPU</h2>",
               _html_table(["model", "series", "from batch size"], cross) if cross else

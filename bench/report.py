@@ -188,15 +188,17 @@ def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
 
 
 def variants(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> tuple[list[str], list[list[str]]]:
-    """Header and cells comparing each non-``base`` variant with ``base``, per model, runtime,
-    provider, threads and batch size: throughput speedup and accuracy (or MSE) change."""
+    """Header and cells comparing each non-``base`` variant with ``base`` *of the same runtime*, per
+    model, runtime, provider, threads and batch size: throughput speedup and accuracy (or MSE) change.
+    Rows are ordered by model, runtime, variant and batch size (OpenVINO bf16 against OpenVINO fp32,
+    PyTorch bf16 against PyTorch fp32, ONNX Runtime int8 against ONNX Runtime fp32)."""
     ok = [r for r in rows if r.status == "ok"]
     index = {(r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.io_mode, r.batch_size, r.variant): r
              for r in ok}
-    header = ["model", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
+    header = ["model", "runtime", "variant", "provider", "batch", f"{base} img/s", "img/s", "speedup", f"{base} metric",
               "metric", "change"]
     cells = []
-    for r in ok:
+    for r in sorted(ok, key=lambda r: (r.model, r.runtime, r.variant, r.provider, r.batch_size)):
         if r.variant == base:
             continue
         b = index.get((r.model, r.runtime, r.provider, r.threads_requested, r.spinning, r.io_mode, r.batch_size, base))
@@ -207,7 +209,7 @@ def variants(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> tuple[list[
             change = f"{(r.accuracy_top1 - b.accuracy_top1) * 100:+.2f} pp"
         else:
             m0, m1, change = fmt_metric(r.task, b.test_mse), fmt_metric(r.task, r.test_mse), f"{r.test_mse - b.test_mse:+.4f}"
-        cells.append([r.model, r.variant, r.provider, str(r.batch_size), f"{b.throughput_ips:,.0f}",
+        cells.append([r.model, r.runtime, r.variant, r.provider, str(r.batch_size), f"{b.throughput_ips:,.0f}",
                       f"{r.throughput_ips:,.0f}", f"{r.throughput_ips / b.throughput_ips:.2f}x", m0, m1, change])
     return header, cells
 
@@ -215,10 +217,11 @@ def variants(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> tuple[list[
 def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
     """:func:`variants` as a rich table."""
     header, cells = variants(rows, base)
-    t = Table(title=f"Variants against {base} (speedup = throughput ratio; accuracy change in percentage points)",
+    t = Table(title=f"Variants against {base} of the same runtime (speedup = throughput ratio; accuracy change in "
+              "percentage points)",
               title_justify="left")
     for h in header:
-        t.add_column(h, justify="left" if h in ("model", "variant", "provider") else "right")
+        t.add_column(h, justify="left" if h in ("model", "runtime", "variant", "provider") else "right")
     for c in cells:
         t.add_row(*c)
     return t
@@ -227,7 +230,7 @@ def variant_table(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> Table:
 def variant_markdown(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> str:
     """:func:`variants` as a markdown table."""
     header, cells = variants(rows, base)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 3 else "---:" for i in range(len(header))) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 4 else "---:" for i in range(len(header))) + "|"]
     return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
 
 

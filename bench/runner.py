@@ -58,7 +58,16 @@ from mnistbench.models.errors import ProviderUnavailableError, UsageError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
-RUNTIMES = ("onnxruntime", "torch", "torch.compile")
+RUNTIMES = ("onnxruntime", "torch", "torch.compile", "openvino")
+# Precisions a runtime applies to the fp32 ONNX file itself (``run --precision``), carried as the row's
+# variant: ``bf16`` is OpenVINO's inference precision hint and PyTorch's bf16 autocast. ONNX Runtime
+# runs each file as written (its reduced precisions are the int8/fp16 variant files).
+PRECISIONS = ("fp32", "bf16")
+# Which variants each runtime runs: ONNX Runtime every ONNX file; PyTorch the checkpoint at fp32 or
+# under bf16 autocast (never an int8/fp16 file); OpenVINO the fp32 file at either precision hint and
+# the int8 QDQ file.
+RUNTIME_VARIANTS = {"onnxruntime": ("fp32", "int8", "fp16", "fp16-io", "foreign"), "torch": ("fp32", "bf16"),
+                    "torch.compile": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8", "foreign")}
 NAN = float("nan")
 AUTO = -1  # threads axis value: choose per cell by a short probe (see autotune_threads)
 PROBE = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=3, min_s=0.15)  # cheap even at batch 512
@@ -164,9 +173,15 @@ def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bo
               io_mode: str = "end-to-end", gpu: GpuOptions = GpuOptions()):
     """A factory of fresh runtimes; ``threads`` AUTO means the runtime's default (0) here."""
     th = 0 if threads == AUTO else threads
+    precision = "bf16" if t.variant == "bf16" else "fp32"
     if runtime in ("torch", "torch.compile"):
         return lambda: TorchRuntime(t.build_torch, provider, th, io_mode, compile=runtime == "torch.compile",
-                                    tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive")
+                                    tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive",
+                                    precision=precision)
+    if runtime == "openvino":
+        from mnistbench.bench.openvino_runtime import OpenVinoRuntime  # optional extra: imported when asked for
+
+        return lambda: OpenVinoRuntime(t.path, precision, th)
     cfg = SessionConfig(provider, th, spinning, io_mode=io_mode, gpu=gpu)
     return lambda: OrtRuntime(t.path, cfg)
 
@@ -181,6 +196,8 @@ def applies(runtime: str, provider: str, io_mode: str) -> bool:
     """Whether a cell of this (runtime, provider, io mode) exists: device modes need a GPU provider;
     CUDA graphs are an ONNX Runtime CUDA EP option; PyTorch runs on cpu and cuda only."""
     if runtime != "onnxruntime" and provider not in ("cpu", "cuda"):
+        return False
+    if runtime == "openvino" and provider != "cpu":
         return False
     if io_mode == "end-to-end":
         return True
@@ -266,13 +283,14 @@ def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> 
     for t in targets:
         for rt, prov, th, sp, io in itertools.product(axes.runtimes, axes.providers, axes.threads, axes.spinning,
                                                       axes.io_modes):
-            if not applies(rt, prov, io):
+            if not applies(rt, prov, io) or t.variant not in RUNTIME_VARIANTS[rt]:
                 continue
             if rt != "onnxruntime":
-                if t.build_torch is None:
+                if t.build_torch is None and rt != "openvino":
                     continue
                 sp = None
-            if (t, rt, prov, th, sp, io) not in groups:
+            # by identity: targets of one model (fp32, bf16) hold equal-valued numpy arrays, which == cannot compare
+            if not any(g[0] is t and g[1:] == (rt, prov, th, sp, io) for g in groups):
                 groups.append((t, rt, prov, th, sp, io))
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(groups)
@@ -404,6 +422,10 @@ def run_matrix(
         sha, opset = meta[t.path]
         gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
                     if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
+        if runtime == "openvino":
+            from mnistbench.bench.openvino_runtime import options_label as ov_label  # optional extra
+
+            gpu_opts = ov_label("bf16" if t.variant == "bf16" else "fp32")
         v = dict(run_id=run_id, repeat=repeat, host=host, model=t.name, variant=t.variant, dataset=t.dataset,
                  task=t.task, runtime=runtime, provider=prov, batch_size=b,
                  threads_requested="auto" if threads == AUTO else str(threads),
@@ -447,7 +469,7 @@ def run_matrix(
             if t.name not in refs:  # the PyTorch reference is per model, shared by its variants
                 refs[t.name] = (full_output(TorchRuntime(t.build_torch, "cpu"), t.inputs)
                                 if score and t.build_torch else None)
-            key = (t.path, runtime, prov)
+            key = (t.path, t.variant, runtime, prov)  # bf16 rows share the fp32 file
             if key not in scored:  # io mode, threads and spinning do not change the outputs: score end-to-end
                 scorer = _sessions(t, runtime, prov, threads, spinning, "end-to-end", axes.gpu)()
                 q = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
@@ -468,6 +490,7 @@ def run_matrix(
                 rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
             else:
                 rt = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)()
+            used = getattr(rt, "threads_used", 0) or used  # OpenVINO reports the count it really uses
             x = x.astype(rt.input_dtype, copy=False)  # the fp16-io variant takes float16, converted now
             rt.prepare(x)  # device modes: input on the GPU and bound before any clock
             t0 = time.perf_counter()
@@ -574,7 +597,7 @@ def _record(c: _Cell, smp: CellSamples, cell_id: str, peaks: dict, score: bool, 
     )
 
 
-_GRAPH_OPT = {"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled"}
+_GRAPH_OPT = {"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled", "openvino": "compiled"}
 
 
 _SPIN = {None: "default", True: "on", False: "off"}

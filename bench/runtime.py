@@ -32,6 +32,7 @@ import onnx
 import onnxruntime as ort
 
 from mnistbench.models.errors import CallTimeoutError, ProviderUnavailableError, UsageError
+from mnistbench.models.train import autocast_for
 
 # mnistbench provider name -> ONNX Runtime execution provider.
 PROVIDERS = {
@@ -579,13 +580,24 @@ class TorchRuntime:
     timing every convolution algorithm at each new shape, torch's counterpart of ONNX Runtime's
     EXHAUSTIVE search) follows ``--cudnn-algo``, so both runtimes search alike.
 
+    ``precision="bf16"`` runs the forward pass under ``torch.autocast`` to bfloat16 (on the CPU:
+    PyTorch's bf16 autocast, weights kept in fp32) and returns float32 outputs.
+
+    ``compile=True`` is a fair compiled baseline: ``torch.compile(dynamic=False)`` after
+    ``torch.compiler.reset()``, so every runtime (one per cell, i.e. per batch size) compiles its
+    own static-shape graph, with no automatic-dynamic recompilation carried over from another
+    shape or model and no recompile limit reached across cells. :meth:`prepare` makes the first
+    call, which compiles, and adds its time to :attr:`create_ms` (cold start); timed calls never
+    compile.
+
     Raises (from the constructor):
         ProviderUnavailableError: ``cuda`` asked for and torch sees no GPU.
-        UsageError: a provider other than cpu or cuda; device mode on the CPU.
+        UsageError: a provider other than cpu or cuda; device mode on the CPU; unknown precision.
     """
 
     def __init__(self, build: Callable[[], object], provider: str, threads: int = 0, io_mode: str = "end-to-end",
-                 compile: bool = False, tf32: bool = False, cudnn_benchmark: bool = False) -> None:
+                 compile: bool = False, tf32: bool = False, cudnn_benchmark: bool = False,
+                 precision: str = "fp32") -> None:
         import torch
 
         if provider not in ("cpu", "cuda"):
@@ -596,7 +608,11 @@ class TorchRuntime:
             raise UsageError("io mode 'device' needs a GPU provider; on cpu only end-to-end applies")
         if provider == "cuda" and not torch.cuda.is_available():
             raise ProviderUnavailableError("torch runtime on cuda: torch sees no CUDA device on this host")
+        if precision not in ("fp32", "bf16"):
+            raise UsageError(f"the torch runtime runs fp32 or bf16 (autocast), not {precision!r}")
         self._torch = torch
+        self.precision = precision
+        self._autocast = autocast_for(torch.device(provider), "bf16" if precision == "bf16" else "off")
         self.name = "torch.compile" if compile else "torch"
         self.io_mode = io_mode
         if threads > 0:
@@ -609,7 +625,10 @@ class TorchRuntime:
         t0 = time.perf_counter()
         self.model = build().to(self.device).eval()
         if compile:
-            self.model = torch.compile(self.model)
+            torch.compiler.reset()  # no cache, recompile count or dynamic-shape guess from an earlier runtime
+            self.model = torch.compile(self.model, dynamic=False)
+        self.compiled = compile
+        self._compiled_shape = None
         self.create_ms = (time.perf_counter() - t0) * 1e3
         self.providers_used = [f"torch-{provider}"]
         self.input_dtype = np.float32
@@ -617,16 +636,22 @@ class TorchRuntime:
         self._bound = None
 
     def prepare(self, x: np.ndarray) -> None:
-        """Device mode: put ``x`` on the GPU now (before timing). End-to-end: nothing."""
+        """Device mode: put ``x`` on the GPU now (before timing). Compiled: one call at ``x``'s shape,
+        which compiles it, its time added to :attr:`create_ms`. Eager end-to-end: nothing."""
         if self.io_mode == "device":
             self._x = self._torch.from_numpy(x).to(self.device)
             self.sync()
             self._bound = x
+        if self.compiled and self._compiled_shape != tuple(x.shape):
+            t0 = time.perf_counter()
+            self.run(x)
+            self.create_ms += (time.perf_counter() - t0) * 1e3
+            self._compiled_shape = tuple(x.shape)
 
     def run(self, x: np.ndarray):
-        """One synchronous inference: float32 (N, 1, 28, 28) in; a host array out (end-to-end) or
-        the GPU tensor (device mode)."""
-        with self._torch.inference_mode():
+        """One synchronous inference: float32 (N, 1, 28, 28) in; a float32 host array out (end-to-end)
+        or the GPU tensor (device mode; bfloat16 under bf16 precision)."""
+        with self._torch.inference_mode(), self._autocast():
             if self.io_mode == "device":
                 if x is not self._bound:
                     self.prepare(x)
@@ -635,4 +660,4 @@ class TorchRuntime:
                 return y
             y = self.model(self._torch.from_numpy(x).to(self.device))
             self.sync()
-            return y.cpu().numpy()
+            return y.float().cpu().numpy()

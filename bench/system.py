@@ -130,8 +130,18 @@ def describe_system() -> dict:
         "onnxruntime_build": ort.get_build_info() if hasattr(ort, "get_build_info") else "",
         "onnxruntime_available_providers": ort.get_available_providers(),
         "numpy": np.__version__,
+        "openvino": _openvino_version(),
         "gpus": gpus(),
     }
+
+
+def _openvino_version() -> str | None:
+    """OpenVINO's full version string (release and build), or None when the optional extra is absent."""
+    try:
+        import openvino  # optional heavy extra: present only with pip install -e ".[openvino]"
+    except ImportError:
+        return None
+    return openvino.__version__
 
 
 def write_system_json(path: Path, extra: dict | None = None) -> dict:
