@@ -242,10 +242,21 @@ class CsvAppender:
         if new:
             w.writeheader()
         w.writerow(row)
-        with open(self.path, "a", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = buf.getvalue().encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            before = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):  # a full disk: take back the partial row, keep the rest
+                    os.ftruncate(fd, before)
+                raise
+        finally:
+            os.close(fd)
 
 
 _TYPES = get_type_hints(BenchmarkRecord)

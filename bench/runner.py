@@ -54,7 +54,7 @@ from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure, measure_block, warm_up
 from mnistbench.exporters.onnx import default_opset
 from mnistbench.models.checkpoint import atomic_write_bytes, sha256_file
-from mnistbench.models.errors import ProviderUnavailableError, UsageError
+from mnistbench.models.errors import ProviderUnavailableError, StorageError, UsageError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
@@ -447,11 +447,18 @@ def run_matrix(
 
     def commit(recs: list[BenchmarkRecord], samples: list[CellSamples | None]) -> None:
         with _deferred_sigint():  # a group's samples and rows land together, or neither
-            for rec, smp in zip(recs, samples):
-                if smp is not None:
-                    save_samples(out_csv, rec.cell_id, smp)
-            for rec in recs:
-                sink.append(rec)
+            try:
+                for rec, smp in zip(recs, samples):
+                    if smp is not None:
+                        save_samples(out_csv, rec.cell_id, smp)
+                for rec in recs:
+                    sink.append(rec)
+            except StorageError:
+                raise
+            except OSError as exc:  # a full disk: earlier groups' rows stay whole, this group is not written
+                raise StorageError(f"cannot write the results of {len(recs)} cells to {out_csv}: "
+                                   f"{exc.strerror or exc}; the rows already there are whole "
+                                   "(`mnistbench verify` checks them; --resume measures the rest)") from None
         rows.extend(recs)
 
     def next_cell_id(offset: int = 0) -> str:

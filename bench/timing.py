@@ -28,6 +28,11 @@ MIN_ITERS = 20
 MIN_S = 1.0
 ROUNDS = 8  # chosen by the calibration study (results/calibration/README.md)
 REENTRY_CALLS = 2  # untimed calls at the start of each block: the cell's caches were just another cell's
+# Idle time before each block: the previous session's intra-op threads spin for a while after its last
+# call (ONNX Runtime's default), and without a pause they compete with the next block on a small
+# machine (seen here: paired A/A blocks of one process 40% apart with 2-thread sessions). The same
+# 5 ms pause that `doctor --check-defaults` uses between its blocks.
+BLOCK_PAUSE_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -125,13 +130,14 @@ def warm_up(fn: Callable[[], object], cfg: TimingConfig) -> int:
 
 
 def measure_block(fn: Callable[[], object], min_iters: int, min_s: float,
-                  reentry: int = REENTRY_CALLS) -> tuple[np.ndarray, int]:
-    """One block of an interleaved run: ``reentry`` untimed calls, then timed calls until both
-    ``min_iters`` and ``min_s`` are met.
+                  reentry: int = REENTRY_CALLS, pause_s: float = BLOCK_PAUSE_S) -> tuple[np.ndarray, int]:
+    """One block of an interleaved run: a pause of ``pause_s`` seconds, ``reentry`` untimed calls,
+    then timed calls until both ``min_iters`` and ``min_s`` are met.
 
     Returns:
         (int64 latencies of the timed calls in ns, wall time of the timed calls' loop in ns).
     """
+    time.sleep(pause_s)
     for _ in range(reentry):
         fn()
     clock = time.perf_counter_ns

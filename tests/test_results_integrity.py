@@ -145,3 +145,27 @@ def test_fault_injection_subset_for_run(real_data_root, tmp_path):
                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
     assert res.returncode == 0, res.stdout + res.stderr
     assert "3 points" in res.stdout and "0 with problems" in res.stdout
+
+
+def test_a_full_disk_during_run_gives_one_line_and_keeps_whole_rows(model, tmp_path, real_data_root):
+    """RLIMIT_FSIZE stands in for a full disk: the first group's rows land, the second group's
+    samples file is over the limit, and the run stops with one line; the CSV stays whole."""
+    import resource
+
+    out = tmp_path / "full.csv"
+    assert run(model, tmp_path / "warm.csv").returncode == 0  # the reference model and thread cache exist
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    res = subprocess.run(cli("run", "--onnx", model, "--no-score", "--no-null", "--batch-sizes", "1,4", "--min-s", "1",
+                             "--threads", "1", "--max-live-sessions", "1", "--artifacts-dir", tmp_path / "arts",
+                             "--data-dir", real_data_root, "--out", out),
+                         capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("mnistbench:")]
+    assert res.returncode == 1 and "Traceback" not in res.stderr and len(errors) == 1, res.stderr
+    assert "cannot write" in errors[0]
+    if out.exists():
+        assert subprocess.run(cli("verify", out), capture_output=True, text=True).returncode == 0
+    assert not samples_io.leftovers(out)
