@@ -33,6 +33,7 @@ import numpy as np
 from rich.table import Table
 from scipy import stats
 
+from mnistbench.bench import samples as samples_io
 from mnistbench.bench.records import BenchmarkRecord, read_csv
 from mnistbench.models.errors import UsageError
 
@@ -239,13 +240,15 @@ def best_configs(rows: Sequence[BenchmarkRecord], max_accuracy_drop_pp: float = 
 
 
 def load_samples(csvs: Sequence[Path]) -> dict[str, np.ndarray]:
-    """The raw samples beside results CSVs (``<stem>.samples.npz`` and repeats' ``<stem>.r<N>.samples.npz``),
-    by ``cell_id``; files that are absent are skipped."""
+    """The raw per-call samples (int64 ns) beside results CSVs, by ``cell_id`` (the per-cell folder of
+    schema 5 and the single ``.samples.npz`` files of older schemas; :func:`bench.samples.load`).
+
+    Raises:
+        UsageError: a samples file is damaged.
+    """
     out: dict[str, np.ndarray] = {}
     for c in csvs:
-        for npz in sorted(c.parent.glob(f"{c.stem}*.samples.npz")):
-            with np.load(npz) as z:
-                out.update({k: z[k] for k in z.files})
+        out.update({k: s.ns for k, s in samples_io.load(c).items()})
     return out
 
 

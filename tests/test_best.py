@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import types
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ def _row(cell_id, model="lenet5", runtime="onnxruntime", variant="fp32", batch=1
                         io_mode="end-to-end")
     return dataclasses.replace(base, status="ok", error="", latency_p50_ms=p50, throughput_ips=batch / p50 * 1e3,
                                accuracy_top1=acc if task == "classify" else float("nan"), test_mse=mse,
-                               intra_op_threads=2)
+                               intra_op_threads=2, timed_iters=400, timed_wall_s=400 * p50 / 1e3)
 
 
 def _samples(p50_ms, spread, n=400, seed=0):
@@ -85,8 +84,8 @@ def test_interval_columns_take_precedence_over_samples():
     rows, samples = _scenario()
     ci = {"ort": (0.95, 1.05), "ort-t1": (1.7, 1.9), "int8": (0.45, 0.55), "ovbf16": (0.59, 0.61),
           "torch": (0.605, 0.62), "ovfp32": (0.62, 0.95)}  # ovfp32 overlaps torch, not bf16
-    with_ci = [types.SimpleNamespace(**{c: getattr(r, c) for c in COLUMNS}, latency_p50_ci_low_ms=ci[r.cell_id][0],
-                                     latency_p50_ci_high_ms=ci[r.cell_id][1]) for r in rows]
+    with_ci = [dataclasses.replace(r, latency_p50_ci_low_ms=ci[r.cell_id][0], latency_p50_ci_high_ms=ci[r.cell_id][1])
+               for r in rows]
     [v] = best.best_configs(with_ci, samples=samples)
     assert v.ci_source == "columns" and v.best.key[2] == "bf16" and [c.key[0] for c in v.tied] == ["torch"]
 

@@ -157,7 +157,7 @@ def test_a_full_disk_during_run_gives_one_line_and_keeps_whole_rows(model, tmp_p
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit fails with EFBIG instead
-        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, 12_000))  # a 1 s samples file is larger
 
     res = subprocess.run(cli("run", "--onnx", model, "--no-score", "--no-null", "--batch-sizes", "1,4", "--min-s", "1",
                              "--threads", "1", "--max-live-sessions", "1", "--artifacts-dir", tmp_path / "arts",
