@@ -354,7 +354,7 @@ def _bench_on_node(args: list[str], key: str, cwd: str, env: dict[str, str]) -> 
         files = {}
         for p in sorted(Path(tmp).rglob("*")):
             rel = p.relative_to(tmp)
-            if p.is_file() and rel.parts[0].startswith(f"{key}."):
+            if p.is_file() and rel.parts[0].startswith(f"{key}.") and not rel.name.endswith(".lock"):  # not the writer lock
                 files[rel.as_posix()] = p.read_bytes()
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     return proc.returncode, socket.gethostname(), lines[-1] if lines else "", files

@@ -21,8 +21,9 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from mnistbench.bench import reproduce as rp
+from mnistbench.bench import samples as samples_io
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import CsvAppender
+from mnistbench.bench.records import CsvAppender, read_csv
 
 runner = CliRunner()
 SMOKE = ("reproduce", "zhu-mlp", "--profile", "smoke", "--no-ae-study")
@@ -197,7 +198,9 @@ def test_run_on_each_node_matches_a_local_run(cluster, data_env, tiny_onnx):
     (folder,) = (data_env / "fleet").iterdir()
     host = socket.gethostname()
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["fleet.json", f"{host}.csv", f"{host}.system.json", f"{host}.samples.npz"])
+        ["fleet.json", f"{host}.csv", f"{host}.system.json", f"{host}.samples"])
+    remote_rows = read_csv(folder / f"{host}.csv")  # every gathered row has its samples file, validated
+    assert sorted(samples_io.load(folder / f"{host}.csv")) == sorted(r.cell_id for r in remote_rows)
     local, remote = _rows(data_env / "local.csv"), _rows(folder / f"{host}.csv")
     assert list(remote[0]) == list(local[0])  # the same columns, in the same order
     cell = lambda r: (r["model"], r["runtime"], r["provider"], r["batch_size"], r["status"])  # noqa: E731
