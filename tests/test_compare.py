@@ -231,7 +231,9 @@ def test_live_ab_flags_a_real_change_and_not_itself(chains, tmp_path, real_data_
         pytest.skip(f"real MNIST not found under {real_data_root}")
     common = ["--batch-sizes", "4", "--rounds", "6", "--min-s", "0.3", "--threads", "1", "--data-dir",
               str(real_data_root), "--format", "markdown"]
-    res = runner.invoke(app, ["compare", "--live", str(chains[0]), str(chains[1]), *common, "--fail-on", "p50:+5%"])
-    assert res.exit_code == 1 and "slower" in res.stdout and "crosses p50:+5%" in res.stderr, res.output
-    res = runner.invoke(app, ["compare", "--live", str(chains[0]), str(chains[0]), *common, "--fail-on", "p50:+5%"])
-    assert res.exit_code == 0 and "A:c10 -> B:c10" in res.stdout and "slower" not in res.stdout, res.output
+    # 3x the MatMuls against the same model: far apart whatever the load (a 3% A/B is a benchmark
+    # figure, in results/calibration, not a test: bursts of load here move single blocks by 40%)
+    res = runner.invoke(app, ["compare", "--live", str(chains[0]), str(chains[1]), *common, "--fail-on", "p50:+100%"])
+    assert res.exit_code == 1 and "slower" in res.stdout and "crosses p50:+100%" in res.stderr, res.output
+    res = runner.invoke(app, ["compare", "--live", str(chains[0]), str(chains[0]), *common, "--fail-on", "p50:+100%"])
+    assert res.exit_code == 0 and "A:c10 -> B:c10" in res.stdout and "gate: passed" in res.stderr, res.output
