@@ -34,15 +34,7 @@ def load_rows(paths: list[Path]) -> list[BenchmarkRecord]:
     Raises:
         UsageError: a path that does not exist or holds no CSV; no measured rows at all.
     """
-    rows = []
-    for p in paths:
-        if not p.exists():
-            raise UsageError(f"{p} does not exist")
-        csvs = sorted(p.glob("*.csv")) if p.is_dir() else [p]
-        if not csvs:
-            raise UsageError(f"{p} holds no results CSV")
-        for c in csvs:
-            rows += [r for r in read_csv(c) if r.status == "ok"]
+    rows = [r for c in bestcfg.csv_files(paths) for r in read_csv(c) if r.status == "ok"]
     if not rows:
         raise UsageError("no measured rows in the results given")
     return rows

@@ -21,6 +21,7 @@ Imported only when a command is given ``--executor ray``; Ray itself (the option
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -183,10 +184,9 @@ class RayCluster:
         threads = max(1, int(cpus_per_run))
         pending = {task.remote(run, data_ref, device.type, threads, commit, fault): run for run in runs}
         done = []
-        try:
+        with _cancel_on_error(ray, pending):
             while pending:
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                run = pending.pop(ref)
+                ref, run = _next_done(ray, pending)
                 try:
                     row, files = ray.get(ref)
                     if artifacts_root is not None:
@@ -202,10 +202,6 @@ class RayCluster:
                 done.append(row)
                 if on_done:
                     on_done(row)
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
         return done
 
     # ---------------------------------------------------------------------------------- fleet
@@ -243,10 +239,9 @@ class RayCluster:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
             pending[task.remote(args, key, os.getcwd(), env)] = key
         results = []
-        try:
+        with _cancel_on_error(ray, pending):
             while pending:
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                key = pending.pop(ref)
+                ref, key = _next_done(ray, pending)
                 try:
                     rc, host, log, files = ray.get(ref)
                 except ray.exceptions.RayError as exc:
@@ -256,10 +251,6 @@ class RayCluster:
                 results.append(r)
                 if on_done:
                     on_done(r)
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
         return folder, results
 
 
@@ -273,6 +264,23 @@ class NodeResult:
     returncode: int
     log: str
     files: list[str]
+
+
+def _next_done(ray, pending: dict) -> tuple:
+    """Wait for the next finished task of ``pending`` (ref -> what it is for); removes and returns it."""
+    (ref,), _ = ray.wait(list(pending), num_returns=1)
+    return ref, pending.pop(ref)
+
+
+@contextlib.contextmanager
+def _cancel_on_error(ray, pending: dict):
+    """On any error or Ctrl-C in the block, cancel the tasks still in ``pending``, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
 
 
 def run_args(ctx) -> list[str]:
