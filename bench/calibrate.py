@@ -35,7 +35,7 @@ import onnx
 
 from mnistbench.bench import compare as cmp
 from mnistbench.bench.live import live_compare
-from mnistbench.bench.runner import Axes, Target
+from mnistbench.bench.runner import Axes, Target, auto_threads_fixed
 from mnistbench.bench.system import describe_system, hygiene
 from mnistbench.bench.timing import TimingConfig
 from mnistbench.models.checkpoint import atomic_write_bytes
@@ -103,7 +103,7 @@ def _live_ratio(a: Path, b: Path, batch: int, inputs: np.ndarray, work: Path, ro
     ta = Target("a", a, "null", inputs, inputs[:0], None, None, fixed_batch=batch, variant="foreign")
     tb = Target("b", b, "null", inputs, inputs[:0], None, None, fixed_batch=batch, variant="foreign")
     out = work / f"live-{time.time_ns()}.csv"
-    res = live_compare(ta, tb, Axes(threads=(0,), batch_sizes=(batch,)), out, TimingConfig(min_s=min_s, rounds=rounds))
+    res = live_compare(ta, tb, Axes(threads=(auto_threads_fixed() or 0,), batch_sizes=(batch,)), out, TimingConfig(min_s=min_s, rounds=rounds))
     shutil.rmtree(out.with_name(out.stem + ".samples"), ignore_errors=True)
     for p in out.parent.glob(out.stem + ".*"):
         p.unlink()

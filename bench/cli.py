@@ -1261,7 +1261,7 @@ def compare(
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
     """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
-    side by side, the p50 ratio's 95% interval from interleaved blocks (corrected for machine drift
+    side by side, the typical block p50's ratio and 95% interval from interleaved blocks (corrected for machine drift
     by the reference network when it moved), and a verdict: faster, slower, no change or inconclusive.
     Exit 0; 1 when --fail-on is crossed or a cell cannot be judged; 2 for unusable input.
 
@@ -1359,7 +1359,7 @@ def _print_changes(results: list[tuple], fmt: str, rules: list, fail_on_inconclu
     if not rules:
         return
     for c, r in failed:
-        print(f"gate: {'/'.join(map(str, c.key[:5]))} crosses {r} (p50 ratio {c.ratio:.3f} "
+        print(f"gate: {'/'.join(map(str, c.key[:5]))} crosses {r} (ratio {c.ratio:.3f} "
               f"[{c.ratio_low:.3f}, {c.ratio_high:.3f}], accuracy {c.acc_delta_pp:+.2f} pp, {c.verdict})",
               file=sys.stderr)
     if unjudged:

@@ -5,8 +5,10 @@ Rows of a BASE and a NEW result set (CSV files, or folders of them) are joined o
 Repeats of one configuration are pooled: their blocks form one block set. For each pair:
 
 - p50, p99, throughput and accuracy side by side, with ratios (new / base);
-- the 95% interval of the p50 ratio, by a percentile bootstrap over each side's blocks
-  (:class:`bench.metrics.BlockSet`): blocks are the unit of evidence, not calls, because calls
+- the latency ratio judged is that of the *typical block p50*: the 25th percentile of a cell's block
+  medians (:data:`bench.metrics.TYPICAL_BLOCK_QUANTILE`), robust to the minority of blocks that a
+  burst of load slows down; its 95% interval comes from a percentile bootstrap over each side's
+  blocks (:class:`bench.metrics.BlockSet`): blocks are the unit of evidence, not calls, because calls
   within a block are autocorrelated and separate runs drift (Kalibera and Jones, ISMM 2013);
 - drift control: every run measures a fixed reference network (:func:`bench.pipeline.reference_model`)
   interleaved with its cells. When the reference's own ratio between the two runs has an
@@ -104,8 +106,10 @@ def key(r: BenchmarkRecord) -> tuple:
 class Change:
     """One configuration compared: figures, ratio intervals and verdict.
 
-    ``ratio``/``ratio_low``/``ratio_high``: the p50 ratio (new / base) the verdict rests on, and its
-    95% interval: drift-normalised when ``normalised``. ``raw_*``: the same before normalisation.
+    ``ratio``/``ratio_low``/``ratio_high``: the ratio (new / base) of the typical block p50
+    (:attr:`bench.metrics.BlockSet.typical_ms`) that the verdict rests on, and its 95% interval:
+    drift-normalised when ``normalised``; NaN when a side has no samples.
+    ``raw_*``: the same before normalisation.
     ``ref_*``: the reference network's ratio at this batch size (NaN without reference rows).
     ``weak``: a side has no interleaved blocks (schema 4 and older). ``threads_used``: the intra-op
     thread counts each side ran with (``auto`` may choose differently in two runs)."""
@@ -173,11 +177,12 @@ def block_set(rs: list[BenchmarkRecord], smp: dict[str, CellSamples]) -> tuple[B
 
 
 def ratio_draws(base: BlockSet, new: BlockSet, rng: np.random.Generator, paired: bool = False) -> np.ndarray:
-    """Bootstrap draws of p50(new) / p50(base). ``paired``: both sides were measured in the same
+    """Bootstrap draws of typical(new) / typical(base), the typical block p50
+    (:attr:`bench.metrics.BlockSet.typical_ms`). ``paired``: both sides were measured in the same
     rounds of one process, block i of each in round i; whole rounds are resampled together."""
     ib = base.draw(rng)
     inew = ib if paired and base.m == new.m else new.draw(rng)
-    return new.p50_draws(inew) / base.p50_draws(ib)
+    return new.typical_draws(inew) / base.typical_draws(ib)
 
 
 def verdict(low: float, high: float, noise: float) -> str:
@@ -216,7 +221,7 @@ def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base:
         bp, np50 = bs.p50_ms, ns.p50_ms  # pooled over every call of every repeat
         if not (weak_b or weak_n):
             bi, ni = bs.ips, ns.ips
-        ratio = np50 / bp if bp > 0 else nan
+        ratio = ns.typical_ms / bs.typical_ms if bs.typical_ms > 0 else nan
         if bs.m >= MIN_BLOCKS_CI and ns.m >= MIN_BLOCKS_CI and bp > 0:
             rng = np.random.default_rng(BOOTSTRAP_SEED)
             draws = ratio_draws(bs, ns, rng, paired)
@@ -225,7 +230,7 @@ def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base:
             rb, rn = (block_set(refs[0], base.samples)[0], block_set(refs[1], new.samples)[0]) if refs else (None, None)
             if rb is not None and rn is not None and min(rb.m, rn.m) >= MIN_BLOCKS_CI and rb.p50_ms > 0:
                 ref_draws = ratio_draws(rb, rn, rng, paired)
-                ref_r = rn.p50_ms / rb.p50_ms
+                ref_r = rn.typical_ms / rb.typical_ms
                 ref_lo, ref_hi = percentile_ci(ref_draws)
                 if ref_lo > 1 or ref_hi < 1:  # the machine moved between the runs: judge relative to it
                     normalised = True

@@ -17,7 +17,7 @@ from mnistbench.bench.compare import LIVE_NOISE, Change, ResultSet, judge, key
 from mnistbench.bench import samples as samples_io
 from mnistbench.bench.foreign import foreign_inputs, inspect
 from mnistbench.bench.pipeline import Artifacts, eval_inputs, onnx_for, torch_builder
-from mnistbench.bench.runner import AUTO, Axes, Target, run_matrix
+from mnistbench.bench.runner import AUTO, Axes, Target, auto_threads_fixed, run_matrix
 from mnistbench.bench.timing import TimingConfig
 from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
@@ -65,7 +65,9 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path,
 
     The rows and samples are written to ``out_csv`` (a new file) like any run's. Sides with the same
     name and variant are renamed ``A:<name>`` and ``B:<name>`` so that their rows stay apart. A
-    threads value of ``auto`` becomes 0 (the runtime's own choice), so both sides run alike.
+    threads value of ``auto`` becomes the count that ``auto`` always picks on this host when it has a
+    single candidate (1 on a 2-CPU host, :func:`bench.runner.thread_candidates`), else 0 (the
+    runtime's own choice), so that both sides run alike.
 
     Raises:
         UsageError: the two sides accept no common batch size.
@@ -73,7 +75,7 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path,
     if (a.name, a.variant) == (b.name, b.variant):
         a, b = replace(a, name=f"A:{a.name}"), replace(b, name=f"B:{b.name}")
     if AUTO in axes.threads:  # a per-cell probe could give the two sides different thread counts
-        axes = replace(axes, threads=tuple(dict.fromkeys(0 if t == AUTO else t for t in axes.threads)))
+        axes = replace(axes, threads=tuple(dict.fromkeys((auto_threads_fixed() or 0) if t == AUTO else t for t in axes.threads)))
     if a.fixed_batch and b.fixed_batch and a.fixed_batch != b.fixed_batch:
         raise UsageError(f"{a.name} runs only at batch {a.fixed_batch} and {b.name} only at {b.fixed_batch}")
     rows = run_matrix([a, b], axes, out_csv, timing=timing, score=False, progress=progress)

@@ -253,12 +253,12 @@ def _cmp_cells(c) -> list[str]:
             f"{c.ips_ratio:.3f}", acc, verdict]
 
 
-_CMP_HEADER = ["model", "variant", "runtime", "batch", "threads", "base p50", "new p50", "p50 ratio [95% CI]",
+_CMP_HEADER = ["model", "variant", "runtime", "batch", "threads", "base p50", "new p50", "ratio [95% CI]",
                "drift (reference)", "img/s ratio", "accuracy (change)", "verdict"]
 
 
 def compare_table(changes, title: str) -> Table:
-    """Rich table of :class:`bench.compare.Change` rows. "p50 ratio" is the ratio the verdict rests on:
+    """Rich table of :class:`bench.compare.Change` rows. "ratio" is the ratio of the typical block p50 (the verdict rests on it),
     divided by the reference network's ratio when that moved ("drift ... (used)")."""
     t = Table(title=title, title_justify="left")
     for i, h in enumerate(_CMP_HEADER):

@@ -51,7 +51,7 @@ from mnistbench.bench.samples import save as save_samples
 from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
                                      TorchRuntime, audit_placement, cuda_graph_blockers, first_line, options_label)
 from mnistbench.bench.system import cpu_model
-from mnistbench.bench.timing import TimingConfig, measure, measure_block, warm_up
+from mnistbench.bench.timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
 from mnistbench.exporters.onnx import default_opset
 from mnistbench.models.checkpoint import atomic_write_bytes, sha256_file
 from mnistbench.models.errors import ProviderUnavailableError, StorageError, UsageError
@@ -209,10 +209,26 @@ def applies(runtime: str, provider: str, io_mode: str) -> bool:
 
 
 def thread_candidates() -> tuple[int, ...]:
-    """1 and one thread per physical core (deduplicated)."""
+    """1, and one thread per physical core when that still leaves a logical CPU free (deduplicated).
+
+    The free CPU is for the harness's own thread and the operating system: a session that uses every
+    CPU of the host waits on whichever of its threads was preempted. Measured on the 2-vCPU machine
+    here (14 separate runs of lenet5 and rich-cnn, `results/calibration/README.md`): 2-thread sessions
+    ran in two modes up to 2x apart, changing from run to run (lenet5 batch 1: 26 or 52 us), while
+    1-thread sessions agreed within 2%. On that machine ``auto`` therefore means 1 thread; ask for
+    ``--threads 2`` (or ``0``, the runtime's choice) to measure every CPU.
+    """
     import psutil
 
-    return tuple(sorted({1, psutil.cpu_count(logical=False) or 1}))
+    usable = len(os.sched_getaffinity(0))
+    most = min(psutil.cpu_count(logical=False) or 1, usable - 1)
+    return tuple(sorted({1, max(most, 1)}))
+
+
+def auto_threads_fixed() -> int | None:
+    """The thread count of ``auto`` when the host leaves no choice to probe (one candidate), else None."""
+    cands = thread_candidates()
+    return cands[0] if len(cands) == 1 else None
 
 
 def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.ndarray,
@@ -226,6 +242,8 @@ def autotune_threads(path: Path, provider: str, spinning: bool | None, x: np.nda
     runtime's default on a tie (a 3-repeat sweep showed it picking 1 thread where 2 were 5% faster).
     """
     cands = thread_candidates()
+    if len(cands) == 1:
+        return cands[0]
     ips = {}
     for th in cands:
         rt = OrtRuntime(path, SessionConfig(provider, th, spinning, gpu=gpu))
@@ -313,6 +331,7 @@ class _Cell:
     placement: Placement
     providers: str = ""
     create_ms: float = NAN
+    call_s: float = 0.0  # mean seconds per call during the warm-up (decides re-entry calls)
     blocks: list = field(default_factory=list)
     walls: list = field(default_factory=list)
     rounds: list = field(default_factory=list)
@@ -505,13 +524,16 @@ def run_matrix(
             first_ms = (time.perf_counter() - t0) * 1e3
             for _ in range(GRAPH_CAPTURE_CALLS - 1 if io_mode == "device-graph" else 0):
                 rt.run(x)  # ONNX Runtime's regular runs, then the capture: never in the timed calls
+            t0 = time.perf_counter()
             warm = warm_up(lambda: rt.run(x), timing)
+            call_s = (time.perf_counter() - t0) / max(warm, 1)
         except CELL_ERRORS as exc:
             if t.task == "reference":
                 return None  # no drift control for this group (compare says so), never a failed run
             error_row(values, _one_line(exc))  # the cells before and after it still run
             return None
-        return _Cell(g, b, values, rt, x, used, first_ms, warm, q, placement, ";".join(rt.providers_used), rt.create_ms)
+        return _Cell(g, b, values, rt, x, used, first_ms, warm, q, placement, ";".join(rt.providers_used), rt.create_ms,
+                     call_s)
 
     def measure_group(cells: list[_Cell], number: int) -> None:
         for r in range(timing.rounds):
@@ -522,7 +544,8 @@ def run_matrix(
                          len([x for x in rows if x.task != "reference"]), total)
             for c in live:
                 try:
-                    ns, wall = measure_block(lambda: c.rt.run(c.x), timing.block_iters, timing.block_s)
+                    ns, wall = measure_block(lambda: c.rt.run(c.x), timing.block_iters, timing.block_s,
+                                             reentry_calls(c.call_s, timing.block_s))
                 except CELL_ERRORS as exc:
                     c.error = _one_line(exc)
                     continue

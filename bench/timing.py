@@ -17,17 +17,23 @@ import numpy as np
 
 from mnistbench.models.errors import UsageError
 
-# Defaults, shown in `mnistbench run --help`. 20 timed calls and 1 s bound the
-# cost of the slowest cell (fan-resnet at batch 512, ~2 s a call on 2 cores)
+# Defaults, shown in `mnistbench run --help`. 16 timed calls and 1 s bound the
+# cost of the slowest cell (fan-resnet at batch 512, 2 to 4 s a call on 2 cores)
 # while small models collect thousands of samples in the 1 s. With interleaving
 # (`run --rounds R`) a cell's timed calls are spread over R blocks of
-# ceil(MIN_ITERS / R) calls and MIN_S / R seconds each.
+# ceil(MIN_ITERS / R) calls and MIN_S / R seconds each: one call per block at least.
 WARMUP_ITERS = 5
 WARMUP_S = 0.2
-MIN_ITERS = 20
+MIN_ITERS = 16
 MIN_S = 1.0
-ROUNDS = 8  # chosen by the calibration study (results/calibration/README.md)
+# 16 rounds: `compare` judges the 25th percentile of the block medians, which 8 blocks resolve only
+# coarsely. 10 separate runs at 16 rounds against 14 at 8 (results/calibration/README.md): planted
+# ~7% slowdowns flagged in 64-90% of pairs against 51-77%.
+ROUNDS = 16
 REENTRY_CALLS = 2  # untimed calls at the start of each block: the cell's caches were just another cell's
+# Re-entry calls are skipped when they would cost more than this fraction of a block: a call that long
+# (fan-resnet at batch 512: seconds) is not measurably slowed by the caches another cell left.
+REENTRY_MAX_FRACTION = 0.25
 # Idle time before each block: the previous session's intra-op threads spin for a while after its last
 # call (ONNX Runtime's default), and without a pause they compete with the next block on a small
 # machine (seen here: paired A/A blocks of one process 40% apart with 2-thread sessions). The same
@@ -127,6 +133,12 @@ def warm_up(fn: Callable[[], object], cfg: TimingConfig) -> int:
         fn()
         n += 1
     return n
+
+
+def reentry_calls(call_s: float, block_s: float) -> int:
+    """Untimed calls before a block: :data:`REENTRY_CALLS`, or 0 when they would take more than
+    :data:`REENTRY_MAX_FRACTION` of the block's ``block_s`` seconds (``call_s``: seconds per call)."""
+    return REENTRY_CALLS if call_s * REENTRY_CALLS <= REENTRY_MAX_FRACTION * block_s else 0
 
 
 def measure_block(fn: Callable[[], object], min_iters: int, min_s: float,

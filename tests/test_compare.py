@@ -82,10 +82,28 @@ def test_verdicts_on_synthetic_blocks_with_known_ratios(template):
         n = synthetic(template, {"m": [x * scale for x in base]}, "n")
         (c,), _, _ = cmp.compare(b, n)
         assert c.verdict in expect, (scale, c)
-        assert c.ratio == pytest.approx(scale, rel=1e-3)  # the point ratio of p50s over all calls
+        assert c.ratio == pytest.approx(scale, rel=1e-3)  # every block scaled: the typical block p50 too
         assert c.ratio_low <= c.ratio <= c.ratio_high and c.blocks == (8, 8) and not c.weak
     (c,), _, _ = cmp.compare(b, synthetic(template, {"m": [x * 1.2 for x in base]}, "n"), noise=0.25)
     assert c.verdict in ("no change", "inconclusive")  # within a 25% noise threshold a 20% change is not called
+
+
+def test_typical_block_p50_ignores_a_slowed_minority_of_blocks(template):
+    """Load only adds time. Two of eight blocks 2x slower (a burst of load) leave the typical block p50
+    (25th percentile of the block medians) and the verdict unmoved, while the p50 of all calls moves;
+    the same cell 10% slower in every block is `slower` with ratio 1.10."""
+    rng = np.random.default_rng(5)
+    base = noisy_blocks(rng, 1.0, drift=0.002)
+    bs = BlockSet.from_blocks([np.round(b * 1e6) for b in base], [1] * 8, list(range(8)), 4)
+    assert bs.typical_ms == pytest.approx(np.quantile([np.median(b) for b in base], 0.25), rel=1e-5)
+    assert bs.typical_ms < bs.p50_ms  # a low quantile of the blocks, not their median
+    burst = [x * (2.0 if i in (2, 5) else 1.0) for i, x in enumerate(base)]
+    (c,), _, _ = cmp.compare(synthetic(template, {"m": base}, "b"), synthetic(template, {"m": burst}, "n"))
+    assert c.ratio == pytest.approx(1.0, abs=0.005) and c.verdict in ("no change", "inconclusive")
+    assert c.p50_ratio > 1.02  # the median of all calls was moved by the burst
+    (c,), _, _ = cmp.compare(synthetic(template, {"m": base}, "b"),
+                             synthetic(template, {"m": [x * 1.1 for x in base]}, "n"))
+    assert c.verdict == "slower" and c.ratio == pytest.approx(1.1, rel=1e-3) and c.ratio_low > 1.05
 
 
 def test_interval_width_follows_block_spread_not_call_count(template):
@@ -115,7 +133,7 @@ def test_drift_of_the_machine_is_divided_out_by_the_reference(template):
     judged on the reference-normalised ratio it is `no change`; raw it would be `slower`. When the
     reference did not move, the raw ratio is judged."""
     rng = np.random.default_rng(11)
-    base, ref = noisy_blocks(rng, 1.0), noisy_blocks(rng, 0.5)
+    base, ref = noisy_blocks(rng, 1.0, drift=0.003), noisy_blocks(rng, 0.5, drift=0.003)
     b = synthetic(template, {"m": base}, "b", ref)
     n = synthetic(template, {"m": [x * 1.3 for x in base]}, "n", [x * 1.3 for x in ref])
     (c,), _, _ = cmp.compare(b, n)
