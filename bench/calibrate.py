@@ -11,6 +11,9 @@ it only at its configuration's batch size. Then, ``trials`` times:
   under the same names, with default settings, and ``compare --fail-on p50:+5%`` judges each level;
 - **live**: ``compare --live`` measures base and slowed copy (A/A and the live level) in one process.
 
+Both modes run with the thread count of ``--threads auto`` (1 on a 2-CPU host); the per-node cost is
+measured at that count too, so a level's copy is slowed by that fraction in the runs that judge it.
+
 The true slowdown of each copy is measured at the end with a long live run. The trials are written
 to ``trials.csv``, the summary (counts of each verdict per level and the gate's false alarms) to
 ``summary.md``, and the machine to ``system.json``, in the output folder.
