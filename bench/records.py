@@ -281,7 +281,7 @@ def _cell(name: str, text: str):
 
 def _finite(r: BenchmarkRecord) -> bool:
     vals = (r.latency_p50_ms, r.throughput_ips, r.timed_wall_s)
-    return all(math.isfinite(v) and v >= 0 for v in vals) and r.timed_iters > 0
+    return all(math.isfinite(v) and v > 0 for v in vals) and r.timed_iters > 0
 
 
 def read_csv(path: Path) -> list[BenchmarkRecord]:

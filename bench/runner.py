@@ -45,7 +45,7 @@ import torch
 import mnistbench
 from mnistbench.bench.metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips,
                                      top1_accuracy)
-from mnistbench.bench.records import BenchmarkRecord, CsvAppender, config_id, error_record
+from mnistbench.bench.records import SCHEMA_VERSION, BenchmarkRecord, CsvAppender, config_id, error_record
 from mnistbench.bench.samples import CellSamples
 from mnistbench.bench.samples import save as save_samples
 from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
@@ -362,7 +362,8 @@ def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) 
 
     Raises:
         UsageError: the file holds rows of another dataset, another model file under a name this
-            run measures, another checkpoint profile or seed, or rows without identity (schema 4).
+            run measures, another checkpoint profile or seed, rows without identity (schema 4), or rows
+            of another results schema.
     """
     want = {(t.name, t.variant): t for t in targets}
     sha: dict[Path, str] = {}
@@ -370,6 +371,9 @@ def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) 
         if not r.config_id:
             raise UsageError(f"{path} was written by schema {r.schema_version} (rows have no identity); "
                              "--resume cannot tell its cells apart: start a new --out")
+        if r.schema_version != SCHEMA_VERSION:
+            raise UsageError(f"{path} holds rows of results schema {r.schema_version}; this mnistbench writes schema "
+                             f"{SCHEMA_VERSION}: choose another --out")
         t = want.get((r.model, r.variant))
         if t is None:
             continue
