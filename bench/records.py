@@ -203,10 +203,11 @@ class CsvAppender:
             raise UsageError(f"cannot create results folder {path.parent}: {exc.strerror}") from None
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"results folder is not writable: {path.parent}")
-        try:  # os.access says yes to root everywhere: create (and remove) a file to be sure
-            fd, probe = tempfile.mkstemp(prefix=".mnistbench-probe-", dir=path.parent)
-            os.close(fd)
-            os.unlink(probe)
+        # os.access says yes to root everywhere: open a file there to be sure (nameless where the system
+        # has O_TMPFILE, so no interrupt can leave it behind)
+        try:
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
         except OSError as exc:
             raise UsageError(f"cannot write in results folder {path.parent}: {exc.strerror}") from None
 
