@@ -499,7 +499,7 @@ def _run_locked(csv_path: Path, o: dict, specs, found, foreign, arts, axes) -> l
     from mnistbench.bench.pipeline import (NULL_MODEL, REFERENCE_MODEL, eval_inputs, null_model, reference_model,
                                            torch_builder)
     from mnistbench.bench.records import read_csv
-    from mnistbench.bench.report import results_table, stability_warning
+    from mnistbench.bench.report import nonfinite_warning, results_table, stability_warning
     from mnistbench.bench.runner import Target, resume_keys, run_matrix
     from mnistbench.bench.system import gemm_peaks, hygiene, write_system_json
     from mnistbench.models.preprocess import preprocess
@@ -564,6 +564,8 @@ def _run_locked(csv_path: Path, o: dict, specs, found, foreign, arts, axes) -> l
     warn = stability_warning(rows)
     if warn:
         err.print(warn, markup=False, highlight=False)
+    if nonfinite := nonfinite_warning(rows):
+        err.print(nonfinite, markup=False, highlight=False)
     out.print(f"{len(rows)} rows -> {csv_path}  (system: {system_path.name}, raw samples: {csv_path.stem}.samples/)")
     failed = [r for r in rows if r.status != "ok"]
     if failed:

@@ -56,12 +56,14 @@ def inspect(path: Path, layout: str = "auto") -> ForeignModel:
     """Read the input layout, batch axis and opset of ``path``.
 
     Raises:
-        UsageError: missing or malformed file; an input that is not float32 or whose
+        UsageError: missing or malformed file, or missing external data files; an input that is not float32 or whose
             shape fits no MNIST layout (the message gives the shape); an unknown ``layout``;
             an output that is not (N, 10).
     """
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; --onnx takes an .onnx file")
     if not path.is_file():
         raise UsageError(f"ONNX file not found: {path}")
     try:
@@ -71,6 +73,11 @@ def inspect(path: Path, layout: str = "auto") -> ForeignModel:
     graph = proto.graph
     if not graph.node:
         raise UsageError(f"{path} is not a readable ONNX model: it has no graph nodes")
+    missing = sorted({e.value for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                      for e in t.external_data if e.key == "location" and not (path.parent / e.value).is_file()})
+    if missing:
+        raise UsageError(f"{path.name}: its weights are in {', '.join(missing)}, not found beside it "
+                         "(copy the external data files with the .onnx file)")
     inits = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]
     if len(inputs) != 1:

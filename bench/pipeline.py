@@ -336,11 +336,27 @@ def torch_builder(spec: ModelSpec, arts: Artifacts):
 NULL_MODEL = "null-identity"
 
 
+def _model_folder(folder: Path) -> Path:
+    """``folder`` (the artifacts root), created if absent.
+
+    Raises:
+        UsageError: it cannot be (a file in the way, no permission), in one line.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "it is a file" if folder.is_file() else exc.strerror or exc
+        raise UsageError(f"cannot use artifacts folder {folder}: {why}; "
+                         "choose another --artifacts-dir") from None
+    return folder
+
+
 def null_model(folder: Path) -> Path:
     """An ONNX Identity with the paper models' input and output shape, float32 (N, 1, 28, 28):
     the overhead floor (harness, binding and call cost) that every row carries."""
     path = folder / f"{NULL_MODEL}.onnx"
     if not path.is_file():
+        _model_folder(folder)
         h = onnx.helper
         io_ = [h.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["batch", 1, 28, 28]) for n in ("input", "output")]
         graph = h.make_graph([h.make_node("Identity", ["input"], ["output"])], NULL_MODEL, [io_[0]], [io_[1]])
@@ -367,6 +383,7 @@ def reference_model(folder: Path) -> Path:
     path = folder / f"{REFERENCE_MODEL}.onnx"
     if path.is_file():
         return path
+    _model_folder(folder)
     h, nh = onnx.helper, onnx.numpy_helper
     rng = np.random.default_rng(20261127)
     w = {"w1": rng.standard_normal((8, 1, 3, 3)) / 3, "b1": np.zeros(8), "w2": rng.standard_normal((16, 8, 3, 3)) / 8.5,
@@ -386,7 +403,6 @@ def reference_model(folder: Path) -> Path:
     proto = h.make_model(graph, opset_imports=[h.make_opsetid("", 18)], producer_name="mnistbench")
     proto.ir_version = 10
     onnx.checker.check_model(proto, full_check=True)
-    folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, proto.SerializeToString())
     return path
 

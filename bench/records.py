@@ -23,7 +23,7 @@ import filelock
 
 from mnistbench.models.errors import UsageError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,9 @@ class BenchmarkRecord:
     the row's number what it is: the identity fields, axes, model file hash, dataset, profile, seed
     and schema; ``--resume`` keys on it). Files of schema 4 read with 1 round, empty intervals,
     empty group and empty ``config_id``.
+    Model health (schema 6): ``nonfinite_fraction`` (fraction of the scored test-set output values
+    that are NaN or +-inf, :func:`bench.runtime.nonfinite_fraction`; 0.0 for a healthy model, empty
+    when the row was not scored). Files of schema 5 and older read with it empty.
     """
 
     run_id: str
@@ -141,6 +144,7 @@ class BenchmarkRecord:
     group_cells: int = 1
     pinned_cpus: str = ""
     config_id: str = ""
+    nonfinite_fraction: float = math.nan
 
     def as_row(self) -> dict[str, object]:
         """Field -> CSV cell; NaN becomes an empty cell."""
@@ -148,11 +152,13 @@ class BenchmarkRecord:
 
 
 COLUMNS = [f.name for f in fields(BenchmarkRecord)]
-# Columns added after schema 3, with the value older files mean.
+# Columns added after schema 3, with the value older files mean (schema 4: io_mode, provider_options;
+# schema 5: rounds .. config_id; schema 6: nonfinite_fraction).
 ADDED_COLUMNS = {"io_mode": "end-to-end", "provider_options": "", "rounds": 1, "latency_p50_ci_low_ms": math.nan,
                  "latency_p50_ci_high_ms": math.nan, "throughput_ci_low_ips": math.nan,
                  "throughput_ci_high_ips": math.nan, "p50_ci_halfwidth_rel": math.nan, "interleave_group": "",
-                 "group_cells": 1, "pinned_cpus": "", "config_id": ""}
+                 "group_cells": 1, "pinned_cpus": "", "config_id": "",
+                 "nonfinite_fraction": math.nan}
 # The fields that make a row's number what it is, hashed into ``config_id`` (with the schema version).
 IDENTITY_FIELDS = ("model", "variant", "dataset", "task", "runtime", "provider", "batch_size", "threads_requested",
                    "spinning", "io_mode", "provider_options", "onnx_sha256", "checkpoint_profile", "checkpoint_seed",
@@ -160,8 +166,10 @@ IDENTITY_FIELDS = ("model", "variant", "dataset", "task", "runtime", "provider",
 
 
 def config_id(values: dict) -> str:
-    """sha256 prefix (16 hex) of the :data:`IDENTITY_FIELDS` in ``values`` and the schema version."""
-    text = "|".join(f"{k}={values.get(k, '')}" for k in IDENTITY_FIELDS) + f"|schema={SCHEMA_VERSION}"
+    """sha256 prefix (16 hex) of the :data:`IDENTITY_FIELDS` in ``values`` and the schema version
+    (``values["schema_version"]`` when given, as for a row read back from an older file; else this one)."""
+    schema = values.get("schema_version", SCHEMA_VERSION)
+    text = "|".join(f"{k}={values.get(k, '')}" for k in IDENTITY_FIELDS) + f"|schema={schema}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -195,10 +203,11 @@ class CsvAppender:
             raise UsageError(f"cannot create results folder {path.parent}: {exc.strerror}") from None
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"results folder is not writable: {path.parent}")
-        try:  # os.access says yes to root everywhere: create (and remove) a file to be sure
-            fd, probe = tempfile.mkstemp(prefix=".mnistbench-probe-", dir=path.parent)
-            os.close(fd)
-            os.unlink(probe)
+        # os.access says yes to root everywhere: open a file there to be sure (nameless where the system
+        # has O_TMPFILE, so no interrupt can leave it behind)
+        try:
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
         except OSError as exc:
             raise UsageError(f"cannot write in results folder {path.parent}: {exc.strerror}") from None
 
@@ -273,7 +282,7 @@ def _cell(name: str, text: str):
 
 def _finite(r: BenchmarkRecord) -> bool:
     vals = (r.latency_p50_ms, r.throughput_ips, r.timed_wall_s)
-    return all(math.isfinite(v) and v >= 0 for v in vals) and r.timed_iters > 0
+    return all(math.isfinite(v) and v > 0 for v in vals) and r.timed_iters > 0
 
 
 def read_csv(path: Path) -> list[BenchmarkRecord]:

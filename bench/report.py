@@ -168,6 +168,22 @@ def stability_warning(rows: Sequence[BenchmarkRecord]) -> str:
             f"(the machine's speed changed during the run; a busy machine?): {names}{more}")
 
 
+def nonfinite_warning(rows: Sequence[BenchmarkRecord]) -> str:
+    """A one-line warning naming the rows whose scored outputs hold NaN or +-inf values
+    (``nonfinite_fraction`` above 0; the fraction is of all output values over the test set), or ''.
+
+    Such a row's latency is of a model that computes garbage (an overflow, a log of 0, a division
+    by 0), and its accuracy is not the model's."""
+    bad = [r for r in rows if r.status == "ok" and r.nonfinite_fraction > 0]
+    if not bad:
+        return ""
+    names = ", ".join(f"{r.model}/{_runtime_label(r).replace(' ', '/')}/{r.provider}/b{r.batch_size} "
+                      f"({r.nonfinite_fraction:.2%})" for r in bad[:6])
+    more = f" and {len(bad) - 6} more" if len(bad) > 6 else ""
+    return (f"warning: {len(bad)} of {len([r for r in rows if r.status == 'ok'])} rows have non-finite outputs "
+            f"(NaN or inf; fraction of the test-set output values): {names}{more}")
+
+
 def repeat_spread_table(rows: Sequence[BenchmarkRecord]) -> Table:
     """Spread of p50 latency and throughput between repeats of the same cell configuration."""
     groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)

@@ -45,11 +45,12 @@ import torch
 import mnistbench
 from mnistbench.bench.metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips,
                                      top1_accuracy)
-from mnistbench.bench.records import BenchmarkRecord, CsvAppender, config_id, error_record
+from mnistbench.bench.records import SCHEMA_VERSION, BenchmarkRecord, CsvAppender, config_id, error_record
 from mnistbench.bench.samples import CellSamples
 from mnistbench.bench.samples import save as save_samples
 from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
-                                     TorchRuntime, audit_placement, cuda_graph_blockers, first_line, options_label)
+                                     TorchRuntime, audit_placement, cuda_graph_blockers, first_line, nonfinite_fraction,
+                                     options_label)
 from mnistbench.bench.system import cpu_model
 from mnistbench.bench.timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
 from mnistbench.exporters.onnx import default_opset
@@ -156,8 +157,10 @@ def full_output(rt, inputs: np.ndarray, fixed_batch: int | None = None) -> np.nd
 
 
 def quality(t: Target, out: np.ndarray, ref: np.ndarray | None) -> dict[str, float]:
-    """Accuracy or MSE of ``out``, and its agreement with the PyTorch reference ``ref``."""
-    q = {"accuracy_top1": NAN, "test_mse": NAN, "agreement_top1_vs_torch": NAN, "max_abs_diff_vs_torch": NAN}
+    """Accuracy or MSE of ``out``, its agreement with the PyTorch reference ``ref``, and the fraction of
+    its values that are NaN or +-inf (``nonfinite_fraction``)."""
+    q = {"accuracy_top1": NAN, "test_mse": NAN, "agreement_top1_vs_torch": NAN, "max_abs_diff_vs_torch": NAN,
+         "nonfinite_fraction": nonfinite_fraction(out)}
     if t.task == "classify":
         q["accuracy_top1"] = top1_accuracy(out, t.labels)
     elif t.task == "reconstruct":
@@ -359,7 +362,8 @@ def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) 
 
     Raises:
         UsageError: the file holds rows of another dataset, another model file under a name this
-            run measures, another checkpoint profile or seed, or rows without identity (schema 4).
+            run measures, another checkpoint profile or seed, rows without identity (schema 4), or rows
+            of another results schema.
     """
     want = {(t.name, t.variant): t for t in targets}
     sha: dict[Path, str] = {}
@@ -367,6 +371,9 @@ def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) 
         if not r.config_id:
             raise UsageError(f"{path} was written by schema {r.schema_version} (rows have no identity); "
                              "--resume cannot tell its cells apart: start a new --out")
+        if r.schema_version != SCHEMA_VERSION:
+            raise UsageError(f"{path} holds rows of results schema {r.schema_version}; this mnistbench writes schema "
+                             f"{SCHEMA_VERSION}: choose another --out")
         t = want.get((r.model, r.variant))
         if t is None:
             continue
@@ -500,7 +507,7 @@ def run_matrix(
                 scorer = _sessions(t, runtime, prov, threads, spinning, "end-to-end", axes.gpu)()
                 q = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
                      {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
-                                       "max_abs_diff_vs_torch")})
+                                       "max_abs_diff_vs_torch", "nonfinite_fraction")})
                 placement = (audit_placement(t.path, SessionConfig(prov, max(threads, 0), spinning, gpu=axes.gpu),
                                              batch_input(t.inputs, t.fixed_batch or 1))
                              if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))

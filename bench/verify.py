@@ -70,7 +70,7 @@ def verify(path: Path, repair: bool = False, drop_unsampled: bool = False) -> Re
     unsampled = []
     seen: dict[tuple, str] = {}
     for r in rows:
-        if r.config_id and r.config_id != config_id({k: getattr(r, k) for k in IDENTITY_FIELDS}):
+        if r.config_id and r.config_id != config_id({k: getattr(r, k) for k in (*IDENTITY_FIELDS, "schema_version")}):
             rep.problems.append(f"{r.cell_id}: config_id does not match the row's identity fields (edited by hand?)")
         if r.status != "ok":
             continue

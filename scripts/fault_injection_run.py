@@ -4,7 +4,8 @@ run, each followed by `run --resume`, then the checks a user relies on.
 After every interrupt point: the exit status is 130 for Ctrl-C (0 when the run had finished) and -9 for
 kill -9; the CSV reads back; `--resume` (the lock of a killed run never blocks it) completes the matrix.
 After the resume: every configuration is in the CSV exactly once, every row has its samples file and the
-file matches the row, no temporary file is left, and `mnistbench verify` is clean.
+file matches the row, `mnistbench verify` is clean, and no file is left over (anything beside the CSV, its
+lock, its system JSON and one samples file per row, or hidden in the folder or the artifacts).
 
     python scripts/fault_injection_run.py --points 50 --data-dir ../shared/data [--seed 0]
 """
@@ -84,11 +85,27 @@ def point(i: int, rng: random.Random, root: Path, onnx_path: Path, data_dir: Pat
             problems.append(f"{len(ids)} rows for {CELLS} cells ({len(set(ids))} distinct)")
         rep = verify(out)
         problems += rep.problems
-    left = samples_io.leftovers(out) + list(root.glob(".*.tmp"))
+    left = unexpected_files(root, out)
     if left:
-        problems.append(f"{len(left)} temporary files left")
+        problems.append(f"{len(left)} files left over: {', '.join(left[:3])}")
     return {"point": i, "signal": sig.name, "delay_s": round(delay, 2), "finished_before_signal": finished,
-            "rc": p.returncode, "problems": problems}
+            "rc": p.returncode, "problems": problems, "files_left": len(left)}
+
+
+def unexpected_files(root: Path, out: Path) -> list[str]:
+    """Every file of this point, or hidden at the top or in the artifacts, that a whole run does not leave:
+    a run leaves the CSV, its ``.lock`` (filelock keeps it by design), the system JSON, one samples file per
+    measured row, and in the artifacts the reference model and the thread cache."""
+    expected = {out, Path(str(out) + ".lock"), out.with_suffix(".system.json")}
+    if out.exists():
+        try:
+            expected |= {samples_io.folder_for(out) / f"{r.cell_id}.npz" for r in read_csv(out) if r.status == "ok"}
+        except Exception:  # an unreadable CSV is reported by the resume check
+            pass
+    mine = [f for f in root.glob(out.stem + ".*") if f.is_file()] + list(samples_io.folder_for(out).glob("*"))
+    hidden = [f for f in root.glob(".*")] + [f for f in (root / "arts").glob("*")
+                                              if f.name not in ("mnistbench-reference.onnx", "threads-auto.json")]
+    return sorted(str(f.relative_to(root)) for f in set(mine) - expected | set(hidden))
 
 
 def main() -> None:
@@ -105,8 +122,9 @@ def main() -> None:
         results = [point(i, rng, root, onnx_path, a.data_dir) for i in range(a.points)]
     bad = [r for r in results if r["problems"]]
     summary = {"points": len(results), "interrupted": sum(not r["finished_before_signal"] for r in results),
-               "inconsistent": len(bad), "results": results}
-    print(f"{summary['points']} points ({summary['interrupted']} interrupted mid-run), {len(bad)} with problems")
+               "inconsistent": len(bad), "files_left": sum(r["files_left"] for r in results), "results": results}
+    print(f"{summary['points']} points ({summary['interrupted']} interrupted mid-run), {len(bad)} with problems, "
+          f"{summary['files_left']} files left over")
     for r in bad:
         print(f"  point {r['point']} ({r['signal']} at {r['delay_s']} s): {'; '.join(r['problems'])}")
     if a.json:

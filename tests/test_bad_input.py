@@ -1,19 +1,54 @@
-"""The bad-input matrix: every case gives one line on stderr, a non-zero exit (2 for unusable
-input), no traceback, and no file written where outputs go."""
+"""The bad-input matrix: every case is refused up front with a one-line error on stderr
+(``mnistbench: error: ...``, or the gate's one line), the expected exit code (2 for unusable input,
+1 for a gate or an unusable provider), no traceback, and no file written or changed (the empty
+``<csv>.lock`` of filelock excepted: it is not a result and stays by design).
+
+A case is (id, builder, exit code, words the line must hold). The builder gets a :class:`Ctx`
+(a per-case folder that also builds a small real ONNX classifier, a copy of real results and the
+path of the real data) and returns the CLI's argv, or a callable for an API case (which must raise
+a ``MnistBenchError`` of that exit code, one line, holding the words).
+
+Cases whose setup is heavy stay in their own files; they are part of the matrix and counted here
+(``ELSEWHERE``, checked to exist):
+
+| id | test | case |
+|---|---|---|
+| two-writers | test_results_integrity::test_a_second_writer_is_refused_and_the_first_completes | two `run --out SAME.csv` processes |
+| killed-lock | test_results_integrity::test_a_lock_left_by_a_killed_run_does_not_block_the_next | kill -9, then `--resume` |
+| run-full-disk | test_results_integrity::test_a_full_disk_during_run_gives_one_line_and_keeps_whole_rows | RLIMIT_FSIZE during `run` |
+| train-full-disk | test_fault_artifacts::test_train_under_a_full_disk_refuses_before_training | no room for the checkpoint |
+| export-full-disk | test_fault_artifacts::test_export_under_a_full_disk_is_one_line_and_keeps_the_previous_file | no room for the export |
+| stale-export | test_fault_artifacts::test_stale_or_foreign_exports_are_refused_unless_allowed | export older than its checkpoint, another network as lenet5.onnx |
+| another-checkpoint | test_fault_artifacts::test_another_models_checkpoint_or_a_truncated_export_is_refused | checkpoint of another model, truncated export |
+| checkpoint-bytes | test_fault_artifacts::test_every_flipped_or_truncated_byte_is_refused_or_harmless | flipped or truncated checkpoint bytes |
+| checkpoint-metadata | test_fault_artifacts::test_metadata_of_the_wrong_shape_is_refused | 4 malformed metadata cases |
+| never-ending-model | test_fault_artifacts::test_run_records_a_never_ending_model_as_an_error_row | a Loop that never ends |
+| ctrl-c-export | test_fault_artifacts::test_interrupt_at_a_random_point_leaves_usable_artifacts | Ctrl-C / kill -9 in train and export |
+| checkpoint-architecture | test_bad_input::test_checkpoint_of_another_architecture_is_one_line | weights of another architecture |
+"""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import shutil
 import struct
+from pathlib import Path
 
+import filelock
 import numpy as np
 import onnx
 import pytest
+from conftest import _matmul_chain, real_data_root
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
+from mnistbench.bench import samples as samples_io
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import COLUMNS
+from mnistbench.bench.foreign import inspect
+from mnistbench.bench.records import COLUMNS, CsvAppender, read_csv
+from mnistbench.bench.runtime import set_call_timeout
+from mnistbench.models.errors import MnistBenchError
 
 runner = CliRunner()
 N = {"train": 60_000, "t10k": 10_000}
@@ -52,48 +87,298 @@ def good_gz():
     return gzip.compress(idx(np.zeros((60_000, 28, 28), np.uint8)), compresslevel=1)
 
 
+
+class Ctx:
+    """What a case builds on: ``ctx / "name"`` is a path in the case's own folder."""
+
+    def __init__(self, d: Path, base: "Base") -> None:
+        self.d, self._base = d, base
+
+    def __truediv__(self, name: str) -> Path:
+        return self.d / name
+
+    @property
+    def data(self) -> Path:
+        """The real data root; the case is skipped when MNIST is not there."""
+        return self._base.data()
+
+    @property
+    def model(self) -> Path:
+        """A small real ONNX classifier (one 784 x 784 MatMul), the same bytes as the base results'."""
+        path = self.d / "chain.onnx"
+        if not path.exists():
+            _matmul_chain(path, 1)
+        return path
+
+    def run(self, *args) -> list:
+        """``run`` of :attr:`model` on the real test images, with the base results' axes and a copy of
+        their artifacts folder (the reference model already there: a refused run must add nothing)."""
+        arts = self.d / "arts"
+        if not arts.exists():
+            shutil.copytree(self._base.results().parent / "arts", arts)
+        return ["run", "--onnx", self.model, *RUN_AXES, "--data-dir", self.data, "--artifacts-dir", arts, *args]
+
+    def results(self, name: str = "r.csv", edit=None) -> Path:
+        """A copy of real results (CSV and samples folder) as ``name``; ``edit(rows)`` may change the rows."""
+        src = self._base.results()
+        out = self.d / name
+        shutil.copytree(samples_io.folder_for(src), samples_io.folder_for(out))
+        if edit is None:
+            shutil.copy(src, out)
+        else:
+            with open(src, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            with open(out, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+                w.writeheader()
+                w.writerows(edit(rows))
+        return out
+
+    def hold_lock(self, csv_path: Path) -> Path:
+        """Hold ``csv_path``'s writer lock (as a running writer would) until the case ends."""
+        lock = filelock.FileLock(str(csv_path) + ".lock")
+        lock.acquire(timeout=0)
+        self._base.held.append(lock)
+        return csv_path
+
+
+RUN_AXES = ["--no-score", "--no-null", "--batch-sizes", "1,4", "--min-s", "0.1", "--threads", "1"]
+
+
+class Base:
+    """Real results made once per module (a 2-cell run of the small classifier), and the artifacts it used."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self._csv, self.held = folder, None, []
+
+    def data(self) -> Path:
+        root = real_data_root()
+        if not (root / "mnist").is_dir():
+            pytest.skip(f"real MNIST not found under {root}")
+        return root
+
+    def results(self) -> Path:
+        if self._csv is None:
+            out = self.folder / "base.csv"
+            model = _matmul_chain(self.folder / "chain.onnx", 1)
+            res = runner.invoke(app, [str(a) for a in ["run", "--onnx", model, *RUN_AXES, "--data-dir", self.data(),
+                                                       "--artifacts-dir", self.folder / "arts", "--out", out]])
+            assert res.exit_code == 0, res.output
+            self._csv = out
+        return self._csv
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return Base(tmp_path_factory.mktemp("base"))
+
+
+def two_inputs(path: Path) -> Path:
+    g = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "g",
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 1, 28, 28]) for n in "ab"],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 10
+    onnx.save(m, str(path))
+    return path
+
+
+def external_without_data(ctx: Ctx) -> Path:
+    path = ctx / "ext.onnx"
+    onnx.save(onnx.load(str(ctx.model)), str(path), save_as_external_data=True, location="ext.bin", size_threshold=0)
+    (ctx / "ext.bin").unlink()
+    return path
+
+
+def truncated(ctx: Ctx) -> Path:
+    data = ctx.model.read_bytes()
+    return _write(ctx / "t.onnx", data[: len(data) // 2])
+
+
+def torn(ctx: Ctx) -> Path:
+    out = ctx.results("torn.csv")
+    with open(out, "ab") as fh:
+        fh.write(b"20261127T000000Z-abc,x")
+    return out
+
+
+def bad_samples(ctx: Ctx) -> Path:
+    out = ctx.results("bad.csv")
+    f = sorted(samples_io.folder_for(out).glob("*.npz"))[0]
+    arrays = dict(np.load(f))
+    arrays[next(iter(arrays))] = np.zeros((3, 3))  # the per-call array of another shape
+    np.savez(f, **arrays)
+    return out
+
+
+def damaged_samples(ctx: Ctx) -> Path:
+    out = ctx.results("d.csv")
+    next(samples_io.folder_for(out).glob("*.npz")).write_bytes(b"not a zip")
+    return out
+
+
+def older_schema(ctx: Ctx) -> Path:
+    return _write(ctx / "old.csv", (",".join(c for c in COLUMNS if c not in ("rounds", "config_id")) + "\n").encode())
+
+
+def header_only(ctx: Ctx, name: str = "h.csv") -> Path:
+    return _write(ctx / name, (",".join(COLUMNS) + "\n").encode())
+
+
+def no_samples(ctx: Ctx) -> Path:
+    out = ctx.results("ns.csv")
+    shutil.rmtree(samples_io.folder_for(out))
+    return out
+
+
+def set_cells(**values):
+    return lambda rows: [dict(r, **values) for r in rows]
+
+
+def another_model_file(ctx: Ctx) -> Path:
+    out = ctx.results()
+    _matmul_chain(ctx.model, 3)  # another network saved under the same name
+    return out
+
+
+def api_read_csv(ctx: Ctx):
+    path = torn(ctx)
+    return lambda: read_csv(path)
+
+
+def api_samples_load(ctx: Ctx):
+    path = bad_samples(ctx)
+    return lambda: samples_io.load(path)
+
+
+def api_append_to_torn(ctx: Ctx):
+    path = torn(ctx)
+    return lambda: CsvAppender(path).check_appendable()
+
+
+def api_call_timeout(ctx: Ctx):
+    return lambda: set_call_timeout(float("nan"))
+
+
+def api_inspect_folder(ctx: Ctx):
+    return lambda: inspect(ctx.d)
+
+
 TRAIN = ["train", "lenet5", "--profile", "smoke"]
 
-# (case id, how to build the command from tmp_path, expected exit code, words the one line must hold)
+# (case id, builder, expected exit code, words the one line must hold)
 CASES = [
-    ("truncated-gzip", lambda d: [*TRAIN, "--data-dir", write_data(d / "data", **{"train-images-idx3-ubyte": good_gz()[:5000]})], 2, "train-images"),
-    ("corrupt-gzip", lambda d: [*TRAIN, "--data-dir", write_data(d / "data", **{"train-labels-idx1-ubyte": b"\x1f\x8b" + bytes(200)})], 2, "train-labels"),
-    ("wrong-idx-magic", lambda d: [*TRAIN, "--data-dir", write_data(d / "data", **{"t10k-labels-idx1-ubyte": gzip.compress(idx(np.zeros(10_000, np.uint8), b"\x01\x02\x08\x01"))})], 2, "t10k-labels"),
-    ("count-mismatch", lambda d: [*TRAIN, "--data-dir", write_data(d / "data", **{"t10k-labels-idx1-ubyte": gzip.compress(idx(np.zeros(9_999, np.uint8)))})], 2, "10000 images but 9999 labels"),
-    ("wrong-checksum", lambda d: [*TRAIN, "--data-dir", write_data(d / "data")], 2, "MD5"),
-    ("missing-file", lambda d: [*TRAIN, "--data-dir", write_data(d / "data", **{"t10k-images-idx3-ubyte": None})], 2, "no mnist IDX files"),
-    ("data-dir-absent", lambda d: [*TRAIN, "--data-dir", d / "nowhere"], 2, "nowhere"),
-    ("malformed-onnx", lambda d: ["run", "--onnx", _write(d / "bad.onnx", b"\x08\x07garbage")], 2, "not a readable ONNX model"),
-    ("onnx-wrong-rank", lambda d: ["run", "--onnx", onnx_file(d / "r5.onnx", ["N", 1, 28, 28, 1])], 2, "rank 5"),
-    ("onnx-uint8-input", lambda d: ["run", "--onnx", onnx_file(d / "u8.onnx", ["N", 1, 28, 28], TensorProto.UINT8)], 2, "UINT8"),
-    ("onnx-wrong-output", lambda d: ["run", "--onnx", onnx_file(d / "o.onnx", ["N", 784], out_shape=["N", 784])], 2, "(N, 10)"),
-    ("onnx-missing", lambda d: ["run", "--onnx", d / "absent.onnx"], 2, "not found"),
-    ("unknown-model", lambda d: ["run", "resnet50"], 2, "unknown model 'resnet50'"),
-    ("unknown-provider", lambda d: ["run", "--provider", "rocm"], 2, "unknown provider 'rocm'"),
-    ("unknown-runtime", lambda d: ["run", "--runtime", "tflite"], 2, "unknown runtime 'tflite'"),
-    ("unknown-profile", lambda d: ["train-all", "--profile", "fast"], 2, "unknown profile 'fast'"),
-    ("unknown-device", lambda d: ["train", "lenet5", "--device", "tpu"], 2, "unknown device 'tpu'"),
-    ("unknown-dataset", lambda d: ["train", "lenet5", "--dataset", "cifar10"], 2, "cifar10"),
-    ("unknown-layout", lambda d: ["run", "--onnx", onnx_file(d / "a.onnx", ["N", 784]), "--layout", "nchwc"], 2, "unknown layout"),
-    ("unknown-preprocess", lambda d: ["run", "--onnx", onnx_file(d / "b.onnx", ["N", 784]), "--preprocess", "zscore"], 2, "unknown preprocess"),
-    ("batch-zero", lambda d: ["run", "--batch-sizes", "0"], 2, "at least 1"),
-    ("batch-negative", lambda d: ["run", "--batch-sizes", "8,-1"], 2, "at least 1"),
-    ("batch-not-a-number", lambda d: ["run", "--batch-sizes", "1,x2"], 2, "not a whole number"),
-    ("threads-negative", lambda d: ["run", "--threads", "-2"], 2, "at least 0"),
-    ("spinning-bad", lambda d: ["run", "--spinning", "maybe"], 2, "--spinning takes"),
-    ("repeat-zero", lambda d: ["run", "--repeat", "0"], 2, "--repeat must be at least 1"),
-    ("min-iters-zero", lambda d: ["run", "--min-iters", "0"], 2, "timing bounds"),
-    ("out-not-csv", lambda d: ["run", "--onnx", onnx_file(d / "c.onnx", ["N", 784]), "--out", d / "results" / "x.txt"], 2, ".csv"),
-    ("resume-without-out", lambda d: ["run", "--resume"], 2, "--resume needs --out"),
-    ("unwritable-results-dir", lambda d: ["run", "--onnx", onnx_file(d / "e.onnx", ["N", 784]), "--results-dir", _write(d / "results", b"a file") / "sub"], 2, "cannot create results folder"),
-    ("export-without-checkpoint", lambda d: ["export", "lenet5"], 2, "no checkpoint for lenet5"),
-    ("run-without-onnx", lambda d: ["run", "lenet5"], 2, "no fp32 ONNX file for lenet5"),
-    ("tampered-checkpoint", lambda d: ["export", "zhu-mlp", "--artifacts-dir", _tampered(d)], 2, "does not match the sha256"),
-    ("table-missing-columns", lambda d: ["table", _write(d / "t.csv", b"model,p50\nx,1\n")], 2, "missing columns"),
-    ("table-foreign-rows", lambda d: ["table", _write(d / "f.csv", (",".join(COLUMNS) + "\n" + ",".join("?" for _ in COLUMNS) + "\n").encode())], 2, "line 2"),
-    ("table-not-text", lambda d: ["table", _write(d / "g.csv", bytes(range(256)) * 4)], 2, "t.csv" if False else "csv"),
-    ("table-bad-format", lambda d: ["table", d / "x.csv", "--format", "xml"], 2, "unknown format"),
-    ("cuda-unusable", lambda d: ["run", "--provider", "cuda"], 1, "not usable here"),
+    ("truncated-gzip", lambda c: [*TRAIN, "--data-dir", write_data(c / "data", **{"train-images-idx3-ubyte": good_gz()[:5000]})], 2, "train-images"),
+    ("corrupt-gzip", lambda c: [*TRAIN, "--data-dir", write_data(c / "data", **{"train-labels-idx1-ubyte": b"\x1f\x8b" + bytes(200)})], 2, "train-labels"),
+    ("wrong-idx-magic", lambda c: [*TRAIN, "--data-dir", write_data(c / "data", **{"t10k-labels-idx1-ubyte": gzip.compress(idx(np.zeros(10_000, np.uint8), b"\x01\x02\x08\x01"))})], 2, "t10k-labels"),
+    ("count-mismatch", lambda c: [*TRAIN, "--data-dir", write_data(c / "data", **{"t10k-labels-idx1-ubyte": gzip.compress(idx(np.zeros(9_999, np.uint8)))})], 2, "10000 images but 9999 labels"),
+    ("wrong-checksum", lambda c: [*TRAIN, "--data-dir", write_data(c / "data")], 2, "MD5"),
+    ("missing-file", lambda c: [*TRAIN, "--data-dir", write_data(c / "data", **{"t10k-images-idx3-ubyte": None})], 2, "no mnist IDX files"),
+    ("data-dir-absent", lambda c: [*TRAIN, "--data-dir", c / "nowhere"], 2, "nowhere"),
+    ("malformed-onnx", lambda c: ["run", "--onnx", _write(c / "bad.onnx", b"\x08\x07garbage")], 2, "not a readable ONNX model"),
+    ("onnx-wrong-rank", lambda c: ["run", "--onnx", onnx_file(c / "r5.onnx", ["N", 1, 28, 28, 1])], 2, "rank 5"),
+    ("onnx-uint8-input", lambda c: ["run", "--onnx", onnx_file(c / "u8.onnx", ["N", 1, 28, 28], TensorProto.UINT8)], 2, "UINT8"),
+    ("onnx-wrong-output", lambda c: ["run", "--onnx", onnx_file(c / "o.onnx", ["N", 784], out_shape=["N", 784])], 2, "(N, 10)"),
+    ("onnx-missing", lambda c: ["run", "--onnx", c / "absent.onnx"], 2, "not found"),
+    ("unknown-model", lambda c: ["run", "resnet50"], 2, "unknown model 'resnet50'"),
+    ("unknown-provider", lambda c: ["run", "--provider", "rocm"], 2, "unknown provider 'rocm'"),
+    ("unknown-runtime", lambda c: ["run", "--runtime", "tflite"], 2, "unknown runtime 'tflite'"),
+    ("unknown-profile", lambda c: ["train-all", "--profile", "fast"], 2, "unknown profile 'fast'"),
+    ("unknown-device", lambda c: ["train", "lenet5", "--device", "tpu"], 2, "unknown device 'tpu'"),
+    ("unknown-dataset", lambda c: ["train", "lenet5", "--dataset", "cifar10"], 2, "cifar10"),
+    ("unknown-layout", lambda c: ["run", "--onnx", onnx_file(c / "a.onnx", ["N", 784]), "--layout", "nchwc"], 2, "unknown layout"),
+    ("unknown-preprocess", lambda c: ["run", "--onnx", onnx_file(c / "b.onnx", ["N", 784]), "--preprocess", "zscore"], 2, "unknown preprocess"),
+    ("batch-zero", lambda c: ["run", "--batch-sizes", "0"], 2, "at least 1"),
+    ("batch-negative", lambda c: ["run", "--batch-sizes", "8,-1"], 2, "at least 1"),
+    ("batch-not-a-number", lambda c: ["run", "--batch-sizes", "1,x2"], 2, "not a whole number"),
+    ("threads-negative", lambda c: ["run", "--threads", "-2"], 2, "at least 0"),
+    ("spinning-bad", lambda c: ["run", "--spinning", "maybe"], 2, "--spinning takes"),
+    ("repeat-zero", lambda c: ["run", "--repeat", "0"], 2, "--repeat must be at least 1"),
+    ("min-iters-zero", lambda c: ["run", "--min-iters", "0"], 2, "timing bounds"),
+    ("out-not-csv", lambda c: ["run", "--onnx", onnx_file(c / "c.onnx", ["N", 784]), "--out", c / "results" / "x.txt"], 2, ".csv"),
+    ("resume-without-out", lambda c: ["run", "--resume"], 2, "--resume needs --out"),
+    ("unwritable-results-dir", lambda c: ["run", "--onnx", onnx_file(c / "e.onnx", ["N", 784]), "--results-dir", _write(c / "results", b"a file") / "sub"], 2, "cannot create results folder"),
+    ("export-without-checkpoint", lambda c: ["export", "lenet5"], 2, "no checkpoint for lenet5"),
+    ("run-without-onnx", lambda c: ["run", "lenet5"], 2, "no fp32 ONNX file for lenet5"),
+    ("tampered-checkpoint", lambda c: ["export", "zhu-mlp", "--artifacts-dir", _tampered(c)], 2, "does not match the sha256"),
+    ("table-missing-columns", lambda c: ["table", _write(c / "t.csv", b"model,p50\nx,1\n")], 2, "missing columns"),
+    ("table-foreign-rows", lambda c: ["table", _write(c / "f.csv", (",".join(COLUMNS) + "\n" + ",".join("?" for _ in COLUMNS) + "\n").encode())], 2, "line 2"),
+    ("table-not-text", lambda c: ["table", _write(c / "g.csv", bytes(range(256)) * 4)], 2, "csv"),
+    ("table-bad-format", lambda c: ["table", c / "x.csv", "--format", "xml"], 2, "unknown format"),
+    ("cuda-unusable", lambda c: ["run", "--provider", "cuda"], 1, "not usable here"),
+    # issue 16: hostile inputs that escaped the one-line promise
+    ("run-batch-1e9", lambda c: c.run("--batch-sizes", "1000000000", "--out", c / "o.csv"), 2, "GiB"),
+    ("run-out-proc", lambda c: c.run("--out", "/proc/x.csv"), 2, "cannot write"),
+    ("run-threads-100000", lambda c: c.run("--threads", "100000", "--out", c / "o.csv"), 2, "per logical core"),
+    ("compare-header-only", lambda c: ["compare", header_only(c), header_only(c, "h2.csv")], 2, "no measured rows"),
+    # issue 18: stale, damaged and shared result files
+    ("two-writers-lock-held", lambda c: c.run("--out", c.hold_lock(c / "w.csv")), 2, "another mnistbench process is writing"),
+    ("resume-other-dataset", lambda c: c.run("--resume", "--dataset", "fashion-mnist", "--out", c.results()), 2, "holds mnist rows"),
+    ("resume-other-profile", lambda c: c.run("--resume", "--out", c.results(edit=set_cells(checkpoint_profile="paper"))), 2, "profile 'paper'"),
+    ("resume-other-model-file", lambda c: c.run("--resume", "--out", another_model_file(c)), 2, "another model file"),
+    ("resume-older-schema", lambda c: c.run("--resume", "--out", older_schema(c)), 2, "other columns"),
+    ("resume-other-schema-rows", lambda c: c.run("--resume", "--out", c.results(edit=set_cells(schema_version="99"))), 2, "results schema 99"),
+    ("resume-torn-last-row", lambda c: c.run("--resume", "--out", torn(c)), 2, "partial row"),
+    ("compare-damaged-samples", lambda c: ["compare", damaged_samples(c), c.results()], 2, "not a readable samples file"),
+    ("compare-baseline-p50-zero", lambda c: ["compare", c.results("z.csv", set_cells(latency_p50_ms="0")), c.results()], 2, "finite and positive"),
+    ("compare-gate-without-samples", lambda c: ["compare", no_samples(c), c.results(), "--fail-on", "p50:+5%"], 1, "cannot be judged"),
+    # hostile run inputs
+    ("run-rounds-zero", lambda c: c.run("--rounds", "0", "--out", c / "o.csv"), 2, "--rounds"),
+    ("run-rounds-negative", lambda c: c.run("--rounds", "-3", "--out", c / "o.csv"), 2, "--rounds"),
+    ("run-min-s-nan", lambda c: c.run("--min-s", "nan", "--out", c / "o.csv"), 2, "finite"),
+    ("run-min-s-negative", lambda c: c.run("--min-s", "-1", "--out", c / "o.csv"), 2, ">= 0"),
+    ("run-min-s-inf", lambda c: c.run("--min-s", "inf", "--out", c / "o.csv"), 2, "finite"),
+    ("run-warmup-s-nan", lambda c: c.run("--warmup-s", "nan", "--out", c / "o.csv"), 2, "--warmup-s"),
+    ("run-pin-cpus-absent", lambda c: c.run("--pin-cpus", "9999", "--out", c / "o.csv"), 2, "--pin-cpus"),
+    ("run-pin-cpus-words", lambda c: c.run("--pin-cpus", "a-b", "--out", c / "o.csv"), 2, "--pin-cpus"),
+    ("run-max-live-zero", lambda c: c.run("--max-live-sessions", "0", "--out", c / "o.csv"), 2, "--max-live-sessions"),
+    ("run-batch-empty", lambda c: c.run("--batch-sizes", "", "--out", c / "o.csv"), 2, "not a whole number"),
+    ("run-batch-only-commas", lambda c: c.run("--batch-sizes", ",,", "--out", c / "o.csv"), 2, "not a whole number"),
+    ("run-threads-word", lambda c: c.run("--threads", "many", "--out", c / "o.csv"), 2, "not a whole number"),
+    ("run-call-timeout-negative", lambda c: c.run("--call-timeout", "-1", "--out", c / "o.csv"), 2, "--call-timeout"),
+    ("run-call-timeout-nan", lambda c: c.run("--call-timeout", "nan", "--out", c / "o.csv"), 2, "--call-timeout"),
+    ("run-repeat-negative", lambda c: c.run("--repeat", "-1", "--out", c / "o.csv"), 2, "--repeat must be at least 1"),
+    ("run-device-id-negative", lambda c: c.run("--device-id", "-1", "--out", c / "o.csv"), 2, "--device-id"),
+    ("run-unknown-io-mode", lambda c: c.run("--io-mode", "zero-copy", "--out", c / "o.csv"), 2, "unknown io mode"),
+    ("run-unknown-cudnn-algo", lambda c: c.run("--cudnn-algo", "fastest", "--out", c / "o.csv"), 2, "cuDNN"),
+    ("run-unknown-executor", lambda c: c.run("--executor", "slurm", "--out", c / "o.csv"), 2, "unknown executor"),
+    ("run-unknown-variant", lambda c: ["run", "lenet5", "--variant", "int4"], 2, "unknown variant 'int4'"),
+    ("run-unknown-precision", lambda c: ["run", "lenet5", "--precision", "fp8"], 2, "unknown precision 'fp8'"),
+    ("run-out-is-a-folder", lambda c: c.run("--out", _mkdir(c / "d.csv")), 2, "exists"),
+    ("run-out-exists", lambda c: c.run("--out", c.results()), 2, "add --resume"),
+    ("run-artifacts-dir-is-a-file", lambda c: c.run("--out", c / "o.csv", "--artifacts-dir", c.results()), 2, "it is a file"),
+    ("run-results-dir-is-a-file", lambda c: ["run", "--onnx", c.model, "--data-dir", c.data, "--results-dir", c.results()], 2, "cannot create results folder"),
+    # hostile ONNX files
+    ("onnx-truncated", lambda c: c.run("--onnx", truncated(c), "--out", c / "o.csv"), 2, "not a readable ONNX model"),
+    ("onnx-empty-file", lambda c: c.run("--onnx", _write(c / "e.onnx", b""), "--out", c / "o.csv"), 2, "no graph nodes"),
+    ("onnx-two-inputs", lambda c: c.run("--onnx", two_inputs(c / "two.onnx"), "--out", c / "o.csv"), 2, "found 2"),
+    ("onnx-is-a-folder", lambda c: c.run("--onnx", _mkdir(c / "m.onnx"), "--out", c / "o.csv"), 2, "is a folder"),
+    ("onnx-string-input", lambda c: c.run("--onnx", onnx_file(c / "s.onnx", ["N", 784], TensorProto.STRING), "--out", c / "o.csv"), 2, "STRING"),
+    ("onnx-external-data-missing", lambda c: c.run("--onnx", external_without_data(c), "--out", c / "o.csv"), 2, "ext.bin, not found"),
+    # hostile result files for compare, verify, table, report
+    ("compare-torn-last-row", lambda c: ["compare", torn(c), c.results()], 2, "fewer cells than the header"),
+    ("compare-missing-file", lambda c: ["compare", c / "nope.csv", c.results()], 2, "does not exist"),
+    ("compare-empty-folder", lambda c: ["compare", _mkdir(c / "empty"), c.results()], 2, "holds no results CSV"),
+    ("compare-zero-byte-file", lambda c: ["compare", _write(c / "z.csv", b""), c.results()], 2, "not an mnistbench results CSV"),
+    ("compare-fail-on-malformed", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", "p50:+abc"], 2, "is not METRIC"),
+    ("compare-fail-on-unknown-metric", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", "p77:+5%"], 2, "is not METRIC"),
+    ("compare-noise-negative", lambda c: ["compare", c.results(), c.results("r2.csv"), "--noise", "-0.1"], 2, "--noise"),
+    ("compare-noise-nan", lambda c: ["compare", c.results(), c.results("r2.csv"), "--noise", "nan"], 2, "--noise"),
+    ("compare-unknown-format", lambda c: ["compare", c.results(), c.results("r2.csv"), "--format", "xml"], 2, "unknown format"),
+    ("verify-samples-wrong-shapes", lambda c: ["verify", bad_samples(c)], 2, "samples are damaged"),
+    ("verify-damaged-samples", lambda c: ["verify", damaged_samples(c)], 2, "not a readable samples file"),
+    ("verify-missing-file", lambda c: ["verify", c / "nope.csv"], 2, "is not a file"),
+    ("verify-not-results", lambda c: ["verify", _write(c / "o.csv", b"a,b\n1,2\n")], 2, "not an mnistbench results CSV"),
+    ("table-non-finite-p50", lambda c: ["table", c.results("i.csv", set_cells(latency_p50_ms="inf"))], 2, "non-finite"),
+    ("report-missing-folder", lambda c: ["report", c / "nope"], 2, "does not exist"),
+    ("train-unknown-amp", lambda c: [*TRAIN, "--amp", "fp8"], 2, "unknown --amp 'fp8'"),
+    ("export-unknown-model", lambda c: ["export", "vgg16"], 2, "unknown model 'vgg16'"),
+    # the Python API: the same one-line errors
+    ("api-read-csv-torn", api_read_csv, 2, "fewer cells than the header"),
+    ("api-samples-wrong-shapes", api_samples_load, 2, "samples are damaged"),
+    ("api-append-to-torn-csv", api_append_to_torn, 2, "partial row"),
+    ("api-call-timeout-nan", api_call_timeout, 2, "--call-timeout"),
+    ("api-inspect-folder", api_inspect_folder, 2, "is a folder"),
 ]
 
 
@@ -116,16 +401,44 @@ def _tampered(d):
     return d / "arts"
 
 
-def _outputs(d):
-    return sorted(p.relative_to(d) for p in (d / "results").rglob("*") if p.is_file()) if (d / "results").is_dir() else []
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
 
 
-def test_matrix_has_at_least_twenty_distinct_cases():
-    assert len({c[0] for c in CASES}) == len(CASES) >= 20
+def _snapshot(d: Path) -> dict[str, bytes]:
+    """Every file under ``d`` and its bytes, but the test's own cache and filelock's empty lock files."""
+    return {str(p.relative_to(d)): p.read_bytes() for p in d.rglob("*")
+            if p.is_file() and not p.name.endswith(".lock") and "cache" not in p.relative_to(d).parts}
+
+
+ELSEWHERE = {
+    "two-writers": ("test_results_integrity", "test_a_second_writer_is_refused_and_the_first_completes"),
+    "killed-lock": ("test_results_integrity", "test_a_lock_left_by_a_killed_run_does_not_block_the_next"),
+    "run-full-disk": ("test_results_integrity", "test_a_full_disk_during_run_gives_one_line_and_keeps_whole_rows"),
+    "train-full-disk": ("test_fault_artifacts", "test_train_under_a_full_disk_refuses_before_training"),
+    "export-full-disk": ("test_fault_artifacts", "test_export_under_a_full_disk_is_one_line_and_keeps_the_previous_file"),
+    "stale-export": ("test_fault_artifacts", "test_stale_or_foreign_exports_are_refused_unless_allowed"),
+    "another-checkpoint": ("test_fault_artifacts", "test_another_models_checkpoint_or_a_truncated_export_is_refused"),
+    "checkpoint-bytes": ("test_fault_artifacts", "test_every_flipped_or_truncated_byte_is_refused_or_harmless"),
+    "checkpoint-metadata": ("test_fault_artifacts", "test_metadata_of_the_wrong_shape_is_refused"),
+    "never-ending-model": ("test_fault_artifacts", "test_run_records_a_never_ending_model_as_an_error_row"),
+    "ctrl-c-export": ("test_fault_artifacts", "test_interrupt_at_a_random_point_leaves_usable_artifacts"),
+    "checkpoint-architecture": ("test_bad_input", "test_checkpoint_of_another_architecture_is_one_line"),
+}
+
+
+def test_matrix_holds_at_least_sixty_distinct_cases_and_its_table_is_true():
+    ids = [c[0] for c in CASES] + list(ELSEWHERE)
+    assert len(set(ids)) == len(ids) and len(CASES) >= 60
+    here = Path(__file__).parent
+    for case, (module, test) in ELSEWHERE.items():
+        assert f"def {test}(" in (here / f"{module}.py").read_text(), case
+        assert f"| {case} | {module}::{test} |" in __doc__, case
 
 
 @pytest.mark.parametrize("case, build, code, words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case, build, code, words, tmp_path, monkeypatch):
+def test_bad_input(case, build, code, words, tmp_path, monkeypatch, base):
     if case == "cuda-unusable":
         from mnistbench.bench.runtime import check_provider
         from mnistbench.models.errors import ProviderUnavailableError
@@ -137,20 +450,44 @@ def test_bad_input(case, build, code, words, tmp_path, monkeypatch):
             pass
     monkeypatch.delenv("MNISTBENCH_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    args = [str(a) for a in build(tmp_path)]
-    if "--artifacts-dir" not in args:
-        args += ["--artifacts-dir", str(tmp_path / "arts")] if args[0] != "table" else []
-    if args[0] == "run" and "--results-dir" not in args:
-        args += ["--results-dir", str(tmp_path / "results")]
-    before = _outputs(tmp_path)
-    res = runner.invoke(app, args)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert res.exit_code == code, (res.exit_code, res.output)
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("mnistbench: error: ") and words in lines[0], lines[0]
-    assert "Traceback" not in res.output + res.stderr
-    assert _outputs(tmp_path) == before
-    assert not any((tmp_path / "arts").rglob("*.onnx")) if (tmp_path / "arts").exists() else True
+    ctx = Ctx(tmp_path, base)
+    try:
+        built = build(ctx)
+        before = _snapshot(tmp_path)
+        if callable(built):  # an API case
+            with pytest.raises(MnistBenchError) as err:
+                built()
+            assert err.value.exit_code == code and "\n" not in str(err.value) and words in str(err.value), err.value
+        else:
+            args = [str(a) for a in built]
+            if "--artifacts-dir" not in args and args[0] not in ("table", "compare", "verify", "report"):
+                args += ["--artifacts-dir", str(tmp_path / "arts")]
+            if args[0] == "run" and "--results-dir" not in args and "--out" not in args:
+                args += ["--results-dir", str(tmp_path / "results")]
+            res = runner.invoke(app, args)
+            lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+            assert res.exit_code == code, (res.exit_code, res.output)
+            assert len(lines) == 1, res.stderr
+            assert lines[0].startswith(("mnistbench: error: ", "gate: ")) and words in lines[0], lines[0]
+            assert "Traceback" not in res.output + res.stderr
+        after = _snapshot(tmp_path)
+        assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))  # no file added or removed
+        assert [k for k in after if after[k] != before[k]] == []  # and none changed
+    finally:
+        for lock in base.held:
+            lock.release()
+        base.held.clear()
+
+
+def test_verify_repair_restores_a_torn_file(tmp_path, base):
+    ctx = Ctx(tmp_path, base)
+    path = torn(ctx)
+    whole = base.results().read_bytes()
+    res = runner.invoke(app, ["verify", str(path)])
+    assert res.exit_code == 1 and "partial row" in res.output
+    res = runner.invoke(app, ["verify", str(path), "--repair"])
+    assert res.exit_code == 0 and "dropped the partial last line" in res.output, res.output
+    assert path.read_bytes() == whole
 
 
 def test_checkpoint_of_another_architecture_is_one_line(tmp_path):

@@ -406,6 +406,47 @@ def test_nonfinite_fraction_of_real_model_outputs(tmp_path):
     assert nonfinite_fraction(np.zeros((0, 10), np.float32)) == 0.0 and nonfinite_fraction(np.arange(3)) == 0.0
 
 
+def log_of_signed_sums(path: Path) -> Path:
+    """float32 (N, 784) -> (N, 10): log(x*x @ W), W's first 3 columns -1, the other 7 +1. Every
+    MNIST image has a non-zero pixel, so columns 0-2 are log of a negative sum (NaN) and 3-9 are
+    finite: exactly 30% of the output values are non-finite, whatever the preprocessing."""
+    w = np.ones((784, 10), np.float32)
+    w[:, :3] = -1
+    nodes = [h.make_node("Mul", ["x", "x"], ["sq"]), h.make_node("MatMul", ["sq", "w"], ["s"]),
+             h.make_node("Log", ["s"], ["y"])]
+    g = h.make_graph(nodes, "logsum", [h.make_tensor_value_info("x", T.FLOAT, ["N", 784])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["N", 10])], [onnx.numpy_helper.from_array(w, "w")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 18)])
+    m.ir_version = 10
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.mark.integration
+def test_run_flags_nonfinite_outputs_on_the_row_and_warns(tmp_path, mnist, real_data_root):
+    from mnistbench.bench.records import read_csv
+
+    path = log_of_signed_sums(tmp_path / "logsum.onnx")
+    out = tmp_path / "nf.csv"
+    res = subprocess.run(cli("run", "--onnx", path, "--no-null", "--batch-sizes", "1,4", "--threads", "1", "--min-s",
+                             "0.1", "--data-dir", real_data_root, "--artifacts-dir", tmp_path / "arts", "--out", out),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    rows = [r for r in read_csv(out) if r.task != "reference"]
+    assert len(rows) == 2 and all(r.nonfinite_fraction == pytest.approx(0.3) for r in rows)
+    assert all(r.eval_images == 10_000 for r in rows)  # the fraction is over the whole scored test set
+    warn = [ln for ln in res.stderr.splitlines() if "non-finite outputs" in ln]
+    assert len(warn) == 1 and "2 of " in warn[0] and "logsum" in warn[0] and "(30.00%)" in warn[0], res.stderr
+    ref = [r for r in read_csv(out) if r.task == "reference"]
+    assert ref and all(r.nonfinite_fraction == 0.0 for r in ref)  # a healthy model scores 0, not empty
+    unscored = tmp_path / "ns.csv"
+    res = subprocess.run(cli("run", "--onnx", path, "--no-null", "--no-score", "--batch-sizes", "1", "--threads", "1",
+                             "--min-s", "0.1", "--data-dir", real_data_root, "--artifacts-dir", tmp_path / "arts",
+                             "--out", unscored), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "non-finite" not in res.stderr, res.stderr
+    assert all(np.isnan(r.nonfinite_fraction) for r in read_csv(unscored))  # not scored: empty, never 0
+
+
 # ---------------------------------------------------------------- fault injection, fast subset
 
 

@@ -1,10 +1,11 @@
-"""Result files under faults, concurrency and stale inputs: one writer, identity-keyed resume,
-refusal to extend a file of another schema or a torn row, `verify`, and one-line errors for hostile
-inputs. Real `mnistbench run` processes on a small ONNX classifier and the real test images."""
+"""Result files under faults and concurrency: one writer, a killed writer's lock, a full disk, and the
+fast subset of the fault-injection run. Real `mnistbench run` processes on a small ONNX classifier and
+the real test images. The one-line refusals of stale and damaged result files (resume of another
+dataset, profile, model file or schema, torn rows, damaged samples, hostile run inputs) are cases of
+the bad-input matrix in tests/test_bad_input.py."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import COLUMNS, read_csv
+from mnistbench.bench.records import read_csv
 
 pytestmark = pytest.mark.integration
 
@@ -80,62 +81,6 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(model, tmp_path, re
     res = run(model, out, "--resume")
     assert res.returncode == 0, res.stderr
     assert not list(samples_io.folder_for(out).glob(".*"))  # no temporary samples file survived the kill
-
-
-def test_resume_refuses_another_dataset_model_file_or_schema(model, tmp_path, matmul_chain, real_data_root):
-    if not (real_data_root / "fashion-mnist").is_dir():
-        pytest.skip(f"Fashion-MNIST not found under {real_data_root}")
-    out = tmp_path / "m.csv"
-    assert run(model, out).returncode == 0
-    before = out.read_bytes()
-    one_line_error(run(model, out, "--resume", "--dataset", "fashion-mnist"), "holds mnist rows", "fashion-mnist")
-    matmul_chain(model, 3)  # another network saved under the same name
-    one_line_error(run(model, out, "--resume"), "another model file")
-    assert out.read_bytes() == before  # nothing appended by a refused run
-    old = tmp_path / "old.csv"
-    header = [c for c in COLUMNS if c not in ("rounds", "config_id")]
-    old.write_text(",".join(header) + "\n")
-    one_line_error(run(model, old, "--resume"), "other columns")
-    torn = tmp_path / "torn.csv"
-    torn.write_bytes(before + b"20261127T000000Z-abc,")
-    shutil.copytree(samples_io.folder_for(out), samples_io.folder_for(torn))
-    one_line_error(run(model, torn, "--resume"), "partial row")
-    fixed = subprocess.run(cli("verify", torn, "--repair"), capture_output=True, text=True)
-    assert fixed.returncode == 0 and "dropped the partial last line" in fixed.stdout
-    assert torn.read_bytes() == before
-
-
-def test_damaged_samples_are_refused_in_one_line(model, tmp_path):
-    out = tmp_path / "d.csv"
-    assert run(model, out).returncode == 0
-    victim = next(samples_io.folder_for(out).glob("*.npz"))
-    victim.write_bytes(b"not a zip")
-    res = subprocess.run(cli("compare", out, out), capture_output=True, text=True)
-    one_line_error(res, "not a readable samples file")
-    res = subprocess.run(cli("verify", out), capture_output=True, text=True)
-    assert res.returncode != 0 and "not a readable samples file" in res.stderr and "Traceback" not in res.stderr
-
-
-@pytest.mark.parametrize("args,words", [
-    (["--batch-sizes", "1000000000"], ["GiB"]),
-    (["--threads", "100000"], ["per logical core"]),
-    (["--rounds", "0"], ["--rounds"]),
-    (["--min-s", "nan"], ["finite"]),
-    (["--pin-cpus", "9999"], ["--pin-cpus"]),
-    (["--max-live-sessions", "0"], ["--max-live-sessions"]),
-])
-def test_hostile_run_inputs_get_one_line(model, tmp_path, args, words):
-    out = tmp_path / "h.csv"
-    one_line_error(run(model, out, *args), *words)
-    assert not out.exists()
-
-
-def test_unwritable_output_and_empty_results_get_one_line(model, tmp_path):
-    one_line_error(run(model, tmp_path / "x.csv", "--out", "/proc/x.csv"), "cannot write")
-    empty = tmp_path / "e.csv"
-    empty.write_text(",".join(COLUMNS) + "\n")
-    res = subprocess.run(cli("compare", empty, empty), capture_output=True, text=True)
-    one_line_error(res, "no measured rows")
 
 
 def test_fault_injection_subset_for_run(real_data_root, tmp_path):
