@@ -476,7 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     log.write_text("")
     runner = Runner(not a.no_fork, a.timeout, log)
     t0 = time.monotonic()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # the originals are written back in run_file's finally
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a background start may have ignored it
     for f, ms in chosen.items():
         run_file(f, ms, runner, equivalents, a.without)
     all_m = [m for ms in chosen.values() for m in ms]
