@@ -475,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
     runner = Runner(not a.no_fork, a.timeout, log)
+    head = _git("rev-parse", "--short", "HEAD")  # the commit tested: taken before any mutant is written
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     t0 = time.monotonic()
     def interrupted(*_):
         raise KeyboardInterrupt
@@ -487,8 +489,6 @@ def main(argv: list[str] | None = None) -> int:
     sampling = (f"{len(all_m)} of {sum(generated.values())} mutants"
                 + (f" (at most {a.sample} per file, seed {a.seed})" if a.sample else "")
                 + (f"; survivors of {a.rerun.name} rerun" if a.rerun else ""))
-    head = _git("rev-parse", "--short", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
     write_report(a.out, all_m, {
         "command": "python scripts/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
