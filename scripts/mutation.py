@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,6 +248,19 @@ def _drop_pyc(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _map_package_to_root() -> None:
+    """Point an editable install's import mapping (setuptools' ``MAPPING``) at this copy of the
+    repository, using pyproject's ``package-dir``: the package folders (``bench/`` for
+    ``mnistbench.bench``) are not where Python would look, which is also why mutmut, which copies
+    the tree elsewhere, finds no tests. So the tester runs in any checkout (a ``git worktree``) with
+    the venv of another."""
+    dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    for finder in sys.meta_path:
+        mapping = getattr(sys.modules.get(getattr(finder, "__module__", "")), "MAPPING", None)
+        if isinstance(mapping, dict) and "mnistbench" in mapping:
+            mapping.update({k: str(ROOT / v) for k, v in dirs.items()})
+
+
 class Runner:
     """Runs a file's tests against the source currently on disk: forked from a warm parent, or in a
     new interpreter. Returns (status, seconds) with status ``pass``, ``fail`` or ``timeout``."""
@@ -275,6 +289,7 @@ class Runner:
                         os.setpgid(0, 0)
                         os.dup2(logf.fileno(), 1)
                         os.dup2(logf.fileno(), 2)
+                        _map_package_to_root()
                         for name in list(sys.modules):
                             if name.split(".")[0] in ("mnistbench", "tests", "conftest") or name.startswith("test_"):
                                 del sys.modules[name]
