@@ -224,3 +224,26 @@ def test_one_writer_at_a_time(tmp_path):
                 pass
     with writer_lock(p):  # released
         pass
+
+
+def test_dataclass_defaults_are_what_older_files_mean():
+    """A field added after schema 3 defaults to the value :data:`ADDED_COLUMNS` gives older files."""
+    defaults = {f: BenchmarkRecord.__dataclass_fields__[f].default for f in ADDED_COLUMNS}
+    for f, v in ADDED_COLUMNS.items():
+        d = defaults[f]
+        assert (isinstance(v, float) and math.isnan(v) and math.isnan(d)) or d == v, f
+    assert (BenchmarkRecord.__dataclass_fields__["status"].default,
+            BenchmarkRecord.__dataclass_fields__["error"].default) == ("ok", "")
+
+
+def test_refusal_messages_name_the_columns(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text(",".join(COLUMNS[:-4] + ["x1", "x2", "x3", "x4"]) + "\n")
+    with pytest.raises(UsageError, match=r"another kind of CSV: missing interleave_group, group_cells, pinned_cpus, extra x1, x2, x3\)"):
+        CsvAppender(p).check_appendable()
+    p.write_text(",".join(COLUMNS[7:]) + "\n")
+    with pytest.raises(UsageError, match=r"missing columns run_id, cell_id, repeat, timestamp_utc, host and 2 more$"):
+        read_csv(p)
+    p.write_text(",".join(c for c in COLUMNS if c != "model") + "\n")
+    with pytest.raises(UsageError, match=r"missing columns model$"):
+        read_csv(p)
