@@ -153,3 +153,87 @@ def test_a_cell_failing_in_a_round_is_an_error_row(chain, tmp_path, monkeypatch)
     assert by["ok"].rounds == 3 and by["ok"].timed_iters == 3
     assert list(samples_io.load(out)) == [by["ok"].cell_id]
     assert calls["n"] == 5  # the failed cell is skipped in round 3
+
+
+class SteppingClock:
+    """perf_counter / perf_counter_ns that advance only when the model runs: 100 ms a call."""
+
+    STEP_NS = 100_000_000
+
+    def __init__(self) -> None:
+        self.t = 10**12
+        self.calls: dict[int, int] = {}
+
+    def ns(self) -> int:
+        return self.t
+
+    def s(self) -> float:
+        return self.t / 1e9
+
+
+def test_a_run_on_a_stepping_clock_has_exact_figures(chain, tmp_path, monkeypatch):
+    """Every call takes exactly 100 ms on the clock. Warm-up: 2 calls and 0.25 s -> 3 calls, 100 ms
+    each, so 2 re-entry calls fit a quarter of a 1 s block (2 x 0.1 <= 0.25). 2 rounds of at least 1
+    call and 1 s -> 10 calls a block. Per cell: 1 first call + 3 warm-up + 2 x (2 + 10) = 28 calls;
+    20 timed, 2.0 s, p50 100 ms, throughput batch x 10 images/s, first inference 100 ms."""
+    import time
+
+    from mnistbench.bench import runtime as rt_mod
+
+    clock = SteppingClock()
+    real = rt_mod.OrtRuntime.run
+
+    def run(self, x):
+        out = real(self, x)
+        clock.t += clock.STEP_NS
+        clock.calls[len(x)] = clock.calls.get(len(x), 0) + 1
+        return out
+
+    monkeypatch.setattr(rt_mod.OrtRuntime, "run", run)
+    monkeypatch.setattr(time, "perf_counter_ns", clock.ns)
+    monkeypatch.setattr(time, "perf_counter", clock.s)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    timing = TimingConfig(warmup_iters=2, warmup_s=0.25, min_iters=2, min_s=2.0, rounds=2)
+    out = tmp_path / "c.csv"
+    rows = run_matrix([target(chain)], Axes(threads=(1,), spinning=(False,), batch_sizes=(1, 4)), out,
+                      timing=timing, score=False, shuffle_seed=3)
+    monkeypatch.undo()
+    assert clock.calls == {1: 28, 4: 28}
+    smp = samples_io.load(out)
+    for r in rows:
+        s = smp[r.cell_id]
+        assert s.ns.tolist() == [clock.STEP_NS] * 20 and s.block_n.tolist() == [10, 10]
+        assert s.block_wall_ns.tolist() == [10 * clock.STEP_NS] * 2
+        assert (r.warmup_iters, r.timed_iters, r.rounds) == (3, 20, 2)
+        assert r.timed_wall_s == 2.0 and r.latency_p50_ms == 100.0 and r.latency_std_ms == 0.0
+        assert r.throughput_ips == pytest.approx(r.batch_size * 10.0)
+        assert r.first_inference_ms == pytest.approx(100.0)
+        assert math.isnan(r.latency_p50_ci_low_ms)  # 2 blocks: no interval
+
+
+def test_slow_cells_skip_the_reentry_calls(chain, tmp_path, monkeypatch):
+    """The same with a 0.5 s block (min_s 1.0 over 2 rounds): 2 x 100 ms is over a quarter of it, so
+    no re-entry calls: 1 + 3 + 2 x 5 = 14 calls."""
+    import time
+
+    from mnistbench.bench import runtime as rt_mod
+
+    clock = SteppingClock()
+    real = rt_mod.OrtRuntime.run
+
+    def run(self, x):
+        out = real(self, x)
+        clock.t += clock.STEP_NS
+        clock.calls[len(x)] = clock.calls.get(len(x), 0) + 1
+        return out
+
+    monkeypatch.setattr(rt_mod.OrtRuntime, "run", run)
+    monkeypatch.setattr(time, "perf_counter_ns", clock.ns)
+    monkeypatch.setattr(time, "perf_counter", clock.s)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    timing = TimingConfig(warmup_iters=2, warmup_s=0.25, min_iters=2, min_s=1.0, rounds=2)
+    rows = run_matrix([target(chain)], Axes(threads=(1,), spinning=(False,), batch_sizes=(2,)), tmp_path / "s.csv",
+                      timing=timing, score=False, shuffle_seed=3)
+    monkeypatch.undo()
+    assert clock.calls == {2: 14}
+    assert rows[0].timed_iters == 10 and rows[0].timed_wall_s == 1.0
