@@ -334,3 +334,10 @@ def _empty(tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
     return d
+
+
+def test_changes_and_rules_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        change().verdict = "faster"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cmp.parse_rules("p50:+5%")[0].amount = 50.0

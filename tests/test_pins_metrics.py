@@ -186,3 +186,13 @@ def test_ci_halfwidth_rel():
     assert ci_halfwidth_rel(9.0, 11.0, 10.0) == pytest.approx(0.1)
     for args in ((math.nan, 1, 1), (1, math.nan, 1), (1, 2, math.nan), (1, 2, 0.0), (1, 2, -1.0)):
         assert math.isnan(ci_halfwidth_rel(*args))
+
+
+def test_results_are_frozen(bset):
+    """Statistics handed to callers cannot be changed after the fact (frozen dataclasses)."""
+    import dataclasses
+
+    s = LatencyStats.from_samples(ns(1, 2))
+    for obj, field in ((s, "p50_ms"), (bset, "p50_ms"), (BlockCI.of(bset), "p50_low_ms")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, 0.0)
