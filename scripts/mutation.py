@@ -452,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant at least (3x baseline + 10 s)")
     ap.add_argument("--rerun", type=Path, help="a previous CSV: rerun its survived/timeout mutants, keep the rest")
+    ap.add_argument("--before", type=Path, help="a CSV of an earlier run whose statuses fill the 'before' column")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "quality" / "mutation")
     ap.add_argument("--without", action="append", default=[], metavar="GLOB",
                     help="leave out the mapped test files matching GLOB (e.g. 'tests/test_pins_*': the before score)")
@@ -480,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
         elif a.sample and len(ms) > a.sample:
             ms = sorted(random.Random(f"{a.seed}|{f}").sample(ms, a.sample), key=lambda m: m.start)
         chosen[f] = ms
+    if a.before:
+        earlier = {r["id"]: r["status"] for r in read_previous(a.before)}
+        for ms in chosen.values():
+            for m in ms:
+                m.before = earlier.get(m.id, "")
     if a.list:
         for f, ms in chosen.items():
             for m in ms:
