@@ -395,7 +395,9 @@ def _git(*args: str) -> str:
 
 
 def score(ms: list[Mutant], key: str = "status") -> tuple[int, int, int, int, int, float]:
-    st = [getattr(m, key) for m in ms]
+    """(mutants, caught, timeout, survived, equivalent, score) by ``status`` or ``before`` (a mutant
+    known now to be equivalent counts as equivalent before too)."""
+    st = [m.status if m.status == "equivalent" else getattr(m, key) for m in ms]
     caught, timeout, survived, equiv = (st.count(s) for s in ("caught", "timeout", "survived", "equivalent"))
     live = caught + timeout + survived
     return len(ms), caught, timeout, survived, equiv, (caught + timeout) / live if live else float("nan")
