@@ -244,6 +244,12 @@ def test_refusal_messages_name_the_columns(tmp_path):
     p.write_text(",".join(COLUMNS[7:]) + "\n")
     with pytest.raises(UsageError, match=r"missing columns run_id, cell_id, repeat, timestamp_utc, host and 2 more$"):
         read_csv(p)
+    p.write_text(",".join(COLUMNS[6:]) + "\n")
+    with pytest.raises(UsageError, match=r"missing columns run_id, cell_id, repeat, timestamp_utc, host and 1 more$"):
+        read_csv(p)
+    p.write_text(",".join(COLUMNS[5:]) + "\n")
+    with pytest.raises(UsageError, match=r"missing columns run_id, cell_id, repeat, timestamp_utc, host$"):
+        read_csv(p)
     p.write_text(",".join(c for c in COLUMNS if c != "model") + "\n")
     with pytest.raises(UsageError, match=r"missing columns model$"):
         read_csv(p)
