@@ -341,3 +341,14 @@ def test_changes_and_rules_are_frozen():
         change().verdict = "faster"
     with pytest.raises(dataclasses.FrozenInstanceError):
         cmp.parse_rules("p50:+5%")[0].amount = 50.0
+
+
+def test_zero_latencies_are_never_divided_by():
+    """A side whose calls all read 0 ns (a clock too coarse for the model) gives no ratio and no
+    verdict; a reference at 0 ns gives no drift correction, never a division by zero."""
+    zero = cell(0.0, spread=0.0)
+    (c,), _, _ = cmp.compare(rset("b", {"b": ("m", zero)}), rset("n", {"n": ("m", cell(1.0))}))
+    assert math.isnan(c.ratio) and c.verdict == "n/a" and c.blocks == (8, 8)
+    b = rset("b", {"b0": ("m", cell(1.0))}, refs={"ref": zero})
+    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5)}))
+    assert not c.normalised and math.isnan(c.ref_ratio) and c.verdict == "slower"
