@@ -506,18 +506,25 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)  # the originals are written back in run_file's finally
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a background start may have ignored it
+    def report(done: list[str]) -> list[Mutant]:
+        ms = [m for f in done for m in chosen[f]]
+        sampling = (f"{len(ms)} of {sum(generated[f] for f in done)} mutants"
+                    + (f" (at most {a.sample} per file, seed {a.seed})" if a.sample else "")
+                    + (f"; survivors of {a.rerun.name} rerun" if a.rerun else "")
+                    + ("" if len(done) == len(chosen) else f"; partial: {len(done)} of {len(chosen)} files"))
+        write_report(a.out, ms, {
+            "command": "python scripts/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "commit": head + (" (with uncommitted changes)" if dirty else ""),
+            "wall_s": time.monotonic() - t0, "note": "a busy shared 2-core machine; times are indicative",
+            "sampling": sampling, "generated": {f: generated[f] for f in done}})
+        return ms
+
+    done: list[str] = []
     for f, ms in chosen.items():
         run_file(f, ms, runner, equivalents, a.without)
-    all_m = [m for ms in chosen.values() for m in ms]
-    sampling = (f"{len(all_m)} of {sum(generated.values())} mutants"
-                + (f" (at most {a.sample} per file, seed {a.seed})" if a.sample else "")
-                + (f"; survivors of {a.rerun.name} rerun" if a.rerun else ""))
-    write_report(a.out, all_m, {
-        "command": "python scripts/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "commit": head + (" (with uncommitted changes)" if dirty else ""),
-        "wall_s": time.monotonic() - t0, "note": "a busy shared 2-core machine; times are indicative",
-        "sampling": sampling, "generated": generated})
+        done.append(f)
+        all_m = report(done)  # after each file: an interrupted run keeps the files it finished
     for f in files + ["all"]:
         n, c, t, s, e, sc = score([m for m in all_m if f == "all" or m.file == f])
         print(f"{f}: {n} mutants, caught {c}, timeout {t}, survived {s}, equivalent {e}, score {sc:.0%}")
