@@ -237,3 +237,28 @@ def test_slow_cells_skip_the_reentry_calls(chain, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert clock.calls == {2: 14}
     assert rows[0].timed_iters == 10 and rows[0].timed_wall_s == 1.0
+
+
+class _Chain(__import__("torch").nn.Module):
+    """A small PyTorch model of the chain's shape (N, 1, 28, 28) -> (N, 10), for torch rows."""
+
+    def forward(self, x):
+        return x.reshape(len(x), -1)[:, :10] * 2
+
+
+def test_torch_rows_have_no_placement_and_their_own_labels(chain, tmp_path):
+    """PyTorch cells: no ONNX Runtime placement (-1 in every node column), eager graph, no spinning."""
+    x = np.random.default_rng(1).random((16, 1, 28, 28), dtype=np.float32)
+    t = Target("chain", chain, "null", x, x[:0], build_torch=_Chain, flops=None)
+    timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=2, min_s=0.0, rounds=2)
+    rows = run_matrix([t], Axes(runtimes=("onnxruntime", "torch"), threads=(1,), spinning=(False,),
+                                batch_sizes=(2,)), tmp_path / "t.csv", timing=timing, score=False)
+    by = {r.runtime: r for r in rows}
+    assert sorted(by) == ["onnxruntime", "torch"]
+    tr = by["torch"]
+    assert (tr.nodes_total, tr.nodes_on_provider, tr.nodes_on_cpu, tr.memcpy_nodes) == (-1, -1, -1, -1)
+    assert (tr.graph_optimization, tr.spinning, tr.providers_used) == ("eager", "n/a", "torch-cpu")
+    assert (tr.timed_iters, tr.rounds, tr.flops_per_image) == (2, 2, -1)
+    o = by["onnxruntime"]
+    assert o.nodes_total > 0 and o.nodes_on_provider == o.nodes_total == o.nodes_on_cpu and o.memcpy_nodes == 0
+    assert (o.graph_optimization, o.spinning) == ("all", "off")
