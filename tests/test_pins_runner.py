@@ -262,3 +262,40 @@ def test_torch_rows_have_no_placement_and_their_own_labels(chain, tmp_path):
     o = by["onnxruntime"]
     assert o.nodes_total > 0 and o.nodes_on_provider == o.nodes_total == o.nodes_on_cpu and o.memcpy_nodes == 0
     assert (o.graph_optimization, o.spinning) == ("all", "off")
+
+
+def test_requested_threads_are_used_as_given(chain, tmp_path):
+    """An explicit thread count is never replaced by the auto probe's choice."""
+    timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=1, min_s=0.0, rounds=1)
+    (r,) = run_matrix([target(chain)], Axes(threads=(2,), spinning=(False,), batch_sizes=(1,)), tmp_path / "t.csv",
+                      timing=timing, score=False)
+    assert (r.threads_requested, r.intra_op_threads) == ("2", 2)
+
+
+def test_a_failing_reference_is_dropped_and_a_failing_model_is_an_error_row(chain, tmp_path, matmul_chain,
+                                                                           monkeypatch):
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    from mnistbench.bench import runtime as rt_mod
+
+    bad = matmul_chain(tmp_path / "bad.onnx", 1)
+    real, real_init = rt_mod.OrtRuntime.run, rt_mod.OrtRuntime.__init__
+
+    def init(self, path, cfg):
+        real_init(self, path, cfg)
+        self.pin_bad = str(path).endswith("bad.onnx")
+
+    def run(self, x):
+        if self.pin_bad:
+            raise Fail("no")
+        return real(self, x)
+
+    monkeypatch.setattr(rt_mod.OrtRuntime, "__init__", init)
+    monkeypatch.setattr(rt_mod.OrtRuntime, "run", run)
+    timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=1, min_s=0.0, rounds=1)
+    axes = Axes(threads=(1,), spinning=(False,), batch_sizes=(1,))
+    ref = Target("mnistbench-reference", bad, "reference", target(chain).inputs, np.zeros(0))
+    rows = run_matrix([target(chain), ref], axes, tmp_path / "r.csv", timing=timing, score=False)
+    assert [(r.model, r.status) for r in rows] == [("chain", "ok")]
+    rows = run_matrix([target(bad, name="broken")], axes, tmp_path / "b.csv", timing=timing, score=False)
+    assert [(r.model, r.status, r.error) for r in rows] == [("broken", "error", "Fail: no")]
