@@ -479,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                 p = previous[m.id]
                 m.before = p["status"]
                 if p["status"] in ("caught",) or (p["status"] == "equivalent" and m.id in equivalents):
-                    m.status, m.reason, m.seconds = p["status"], p["reason"], float(p["seconds"] or 0)
+                    m.status, m.seconds = p["status"], float(p["seconds"] or 0)
+                    m.reason = equivalents.get(m.id, p["reason"]) if p["status"] == "equivalent" else p["reason"]
         elif a.sample and len(ms) > a.sample:
             ms = sorted(random.Random(f"{a.seed}|{f}").sample(ms, a.sample), key=lambda m: m.start)
         chosen[f] = ms
