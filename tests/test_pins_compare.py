@@ -352,3 +352,26 @@ def test_zero_latencies_are_never_divided_by():
     b = rset("b", {"b0": ("m", cell(1.0))}, refs={"ref": zero})
     (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5)}))
     assert not c.normalised and math.isnan(c.ref_ratio) and c.verdict == "slower"
+
+
+def test_p50_ratio_of_sub_millisecond_latencies():
+    assert change(base_p50_ms=0.5, new_p50_ms=1.0).p50_ratio == 2.0
+    assert change(base_p50_ms=0.04, new_p50_ms=0.05).p50_ratio == pytest.approx(1.25)
+
+
+def test_separate_runs_are_resampled_independently():
+    """compare() pairs nothing: each side's blocks are drawn on their own (paired resampling is only
+    for the rounds of one process, --live), so the interval is that of independent draws."""
+    b, n = rset("b", {"b0": ("m", cell(1.0, spread=0.01))}), rset("n", {"n0": ("m", cell(1.1, spread=0.01))})
+    (c,), _, _ = cmp.compare(b, n)
+    bs, _ = cmp.block_set(b.rows, b.samples)
+    nb, _ = cmp.block_set(n.rows, n.samples)
+    unpaired = cmp.percentile_ci(cmp.ratio_draws(bs, nb, np.random.default_rng(0), paired=False))
+    paired = cmp.percentile_ci(cmp.ratio_draws(bs, nb, np.random.default_rng(0), paired=True))
+    assert (c.ratio_low, c.ratio_high) == unpaired
+    assert paired != unpaired
+
+
+def test_a_field_only_in_the_base_system_is_named():
+    base = rset("b", {"b": ("m", None)}, systems=[{"torch": "2.1"}])
+    assert cmp.system_differences(base, rset("n", {"n": ("m", None)}, systems=[{}])) == ['torch: "2.1" -> ?']

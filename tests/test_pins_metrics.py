@@ -196,3 +196,11 @@ def test_results_are_frozen(bset):
     for obj, field in ((s, "p50_ms"), (bset, "p50_ms"), (BlockCI.of(bset), "p50_low_ms")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, field, 0.0)
+
+
+def test_block_medians_are_medians():
+    """Skewed blocks, where a mean would differ: 1, 2, 9 ms has median 2 (mean 4)."""
+    bs = BlockSet.from_blocks([ns(1, 2, 9), ns(3, 4, 20)], [12 * MS, 27 * MS], [0, 1], 1)
+    assert bs.med_ms.tolist() == [2.0, 4.0]
+    assert bs.p50_ms == 3.5  # median of 1, 2, 3, 4, 9, 20
+    assert bs.typical_ms == pytest.approx(2.5)

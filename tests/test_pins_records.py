@@ -253,3 +253,21 @@ def test_refusal_messages_name_the_columns(tmp_path):
     p.write_text(",".join(c for c in COLUMNS if c != "model") + "\n")
     with pytest.raises(UsageError, match=r"missing columns model$"):
         read_csv(p)
+
+
+def test_a_reordered_header_is_another_kind_of_csv(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text(",".join(reversed(COLUMNS)) + "\n")
+    with pytest.raises(UsageError, match="another kind of CSV: missing -, extra -"):
+        CsvAppender(p).check_appendable()
+
+
+def test_a_new_results_file_is_readable_by_others(tmp_path):
+    """Created rw-r--r-- (less the umask), like any file the user writes."""
+    import os
+
+    p = tmp_path / "r.csv"
+    CsvAppender(p).append(measured())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o644 & ~umask

@@ -50,6 +50,7 @@ def test_record_figures_from_the_blocks():
     assert math.isnan(r.latency_p90_ms) and math.isnan(r.latency_p99_ms)
     assert r.throughput_ips == pytest.approx(8 * 6 / 0.025)
     assert r.achieved_gflops == pytest.approx(1e6 * 1920 / 1e9)
+    assert r.achieved_gflops == 1e6 * r.throughput_ips / 1e9  # exactly: GFLOP/s, 10^9
     assert r.peak_fraction == pytest.approx(1e6 * 1920 / 1e9 / 100.0)
     ci = BlockCI.of(BlockSet.from_blocks(SMP.blocks(), SMP.block_wall_ns, SMP.block_round, 8))
     assert (r.latency_p50_ci_low_ms, r.latency_p50_ci_high_ms) == (ci.p50_low_ms, ci.p50_high_ms)
@@ -299,3 +300,27 @@ def test_a_failing_reference_is_dropped_and_a_failing_model_is_an_error_row(chai
     assert [(r.model, r.status) for r in rows] == [("chain", "ok")]
     rows = run_matrix([target(bad, name="broken")], axes, tmp_path / "b.csv", timing=timing, score=False)
     assert [(r.model, r.status, r.error) for r in rows] == [("broken", "error", "Fail: no")]
+
+
+@pytest.mark.parametrize("threads", [0, runner.AUTO])
+def test_threads_0_is_the_runtimes_choice_and_auto_is_probed(chain, tmp_path, threads):
+    """threads 0 rows say 0 (ONNX Runtime's own choice); auto rows name a probed count."""
+    timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=1, min_s=0.0, rounds=1)
+    (r,) = run_matrix([target(chain)], Axes(threads=(threads,), spinning=(False,), batch_sizes=(1,)),
+                      tmp_path / "t.csv", timing=timing, score=False)
+    if threads == 0:
+        assert (r.threads_requested, r.intra_op_threads) == ("0", 0)
+    else:
+        assert r.threads_requested == "auto" and r.intra_op_threads in runner.thread_candidates()
+
+
+def test_scored_rows_compare_against_pytorch(chain, tmp_path):
+    """score=True: accuracy over the target's images and agreement with the PyTorch model's outputs."""
+    x = np.random.default_rng(1).random((16, 1, 28, 28), dtype=np.float32)
+    t = Target("chain", chain, "classify", x, np.zeros(16, np.int64), build_torch=_Chain, flops=None)
+    timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=1, min_s=0.0, rounds=1)
+    (r,) = run_matrix([t], Axes(threads=(1,), spinning=(False,), batch_sizes=(1,)), tmp_path / "s.csv",
+                      timing=timing, score=True)
+    assert r.status == "ok" and r.eval_images == 16
+    assert 0.0 <= r.accuracy_top1 <= 1.0 and 0.0 <= r.agreement_top1_vs_torch <= 1.0
+    assert r.max_abs_diff_vs_torch > 0  # a different model: the comparison really ran
