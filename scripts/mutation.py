@@ -458,9 +458,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "quality" / "mutation")
     ap.add_argument("--without", action="append", default=[], metavar="GLOB",
                     help="leave out the mapped test files matching GLOB (e.g. 'tests/test_pins_*': the before score)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="with --rerun: rewrite the report from that CSV and the equivalents list, run nothing")
     ap.add_argument("--list", action="store_true", help="print the mutants and stop")
     ap.add_argument("--no-fork", action="store_true", help="a new interpreter per mutant (slower)")
     a = ap.parse_args(argv)
+    if a.report_only and not a.rerun:
+        ap.error("--report-only needs --rerun CSV")
     restore_backups()
     equivalents = load_equivalents()
     previous = {r["id"]: r for r in read_previous(a.rerun)} if a.rerun else {}
@@ -478,7 +482,13 @@ def main(argv: list[str] | None = None) -> int:
             for m in ms:
                 p = previous[m.id]
                 m.before = p["status"]
-                if p["status"] in ("caught",) or (p["status"] == "equivalent" and m.id in equivalents):
+                if a.report_only:
+                    m.before = ""
+                    m.status, m.seconds = p["status"], float(p["seconds"] or 0)
+                    if m.id in equivalents and m.status != "caught":
+                        m.status = "equivalent"
+                    m.reason = equivalents.get(m.id, p["reason"]) if m.status == "equivalent" else p["reason"]
+                elif p["status"] in ("caught",) or (p["status"] == "equivalent" and m.id in equivalents):
                     m.status, m.seconds = p["status"], float(p["seconds"] or 0)
                     m.reason = equivalents.get(m.id, p["reason"]) if p["status"] == "equivalent" else p["reason"]
         elif a.sample and len(ms) > a.sample:
@@ -511,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
         ms = [m for f in done for m in chosen[f]]
         sampling = (f"{len(ms)} of {sum(generated[f] for f in done)} mutants"
                     + (f" (at most {a.sample} per file, seed {a.seed})" if a.sample else "")
-                    + (f"; survivors of {a.rerun.name} rerun" if a.rerun else "")
+                    + (f"; rewritten from {a.rerun.name} with the equivalents list, no test run" if a.report_only
+                       else f"; survivors of {a.rerun.name} rerun" if a.rerun else "")
                     + ("" if len(done) == len(chosen) else f"; partial: {len(done)} of {len(chosen)} files"))
         write_report(a.out, ms, {
             "command": "python scripts/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -523,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
 
     done: list[str] = []
     for f, ms in chosen.items():
-        run_file(f, ms, runner, equivalents, a.without)
+        if not a.report_only:
+            run_file(f, ms, runner, equivalents, a.without)
         done.append(f)
         all_m = report(done)  # after each file: an interrupted run keeps the files it finished
     for f in files + ["all"]:
