@@ -46,8 +46,10 @@ import sys
 import tempfile
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKUP = ROOT / ".mutation" / "backup"
@@ -93,11 +95,6 @@ class Mutant:
     seconds: float = 0.0
     reason: str = ""
     before: str = ""  # status in the --rerun CSV
-
-
-@dataclass
-class _Ctx:
-    qual: list[str] = field(default_factory=list)
 
 
 def _offsets(src: str) -> list[int]:
@@ -293,7 +290,6 @@ class Runner:
                         for name in list(sys.modules):
                             if name.split(".")[0] in ("mnistbench", "tests", "conftest") or name.startswith("test_"):
                                 del sys.modules[name]
-                        import pytest
                         os.chdir(ROOT)
                         rc = pytest.main(args)
                         os._exit(int(rc))
