@@ -121,7 +121,7 @@ class BlockSet:
         Raises:
             ValueError: no blocks, an empty block, or lengths that differ.
         """
-        if not blocks or any(len(b) == 0 for b in blocks) or len(blocks) != len(wall_ns) != len(rounds):
+        if not blocks or any(len(b) == 0 for b in blocks) or not len(blocks) == len(wall_ns) == len(rounds):
             raise ValueError("blocks must be non-empty, with one wall time and round each")
         probs = (np.arange(QUANTILE_POINTS) + 0.5) / QUANTILE_POINTS
         q = np.stack([np.quantile(np.asarray(b, np.float64) / 1e6, probs) for b in blocks])
