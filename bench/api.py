@@ -369,10 +369,7 @@ def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str =
 
     Example: ``api.reproduce(["zhu-mlp"], seeds=2, profile="smoke", device="cpu")``
     """
-    inputs.at_least(max_retries, 0, "--max-retries")
-    if cpus_per_run <= 0:
-        raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")
-    specs = select(models)
+    specs = check_reproduce(models, max_retries, cpus_per_run)
     if cluster is not None:
         cluster.check_cpus_per_run(cpus_per_run)
     dev = cluster.device(device) if cluster is not None else resolve_device(device)
@@ -403,6 +400,14 @@ def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str =
     md = csv_path.with_suffix(".md")
     rp.write_markdown(md, rows, [csv_path.name])
     return Reproduction(csv_path, md, rows)
+
+
+def check_reproduce(models: list[str] | None, max_retries: int, cpus_per_run: float) -> list:
+    """The specs of ``models``, the Ray options checked. Raises UsageError."""
+    inputs.at_least(max_retries, 0, "--max-retries")
+    if cpus_per_run <= 0:
+        raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")
+    return select(models)
 
 
 def _runs_missing(runs: list[rp.PlannedRun], out_path: Path | None, dataset: str, profile: str) -> list:

@@ -10,11 +10,9 @@ calls one function of :mod:`bench.api` (or of the module named for the job) and 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +33,7 @@ import typer  # noqa: E402  (after the Ctrl-C handler above)
 from mnistbench.bench import api, console, diagnostics, inputs, planning  # noqa: E402
 from mnistbench.bench import options as o  # noqa: E402  (the option declarations, named like their flags)
 from mnistbench.bench import best as best_mod, doctor as doc, ray_executor as rx, speedrun as sr  # noqa: E402
+from mnistbench.bench.entrypoint import run_app  # noqa: E402
 from mnistbench.bench.htmlreport import load_rows, write_report  # noqa: E402
 from mnistbench.bench.report import models_table  # noqa: E402
 from mnistbench.bench.runtime import GpuOptions  # noqa: E402
@@ -88,8 +87,8 @@ def list_cmd() -> None:
 @app.command()
 @guarded
 def train(models: o.ModelsRequired, profile: o.Profile = "paper", device: o.Device = "auto", seed: o.Seed = 0,
-          dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None, amp: o.Amp = "off",
-          channels_last: o.ChannelsLast = False) -> None:
+          dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+          amp: o.Amp = "off", channels_last: o.ChannelsLast = False) -> None:
     """Train the named models with a profile's recipe and save checkpoints.
 
     Example: mnistbench train lenet5 zhu-mlp --profile quick
@@ -129,17 +128,19 @@ def export(models: o.Models = None, profile: o.ExportProfile = None, seed: o.See
 @guarded
 def run(
     ctx: typer.Context, models: o.Models = None, provider: o.Provider = ["cpu"], runtime: o.Runtime = ["onnxruntime"],
-    batch_sizes: o.BatchSizes = "1,8,32,128,512", profile: o.RunProfile = None, seed: o.Seed = 0, dataset: o.Dataset = "mnist",
-    warmup_iters: o.WarmupIters = WARMUP_ITERS, warmup_s: o.WarmupS = WARMUP_S, min_iters: o.MinIters = MIN_ITERS,
-    min_s: o.MinS = MIN_S, rounds: o.Rounds = ROUNDS, max_live_sessions: o.MaxLive = 64, pin_cpus: o.PinCpus = None,
-    reference: o.Reference = True, threads: o.Threads = inputs.DEFAULT_THREADS, spinning: o.Spinning = inputs.DEFAULT_SPINNING,
-    null: o.Null = True, score: o.Score = True, repeat: o.Repeat = 1, shuffle_seed: o.ShuffleSeed = None,
-    repeat_index: o.RepeatIndex = None, resume: o.Resume = False, variant: o.Variant = "fp32", precision: o.Precision = "fp32",
-    onnx: o.Onnx = None, layout: o.Layout = "auto", preprocess: o.Preprocess = "unit",
-    results_dir: o.ResultsDir = Path("results"), out_path: o.RunOut = None, io_mode: o.IoMode = "end-to-end",
-    cuda_graph: o.CudaGraph = False, cudnn_algo: o.CudnnAlgo = "exhaustive", tf32: o.Tf32 = False, device_id: o.DeviceId = 0,
-    executor: o.Executor = "local", nodes: o.Nodes = "all", address: o.RayAddress = None, allow_stale: o.AllowStale = False,
-    call_timeout: o.CallTimeout = None, data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+    batch_sizes: o.BatchSizes = "1,8,32,128,512", profile: o.RunProfile = None, seed: o.Seed = 0,
+    dataset: o.Dataset = "mnist", warmup_iters: o.WarmupIters = WARMUP_ITERS, warmup_s: o.WarmupS = WARMUP_S,
+    min_iters: o.MinIters = MIN_ITERS, min_s: o.MinS = MIN_S, rounds: o.Rounds = ROUNDS,
+    max_live_sessions: o.MaxLive = 64, pin_cpus: o.PinCpus = None, reference: o.Reference = True,
+    threads: o.Threads = inputs.DEFAULT_THREADS, spinning: o.Spinning = inputs.DEFAULT_SPINNING, null: o.Null = True,
+    score: o.Score = True, repeat: o.Repeat = 1, shuffle_seed: o.ShuffleSeed = None, repeat_index: o.RepeatIndex = None,
+    resume: o.Resume = False, variant: o.Variant = "fp32", precision: o.Precision = "fp32", onnx: o.Onnx = None,
+    layout: o.Layout = "auto", preprocess: o.Preprocess = "unit", results_dir: o.ResultsDir = Path("results"),
+    out_path: o.RunOut = None, io_mode: o.IoMode = "end-to-end", cuda_graph: o.CudaGraph = False,
+    cudnn_algo: o.CudnnAlgo = "exhaustive", tf32: o.Tf32 = False, device_id: o.DeviceId = 0,
+    executor: o.Executor = "local", nodes: o.Nodes = "all", address: o.RayAddress = None,
+    allow_stale: o.AllowStale = False, call_timeout: o.CallTimeout = None, data_dir: o.DataDir = None,
+    artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Benchmark exported models: accuracy on the full test set, latency and throughput per batch size.
 
@@ -150,8 +151,8 @@ def run(
     Example: mnistbench run --provider cpu --batch-sizes 1,32,512 --profile quick --runtime onnxruntime,torch
     """
     inputs.check_executor(executor)
-    if profile is None:
-        profile = "foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx", "exports", say)
+    profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
+                                                                          "exports", say))
     axes = planning.parse_axes(provider, runtime, batch_sizes, threads, spinning, io_mode, cuda_graph,
                                GpuOptions(device_id, cudnn_algo, tf32))
     req = planning.RunRequest(
@@ -159,12 +160,10 @@ def run(
         tuple(inputs.row_variants(variant, precision, list(axes.runtimes))), profile, seed, dataset,
         tuple(onnx or ()), layout, preprocess, results_dir, out_path, resume, repeat, repeat_index, shuffle_seed, null,
         reference, score, max_live_sessions, pin_cpus, allow_stale, call_timeout, data_dir, artifacts_dir)
-    planning.check_request(req)
     if executor == "ray":
-        rx.run_everywhere(rx.run_args(ctx), nodes, address, results_dir, out_path, resume, note=err.print,
-                          show=lambda s: out.print(s, markup=False, highlight=False))
-    else:
-        console.benchmark(req)
+        return rx.run_everywhere(rx.run_args(ctx), nodes, address, results_dir, out_path, resume, note=err.print,
+                                 show=lambda s: out.print(s, markup=False, highlight=False))
+    console.benchmark(req)
 
 
 @app.command("all")
@@ -214,6 +213,7 @@ def reproduce(
     Example: mnistbench reproduce --seeds 3 ; mnistbench reproduce zhu-mlp zhu-cnn --seeds 10 --resume --out X.csv
     """
     inputs.check_executor(executor)
+    api.check_reproduce(models, max_retries, cpus_per_run)  # before a Ray cluster starts
     kw = dict(seeds=seeds, profile=profile, device=device, dataset=dataset, ae_study=ae_study,
               reduce_on_cpu=reduce_on_cpu, out_path=out_path, resume=resume, results_dir=results_dir,
               data_dir=data_dir, artifacts_dir=artifacts_dir, max_retries=max_retries, cpus_per_run=cpus_per_run)
@@ -229,9 +229,10 @@ def reproduce(
 
 @app.command()
 @guarded
-def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target: o.Target = 0.99, epochs: o.Epochs = None,
-             profile: o.Profile = "paper", device: o.Device = "auto", dataset: o.Dataset = "mnist", out_path: o.SpeedOut = None,
-             amp: o.Amp = "off", channels_last: o.ChannelsLast = False, data_dir: o.DataDir = None) -> None:
+def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target: o.Target = 0.99,
+             epochs: o.Epochs = None, profile: o.Profile = "paper", device: o.Device = "auto",
+             dataset: o.Dataset = "mnist", out_path: o.SpeedOut = None, amp: o.Amp = "off",
+             channels_last: o.ChannelsLast = False, data_dir: o.DataDir = None) -> None:
     """Time-to-accuracy: train a model once per seed and report training wall time and test accuracy.
 
     The clock covers model construction through the last optimiser step. Excluded, and said in
@@ -253,8 +254,9 @@ def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target:
 @app.command()
 @guarded
 def doctor(
-    sweep: o.Sweep = True, min_s: o.SweepMinS = 0.5, check_defaults: o.CheckDefaults = False, models: o.DoctorModels = None,
-    rounds: o.DefaultsRounds = 15, out_path: o.DefaultsOut = None, calibrate: o.Calibrate = False, trials: o.Trials = 20,
+    sweep: o.Sweep = True, min_s: o.SweepMinS = 0.5, check_defaults: o.CheckDefaults = False,
+    models: o.DoctorModels = None, rounds: o.DefaultsRounds = 15, out_path: o.DefaultsOut = None,
+    calibrate: o.Calibrate = False, trials: o.Trials = 20,
     calibration_dir: o.CalibrationDir = Path("results/calibration"), profile: o.CalibrateProfile = None,
     data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
@@ -279,7 +281,8 @@ def doctor(
 
 @app.command()
 def compare(
-    base: o.Base, new: o.New, fail_on: o.FailOn = None, noise: o.Noise = None, fail_on_inconclusive: o.FailOnInconclusive = False,
+    base: o.Base, new: o.New, fail_on: o.FailOn = None, noise: o.Noise = None,
+    fail_on_inconclusive: o.FailOnInconclusive = False,
     fmt: o.Format = "rich", live: o.Live = False, batch_sizes: o.LiveBatchSizes = "1,32", rounds: o.LiveRounds = 20,
     min_s: o.LiveMinS = 2.0, threads: o.LiveThreads = "0", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
     seed: o.Seed = 0, dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
@@ -330,7 +333,8 @@ def report(results: o.ReportResults, out_dir: o.ReportDir = Path("report"), slo_
     """
     if slo_ms <= 0:
         raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
-    path = write_report(load_rows(results), out_dir, slo_ms, [str(p) for p in results], best_mod.load_samples(best_mod.csv_files(results)))
+    samples = best_mod.load_samples(best_mod.csv_files(results))
+    path = write_report(load_rows(results), out_dir, slo_ms, [str(p) for p in results], samples)
     out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
 
 
@@ -361,7 +365,8 @@ def verify(path: o.VerifyPath, repair: o.Repair = False, drop_unsampled: o.DropU
 
 @app.command()
 @guarded
-def best(results: o.BestResults, max_accuracy_drop: o.MaxAccuracyDrop = "0.2pp", max_mse_increase: o.MaxMseIncrease = 0.01,
+def best(results: o.BestResults, max_accuracy_drop: o.MaxAccuracyDrop = "0.2pp",
+         max_mse_increase: o.MaxMseIncrease = 0.01,
          fmt: o.Format = "rich") -> None:
     """The fastest configuration (runtime, provider, variant or precision, threads) per model and batch
     size whose accuracy is within a budget of ONNX Runtime fp32, its speedup over ONNX Runtime fp32
@@ -379,28 +384,8 @@ def best(results: o.BestResults, max_accuracy_drop: o.MaxAccuracyDrop = "0.2pp",
 
 
 def main() -> None:
-    """Console-script entry point. A Ctrl-C outside a command's error boundary exits 130 with one
-    line; once the command has returned, a Ctrl-C during interpreter shutdown changes nothing."""
-    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        app()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
-            print("mnistbench: interrupted", file=sys.stderr)  # Typer ends a Ctrl-C while parsing with a silent 130
-    except KeyboardInterrupt:
-        print("mnistbench: interrupted", file=sys.stderr)
-        code = 130
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.implementation.name == "cpython":
-        # Where Ctrl-C lands while a C extension runs Python code through PyRun_* (the ONNX exporter
-        # does), CPython notes "KeyboardInterrupt went unhandled" even though the command handled it,
-        # and would end `python -m` by SIGINT (status -2) instead of `code`; any PyRun_* call clears it.
-        ctypes.pythonapi.PyRun_SimpleString(b"pass")
-    sys.exit(code)
+    """Console-script entry point (see :func:`entrypoint.run_app`)."""
+    run_app(app, _interrupted_while_starting)
 
 
 if __name__ == "__main__":

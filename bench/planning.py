@@ -64,6 +64,9 @@ class RunRequest:
         max_live: sessions alive and interleaved at once. pin_cpus: CPU affinity text (``0,2-3``).
         allow_stale: run ONNX files that do not come from the current checkpoint.
         call_timeout: seconds one ONNX Runtime call may take (None: the default).
+
+    Raises:
+        UsageError: ``repeat`` or ``max_live`` below 1.
     """
 
     names: tuple[str, ...] | None = None
@@ -91,6 +94,9 @@ class RunRequest:
     call_timeout: float | None = None
     data_dir: Path | None = None
     artifacts_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        check_request(self)
 
 
 @dataclass
@@ -230,7 +236,6 @@ def execute(req: RunRequest, progress: RunProgress | None = None, note: Note = _
         UsageError: unusable input (names, files, options, an existing --out); ProviderUnavailableError;
         KeyboardInterrupt (finished rows kept). Failed cells are error rows, not exceptions.
     """
-    check_request(req)
     set_call_timeout(req.call_timeout)  # every ONNX Runtime call of this process (None: the default)
     foreign = _foreign_models(req)
     specs = [] if foreign else select(list(req.names) if req.names else None)
