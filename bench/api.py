@@ -20,8 +20,8 @@ Example (quick profile, two models, CPU EP)::
     api.train(["lenet5"], profile="smoke", device="cpu")
     api.export(["lenet5"], profile="smoke")
     df = api.benchmark(["lenet5"], profile="smoke", axes=api.Axes(batch_sizes=(1, 32)),
-                       timing=api.TimingConfig(min_s=0.2, rounds=4), out="results/a.csv")
-    print(df[["model", "batch_size", "p50_ms", "throughput_ips"]])
+                       timing=api.TimingConfig(min_s=0.2, rounds=4), out_path="results/a.csv")
+    print(df[["model", "batch_size", "latency_p50_ms", "throughput_ips"]])
     ns = api.samples(df, df.iloc[0]).ns          # int64 latencies of the first row's timed calls
 """
 
