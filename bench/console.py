@@ -288,8 +288,8 @@ def reproduce_bars() -> Iterator[dict]:
         err.print(f"{n} runs to train -> {csv_path}" + (" (Ray tasks)" if ray else ""))
         state["bar"] = progress()
         state["bar"].start()
-        state["task"] = state["bar"].add_task("reproduce", total=n if ray else None,
-                                              description=f"reproduce: {n} Ray tasks" if ray else "reproduce")
+        state["task"] = state["bar"].add_task(f"reproduce: {n} Ray tasks" if ray else "reproduce",
+                                              total=n if ray else None)
 
     def on_start(run, i, n):
         label = f"[{i + 1}/{n}] {run.model}{' ' + run.scale if run.scale else ''} seed {run.seed}"
