@@ -45,7 +45,7 @@ from mnistbench.bench.pipeline import (Artifacts, artifacts_root, export_fp16, e
                                        newest_profile, prepare_training, train_model)
 from mnistbench.bench.planning import (Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile,
                                        execute)
-from mnistbench.bench.records import COLUMNS, BenchmarkRecord, read_csv
+from mnistbench.bench.records import COLUMNS, BenchmarkRecord
 from mnistbench.bench.repeats import run_repeats
 from mnistbench.bench.runner import AUTO, Axes, RunProgress
 from mnistbench.bench.runtime import GpuOptions
@@ -186,7 +186,7 @@ def benchmark(models: list[str] | None = None, *, axes: Axes = Axes(), timing: T
     req = RunRequest(names=tuple(models) if models else None, axes=axes, timing=timing, profile=profile, **options)
     outcome = run(req, progress, note)
     check_failures(outcome.rows)
-    return frame(outcome.rows if outcome.resumed is None else read_csv(outcome.csv_path), outcome.csv_path)
+    return frame(outcome.rows, outcome.csv_path)  # resumed or repeated: the whole file
 
 
 def run(req: RunRequest, progress: RunProgress | None = None, note: Note = _stderr) -> RunOutcome:

@@ -1,8 +1,9 @@
 """What one benchmark run measures and where it writes: from a typed :class:`RunRequest` to rows.
 
-The path of ``--batch-sizes`` (README, "Layout"): ``cli.run`` -> :func:`inputs.parse_batch_sizes`
-(text to ``list[int]``) -> :class:`runner.Axes` ``.batch_sizes`` in a :class:`RunRequest` ->
-:func:`execute` -> :func:`runner.run_matrix` (one cell per batch size) -> :func:`timing.measure_block`.
+The path of ``--batch-sizes`` (README, "Layout"): ``cli.run`` -> :func:`parse_axes` (through
+:func:`inputs.parse_batch_sizes`, text to ``list[int]``) -> :class:`runner.Axes` ``.batch_sizes`` in a
+:class:`RunRequest` -> ``console.benchmark`` -> ``api.run`` -> :func:`execute` -> :func:`runner.run_matrix`
+(one cell per batch size) -> :func:`timing.measure_block`.
 
 :func:`execute` plans the targets (registered models resolved to their ONNX files, or foreign ONNX
 files inspected), picks the results CSV (new, resumed or a repeat's), holds the writer lock, runs the
@@ -67,6 +68,9 @@ class RunRequest:
 
     Raises:
         UsageError: ``repeat`` or ``max_live`` below 1.
+
+    Example: ``RunRequest(("lenet5",), Axes(batch_sizes=(1, 32)), TimingConfig(min_s=0.5), profile="quick",
+    out_path=Path("r.csv"))``
     """
 
     names: tuple[str, ...] | None = None
