@@ -392,3 +392,27 @@ def check_failures(results: list[NodeResult]) -> None:
     if bad:
         raise MnistBenchError(f"{len(bad)} of {len(results)} node(s) failed; first: {bad[0].key}: {bad[0].log}")
 
+
+
+def run_everywhere(args: list[str], nodes: str, address: str | None, results_dir: Path, out_path: Path | None,
+                   resume: bool, note: Callable[[str], None], show: Callable[[str], None]) -> None:
+    """``run --executor ray``: the ``run`` command line ``args`` on each selected node, one at a time
+    each, the files gathered into ``results_dir/<run-id>/``; ``note`` gets progress lines, ``show``
+    the summary.
+
+    Raises:
+        UsageError: ``out_path`` or ``resume`` given (they name one host's file), no node matches
+        ``nodes``; MnistBenchError: a node's run failed.
+    """
+    if out_path is not None or resume:
+        raise UsageError("--executor ray writes <results-dir>/<run-id>/<host>.csv; --out and --resume are for one host")
+    with RayCluster(address) as cluster:
+        chosen = cluster.select_nodes(nodes)
+        note(f"benchmarking on {len(chosen)} node(s), one at a time each: "
+             + ", ".join(n["NodeManagerHostname"] for n in chosen))
+        folder, results = cluster.run_on_nodes(
+            chosen, args, results_dir, on_done=lambda r: note(f"  {r.key}: exit {r.returncode}"))
+    manifest(folder, args, results)
+    show(describe(results, folder))
+    show(f"merged report: mnistbench report {folder}")
+    check_failures(results)

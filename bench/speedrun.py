@@ -15,18 +15,25 @@ and the test-set evaluation after training.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import statistics
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnistbench.models.data import Dataset
+from mnistbench.bench.inputs import new_csv
+from mnistbench.bench.system import write_system_json
+from mnistbench.models.checkpoint import atomic_write_bytes
+from mnistbench.models.data import Dataset, load_dataset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.preprocess import preprocess
+from mnistbench.models.registry import get_spec
 from mnistbench.models.spec import ModelSpec, TrainRecipe
 from mnistbench.models.train import _optimizer, autocast_for, evaluate, optimizer_step, resolve_device
 
@@ -175,3 +182,46 @@ def summarize(results: list[SpeedrunResult], target: float) -> SpeedrunSummary:
     mean_acc = statistics.fmean(accs)
     return SpeedrunSummary(len(results), statistics.fmean(ts), sd(ts), min(ts), max(ts), mean_acc, sd(accs),
                            min(accs), max(accs), sum(a >= target for a in accs), target, mean_acc >= target)
+
+
+def prepare(model: str, target: float, device: str, dataset: str, out_path: Path | None,
+            data_dir: Path | None) -> tuple[ModelSpec, torch.device, Path, Dataset, float]:
+    """``speedrun``'s inputs checked, then its data loaded: (spec, device, new CSV path, data, load seconds).
+
+    Raises:
+        UsageError: an unknown model or device, a target outside (0, 1], an unusable ``out_path``.
+    """
+    spec = get_spec(model)
+    if not 0 < target <= 1:
+        raise UsageError(f"--target is a fraction in (0, 1], got {target}")
+    dev = resolve_device(device)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    csv_path = new_csv(out_path or Path("results") / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv")
+    t_load = time.perf_counter()
+    data = load_dataset(dataset, data_dir)
+    return spec, dev, csv_path, data, time.perf_counter() - t_load
+
+
+def header(spec: ModelSpec, dev: torch.device, profile: str, load_s: float) -> str:
+    """The line ``speedrun`` says before training: model, device, torch threads, recipe, data load seconds."""
+    return (f"{spec.name} on {dev.type} ({torch.get_num_threads()} torch threads): "
+            f"{spec.recipe_for(profile).describe()}; data loaded in {load_s:.1f} s (not timed)")
+
+
+def write_csv(path: Path, spec: ModelSpec, dataset: str, dev: torch.device, profile: str, epochs: int | None,
+              amp: str, channels_last: bool, target: float, results: list[SpeedrunResult], load_s: float) -> None:
+    """One row per seed (train seconds, optimiser steps, test accuracy, eval seconds), written atomically,
+    and a ``.system.json`` beside it (with the data load seconds, which the clock excludes)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "dataset", "device", "torch_threads", "recipe", "amp", "channels_last", "seed", "train_s",
+                "steps", "accuracy", "eval_s", "target"])
+    desc = spec.recipe_for(profile).describe()
+    if epochs is not None:
+        desc = f"{desc} (epochs overridden: {epochs})"
+    for r in results:
+        w.writerow([spec.name, dataset, dev.type, torch.get_num_threads(), desc, amp, channels_last, r.seed,
+                    f"{r.train_s:.4f}", r.steps, f"{r.accuracy:.6f}", f"{r.eval_s:.3f}", target])
+    atomic_write_bytes(path, buf.getvalue().encode())
+    write_system_json(path.with_suffix(".system.json"), {"command": "speedrun", "device": str(dev),
+                                                         "data_load_s": round(load_s, 2)})

@@ -30,12 +30,20 @@ def cli(*args):
     return [sys.executable, "-m", "mnistbench.bench.cli", *map(str, args)]
 
 
+def _sigint_as_in_a_terminal():
+    """The child's SIGINT disposition, stated: a test run started as a shell's background job (``cmd &``,
+    nohup, CI runners) hands its children SIGINT *ignored*, which Python and the command line then keep
+    (as a nohup'd run should), and the Ctrl-C below would be lost for reasons outside mnistbench."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.integration
 def test_sigint_keeps_finished_rows_and_resume_completes_only_missing_cells(smoke_artifacts, real_data_root, tmp_path):
     out = tmp_path / "run.csv"
     common = ["zhu-mlp", "lenet5", "--profile", "smoke", "--artifacts-dir", smoke_artifacts.root, "--data-dir",
               real_data_root, "--batch-sizes", BATCHES, "--no-null", "--min-s", "0.4", "--max-live-sessions", "2", "--out", out]
-    proc = subprocess.Popen(cli("run", *common), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cli("run", *common), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_in_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until the first group (2 cells + their reference cells) is written
         if out.exists() and sum(1 for _ in open(out)) >= 3:
@@ -77,13 +85,17 @@ def test_refuses_to_overwrite_results(smoke_artifacts, real_data_root, tmp_path)
 def test_sigint_inside_a_cell_commit_is_held_until_the_commit_ends():
     from mnistbench.bench.runner import _deferred_sigint
 
-    steps = []
-    with pytest.raises(KeyboardInterrupt):
-        with _deferred_sigint():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal is handled here, and must not interrupt
-            steps.append("commit finished")
-    assert steps == ["commit finished"]
-    with _deferred_sigint():  # no signal, no exception; the default handler is back afterwards
-        pass
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see above)
+    try:
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with _deferred_sigint():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the signal is handled here, and must not interrupt
+                steps.append("commit finished")
+        assert steps == ["commit finished"]
+        with _deferred_sigint():  # no signal, no exception; the default handler is back afterwards
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -265,11 +265,11 @@ def test_export_fp16_on_real_mnist_reports_parity(mnist_small, tmp_path):
 
 @pytest.mark.skipif(_cuda_usable(), reason="checks TensorRT skipping on a host without it")
 def test_tensorrt_absent_is_skipped_with_a_reason_when_other_providers_remain(monkeypatch, tmp_path):
-    from mnistbench.bench import cli
+    from mnistbench.bench import planning
 
-    assert cli._check_runtime_providers(["onnxruntime"], ["cpu", "tensorrt"]) == ["cpu"]
+    assert planning.check_runtime_providers(["onnxruntime"], ["cpu", "tensorrt"]) == ["cpu"]
     with pytest.raises(ProviderUnavailableError):
-        cli._check_runtime_providers(["onnxruntime"], ["tensorrt"])
+        planning.check_runtime_providers(["onnxruntime"], ["tensorrt"])
 
 
 # ---------------------------------------------------------------- GPU training options

@@ -93,3 +93,30 @@ def test_stability_warning_names_wide_intervals_and_rows_without_one():
     assert "lenet5/onnxruntime/cuda/b1 (+-12.0%)" in w and "lenet5/onnxruntime/fp16/[device-graph]/cuda/b1 (no interval)" in w
     assert stability_warning(rows[2:]) == "" and STABILITY_WARN == 0.05
     assert stability_warning([dataclasses.replace(rows[0], status="error")]) == ""  # error rows have no timing
+
+def test_summary_has_one_row_per_series_never_mixing_int8_and_fp32(tmp_path):
+    """The report's summary: fp32 and int8 rows of one model are two rows, each with its own figures
+    (the committed report once showed int8's img/s at b=32 beside fp32's best)."""
+    import dataclasses
+
+    from mnistbench.bench.htmlreport import write_report
+    from mnistbench.bench.records import error_record
+    from mnistbench.bench.report import summary
+
+    base = dataclasses.replace(error_record("x", model="xiao-digit", runtime="onnxruntime", provider="cpu",
+                                            threads_requested="1", spinning="default", task="classify"),
+                               status="ok", error="", host="h", io_mode="end-to-end", latency_p99_ms=1.0,
+                               accuracy_top1=0.99)
+    ips = {("fp32", 1): 9_000.0, ("fp32", 32): 60_000.0, ("fp32", 128): 107_207.0,
+           ("int8", 1): 7_000.0, ("int8", 32): 64_774.0, ("int8", 128): 80_000.0}
+    rows = [dataclasses.replace(base, variant=v, batch_size=b, throughput_ips=t, latency_p50_ms=1000 * b / t,
+                                cell_id=f"{v}-{b}") for (v, b), t in ips.items()]
+    header, cells = summary(rows)
+    assert len(cells) == 2
+    by_runtime = {c[header.index("runtime")]: c for c in cells}
+    assert set(by_runtime) == {"onnxruntime", "onnxruntime int8"}
+    fp32, int8 = by_runtime["onnxruntime"], by_runtime["onnxruntime int8"]
+    assert fp32[header.index("img/s @ b=32")] == "60,000" and fp32[-1] == "107,207 (128)"
+    assert int8[header.index("img/s @ b=32")] == "64,774" and int8[-1] == "80,000 (128)"
+    html = write_report(rows, tmp_path, 10.0, ["synthetic"]).read_text()
+    assert "onnxruntime int8" in html and "64,774" in html and "107,207 (128)" in html

@@ -1,0 +1,38 @@
+"""How the ``mnistbench`` process ends: the exit code of a Typer app, with Ctrl-C handled
+everywhere (one line, exit 130) and interpreter shutdown kept from changing the code."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+import threading
+
+import typer
+
+
+def run_app(app: typer.Typer, starting_handler) -> None:
+    """Run ``app`` and exit with its code. ``starting_handler``, the SIGINT handler installed while the
+    command line still imports, is replaced by Python's own first. A Ctrl-C outside a command's error
+    boundary exits 130 with one line; once the command has returned, a Ctrl-C during interpreter
+    shutdown changes nothing."""
+    if signal.getsignal(signal.SIGINT) is starting_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            print("mnistbench: interrupted", file=sys.stderr)  # Typer ends a Ctrl-C while parsing with a silent 130
+    except KeyboardInterrupt:
+        print("mnistbench: interrupted", file=sys.stderr)
+        code = 130
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.implementation.name == "cpython":
+        # Where Ctrl-C lands while a C extension runs Python code through PyRun_* (the ONNX exporter
+        # does), CPython notes "KeyboardInterrupt went unhandled" even though the command handled it,
+        # and would end `python -m` by SIGINT (status -2) instead of `code`; any PyRun_* call clears it.
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
+    sys.exit(code)
