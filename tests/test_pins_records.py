@@ -35,11 +35,12 @@ def same(a: BenchmarkRecord, b: BenchmarkRecord) -> bool:
 
 
 def test_schema_version_and_added_columns():
-    assert SCHEMA_VERSION == 5
-    assert BenchmarkRecord.__dataclass_fields__["schema_version"].default == 5
-    assert COLUMNS[:3] == ["run_id", "cell_id", "repeat"] and COLUMNS[-1] == "config_id"
+    assert SCHEMA_VERSION == 6
+    assert BenchmarkRecord.__dataclass_fields__["schema_version"].default == 6
+    assert COLUMNS[:3] == ["run_id", "cell_id", "repeat"] and COLUMNS[-2:] == ["config_id", "nonfinite_fraction"]
     assert ADDED_COLUMNS["io_mode"] == "end-to-end" and ADDED_COLUMNS["rounds"] == 1
     assert ADDED_COLUMNS["group_cells"] == 1 and math.isnan(ADDED_COLUMNS["latency_p50_ci_low_ms"])
+    assert math.isnan(ADDED_COLUMNS["nonfinite_fraction"])  # schema 6
     assert set(ADDED_COLUMNS) <= set(COLUMNS)
 
 
@@ -81,7 +82,7 @@ def test_error_row_fill_values():
 
 def test_config_id_is_the_documented_hash_of_the_identity_fields():
     v = {k: f"v-{k}" for k in IDENTITY_FIELDS}
-    text = "|".join(f"{k}=v-{k}" for k in IDENTITY_FIELDS) + "|schema=5"
+    text = "|".join(f"{k}=v-{k}" for k in IDENTITY_FIELDS) + "|schema=6"
     assert config_id(v) == hashlib.sha256(text.encode()).hexdigest()[:16]
     assert len(config_id({})) == 16
     for k in IDENTITY_FIELDS:
@@ -187,11 +188,14 @@ def test_a_measured_row_needs_finite_figures(tmp_path, bad):
         read_csv(p)
 
 
-def test_zero_figures_and_error_rows_are_readable(tmp_path):
+def test_tiny_figures_and_error_rows_are_readable_and_zero_timing_is_refused(tmp_path):
     p = tmp_path / "r.csv"
-    _write(p, [measured(latency_p50_ms=0.0, throughput_ips=0.0, timed_wall_s=0.0, timed_iters=1),
+    _write(p, [measured(latency_p50_ms=1e-6, throughput_ips=1e-3, timed_wall_s=1e-6, timed_iters=1),
                error_record("x", model="m")])
     assert [r.status for r in read_csv(p)] == ["ok", "error"]
+    _write(p, [measured(latency_p50_ms=0.0, throughput_ips=0.0, timed_wall_s=0.0, timed_iters=1)])
+    with pytest.raises(UsageError, match="line 2: .*finite and positive"):
+        read_csv(p)  # no timed call takes 0 ns: a zero is a damaged or hand-made row
 
 
 def test_files_that_cannot_be_read(tmp_path):
@@ -239,7 +243,7 @@ def test_dataclass_defaults_are_what_older_files_mean():
 def test_refusal_messages_name_the_columns(tmp_path):
     p = tmp_path / "r.csv"
     p.write_text(",".join(COLUMNS[:-4] + ["x1", "x2", "x3", "x4"]) + "\n")
-    with pytest.raises(UsageError, match=r"another kind of CSV: missing interleave_group, group_cells, pinned_cpus, extra x1, x2, x3\)"):
+    with pytest.raises(UsageError, match=r"another kind of CSV: missing group_cells, pinned_cpus, config_id, extra x1, x2, x3\)"):
         CsvAppender(p).check_appendable()
     p.write_text(",".join(COLUMNS[7:]) + "\n")
     with pytest.raises(UsageError, match=r"missing columns run_id, cell_id, repeat, timestamp_utc, host and 2 more$"):
