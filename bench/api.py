@@ -264,12 +264,15 @@ def check_noise(noise: float | None) -> None:
         raise UsageError(f"--noise is a fraction in [0, 1), got {noise}")
 
 
-def compare(base: str | Path, new: str | Path, *, noise: float | None = None) -> Comparison:
+def compare(base: str | Path, new: str | Path, *, noise: float | None = None,
+            drift_correction: bool = cmp.DRIFT_CORRECTION) -> Comparison:
     """Compare two results (CSV files or folders of them), configuration by configuration.
 
     Args:
         noise: a change whose 95% interval lies within +-noise (fraction of p50) is "no change"
             (default :data:`compare.NOISE`).
+        drift_correction: judge each ratio divided by the reference network's ratio when that moved
+            (default off: :data:`compare.DRIFT_CORRECTION` says why).
 
     Returns:
         a :class:`Comparison`; pass it to :func:`gate` for a pass/fail.
@@ -281,11 +284,16 @@ def compare(base: str | Path, new: str | Path, *, noise: float | None = None) ->
     """
     check_noise(noise)
     b, n = cmp.load(Path(base)), cmp.load(Path(new))
-    changes, only_base, only_new = cmp.compare(b, n, cmp.NOISE if noise is None else noise)
+    changes, only_base, only_new = cmp.compare(b, n, cmp.NOISE if noise is None else noise, drift_correction)
     lines = [f"system differs: {d}" for d in cmp.system_differences(b, n)]
-    if not b.references or not n.references:
+    if (not b.references or not n.references) and drift_correction:
         lines.append("a side has no reference rows (run --no-reference, or schema 4): machine drift "
                      "between the runs cannot be corrected")
+    moved = [c for c in changes if not drift_correction and (c.ref_low > 1 + cmp.NOISE or c.ref_high < 1 - cmp.NOISE)]
+    if moved:
+        lines.append(f"the reference network moved by {moved[0].ref_ratio:.3f}x between the runs at "
+                     f"batch {moved[0].key[4]} ({len(moved)} cells share such a move): the machine may have "
+                     "changed; --drift-correction judges relative to it")
     differ = [c for c in changes if c.threads_used[0] != c.threads_used[1]]
     if differ:
         lines.append(f"{len(differ)} cells ran with other thread counts on the two sides (threads auto "

@@ -282,14 +282,14 @@ def doctor(
 @app.command()
 def compare(
     base: o.Base, new: o.New, fail_on: o.FailOn = None, noise: o.Noise = None,
-    fail_on_inconclusive: o.FailOnInconclusive = False,
+    fail_on_inconclusive: o.FailOnInconclusive = False, drift_correction: o.DriftCorrection = False,
     fmt: o.Format = "rich", live: o.Live = False, batch_sizes: o.LiveBatchSizes = "1,32", rounds: o.LiveRounds = 20,
     min_s: o.LiveMinS = 2.0, threads: o.LiveThreads = "0", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
     seed: o.Seed = 0, dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
-    side by side, the typical block p50's ratio and 95% interval from interleaved blocks (corrected for machine drift
-    by the reference network when it moved), and a verdict: faster, slower, no change or inconclusive.
+    side by side, the typical block p50's ratio and 95% interval from interleaved blocks (divided by the
+    reference network's with --drift-correction), and a verdict: faster, slower, no change or inconclusive.
     Exit 0; 1 when --fail-on is crossed or a cell cannot be judged; 2 for unusable input.
 
     Example: mnistbench compare results/base.csv results/new.csv --fail-on 'p50:+5%,accuracy:-0.1pp' --format markdown
@@ -297,7 +297,7 @@ def compare(
     Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
     """
     results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, rounds, min_s, threads, out_path,
-                           dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
+                           drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
                                 artifacts_dir=artifacts_dir))
     console.show_changes(results, fmt)
     gate = api.gate(results, fail_on, fail_on_inconclusive)
@@ -308,12 +308,12 @@ def compare(
 
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
-def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, rounds, min_s, threads, out_path, where):
+def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, rounds, min_s, threads, out_path, drift, where):
     inputs.check_format(fmt)
     api.check_noise(noise)
     api.gate([], fail_on)  # the rules parse before any work
     if not live:
-        return [api.compare(base, path, noise=noise) for path in new]
+        return [api.compare(base, path, noise=noise, drift_correction=drift) for path in new]
     if len(new) != 1:
         raise UsageError("--live compares two models: give BASE and one NEW")
     axes = planning.Axes(threads=tuple(inputs.parse_threads(threads)),

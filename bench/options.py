@@ -173,6 +173,9 @@ FailOn = Annotated[Optional[str], typer.Option(
 Noise = Annotated[Optional[float], typer.Option(
     help="Noise threshold (fraction of p50): a change whose 95% interval lies within +-noise is 'no change' "
     "(default 0.02 between runs, 0.01 with --live).")]
+DriftCorrection = Annotated[bool, typer.Option(
+    "--drift-correction", help="Judge each ratio divided by the reference network's ratio when that moved "
+    "between the runs (off by default: see README, compare).")]
 FailOnInconclusive = Annotated[bool, typer.Option(
     "--fail-on-inconclusive", help="Also fail the gate when a cell is inconclusive (interval too wide).")]
 Live = Annotated[bool, typer.Option("--live", help="Measure BASE and NEW now, in this process, blocks "

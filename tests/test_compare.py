@@ -136,12 +136,14 @@ def test_drift_of_the_machine_is_divided_out_by_the_reference(template):
     base, ref = noisy_blocks(rng, 1.0, drift=0.003), noisy_blocks(rng, 0.5, drift=0.003)
     b = synthetic(template, {"m": base}, "b", ref)
     n = synthetic(template, {"m": [x * 1.3 for x in base]}, "n", [x * 1.3 for x in ref])
-    (c,), _, _ = cmp.compare(b, n)
+    (c,), _, _ = cmp.compare(b, n)  # by default the reference is reported, not divided by
+    assert not c.normalised and c.verdict == "slower" and c.ref_ratio == pytest.approx(1.3, rel=1e-3)
+    (c,), _, _ = cmp.compare(b, n, drift_correction=True)
     assert c.normalised and c.ref_ratio == pytest.approx(1.3, rel=1e-3) and c.p50_ratio == pytest.approx(1.3, rel=1e-3)
     assert c.ratio == pytest.approx(1.0, abs=1e-3) and c.verdict == "no change"
     assert cmp.verdict(c.raw_low, c.raw_high, cmp.NOISE) == "slower"
     n2 = synthetic(template, {"m": [x * 1.3 for x in base]}, "n", ref)  # the model really is 30% slower
-    (c2,), _, _ = cmp.compare(b, n2)
+    (c2,), _, _ = cmp.compare(b, n2, drift_correction=True)
     assert not c2.normalised and c2.verdict == "slower" and c2.ratio == pytest.approx(1.3, rel=1e-3)
 
 

@@ -260,10 +260,16 @@ def test_legacy_samples_are_cut_into_8_pseudo_blocks_and_marked_weak():
 
 
 def test_drift_normalisation_by_the_reference():
+    """Only with drift_correction (off by default, cmp.DRIFT_CORRECTION): the default judges the raw
+    ratio and still reports the reference's."""
+    assert cmp.DRIFT_CORRECTION is False
     ref = {"ref": cell(0.5)}
     b = rset("b", {"b0": ("m", cell(1.0))}, refs=ref)
     n = rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5 * 1.3)})
     (c,), _, _ = cmp.compare(b, n)
+    assert not c.normalised and c.ratio == pytest.approx(1.3, rel=1e-6) and c.verdict == "slower"
+    assert c.ref_ratio == pytest.approx(1.3, rel=1e-6)  # reported, not used
+    (c,), _, _ = cmp.compare(b, n, drift_correction=True)
     assert c.normalised
     assert c.ref_ratio == pytest.approx(1.3, rel=1e-6)
     assert c.ref_low > 1
@@ -271,14 +277,14 @@ def test_drift_normalisation_by_the_reference():
     assert c.verdict == "no change"
     assert c.raw_low > 1.25 and c.raw_high < 1.35
     # the reference did not move: the raw ratio stands
-    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5)}))
+    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5)}), drift_correction=True)
     assert not c.normalised and c.ratio == pytest.approx(1.3, rel=1e-6) and c.verdict == "slower"
     assert c.ref_ratio == pytest.approx(1.0)
     # the machine got faster: ratio divided by the reference's ratio below 1
-    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.0))}, refs={"ref2": cell(0.4)}))
+    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.0))}, refs={"ref2": cell(0.4)}), drift_correction=True)
     assert c.normalised and c.ref_high < 1 and c.ratio == pytest.approx(1.25, rel=1e-6) and c.verdict == "slower"
     # a reference on one side only: no correction
-    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}))
+    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}), drift_correction=True)
     assert not c.normalised and math.isnan(c.ref_ratio)
 
 
@@ -350,7 +356,7 @@ def test_zero_latencies_are_never_divided_by():
     (c,), _, _ = cmp.compare(rset("b", {"b": ("m", zero)}), rset("n", {"n": ("m", cell(1.0))}))
     assert math.isnan(c.ratio) and c.verdict == "n/a" and c.blocks == (8, 8)
     b = rset("b", {"b0": ("m", cell(1.0))}, refs={"ref": zero})
-    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5)}))
+    (c,), _, _ = cmp.compare(b, rset("n", {"n0": ("m", cell(1.3))}, refs={"ref2": cell(0.5)}), drift_correction=True)
     assert not c.normalised and math.isnan(c.ref_ratio) and c.verdict == "slower"
 
 
