@@ -37,7 +37,7 @@ from mnistbench.bench.entrypoint import run_app  # noqa: E402
 from mnistbench.bench.htmlreport import load_rows, write_report  # noqa: E402
 from mnistbench.bench.report import models_table  # noqa: E402
 from mnistbench.bench.runtime import GpuOptions  # noqa: E402
-from mnistbench.bench.timing import MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
+from mnistbench.bench.timing import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
 from mnistbench.bench.verify import verify_path  # noqa: E402
 from mnistbench.models.errors import MnistBenchError, UsageError  # noqa: E402
 from mnistbench.models.registry import select  # noqa: E402
@@ -171,7 +171,7 @@ def run(
 def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider: o.AllProvider = ["cpu"],
             batch_sizes: o.BatchSizes = "1,8,32,128,512", device: o.Device = "auto", seed: o.Seed = 0,
             dataset: o.Dataset = "mnist", results_dir: o.ResultsDir = Path("results"), data_dir: o.DataDir = None,
-            artifacts_dir: o.ArtifactsDir = None) -> None:
+            artifacts_dir: o.ArtifactsDir = None, fast: o.Fast = False) -> None:
     """Train every model, export each to ONNX with parity, and benchmark them: the main job.
 
     Defaults to the quick profile (all nine models in under ten minutes of
@@ -182,8 +182,9 @@ def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider
     select(models)  # unknown names fail here, before any work
     axes = planning.parse_axes(provider, ["onnxruntime"], batch_sizes, inputs.DEFAULT_THREADS, inputs.DEFAULT_SPINNING)
     axes = planning.usable_providers(axes, say)
+    timing = TimingConfig(rounds=FAST[0], min_s=FAST[1], min_iters=FAST[2]) if fast else TimingConfig()
     req = planning.RunRequest(tuple(models) if models else None, axes, profile=profile, seed=seed, dataset=dataset,
-                              results_dir=results_dir, data_dir=data_dir, artifacts_dir=artifacts_dir)
+                              results_dir=results_dir, data_dir=data_dir, artifacts_dir=artifacts_dir, timing=timing)
     t0 = time.perf_counter()
     console.train(models, profile, device, seed, dataset, data_dir, artifacts_dir)
     t1 = time.perf_counter()

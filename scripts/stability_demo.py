@@ -33,6 +33,14 @@ def _burn() -> None:
         pass
 
 
+def summarise(label: str, csv: Path, burners: int, wall: float, load: str, printed: bool) -> dict:
+    rows = [r for r in read_csv(csv) if r.status == "ok" and r.task != "reference"]
+    hw = np.array([r.p50_ci_halfwidth_rel for r in rows], dtype=float)
+    return {"label": label, "burners": burners, "rows": len(rows), "warned": int(np.sum(~(hw <= STABILITY_WARN))),
+            "median_hw": float(np.nanmedian(hw)), "p90_hw": float(np.nanpercentile(hw, 90)), "wall_s": wall,
+            "load": load, "warning_printed": printed}
+
+
 def measure(label: str, out: Path, run_args: list[str], burners: int) -> dict:
     procs = [mp.Process(target=_burn, daemon=True) for _ in range(burners)]
     for p in procs:
@@ -50,25 +58,24 @@ def measure(label: str, out: Path, run_args: list[str], burners: int) -> dict:
             p.terminate()
     if res.returncode != 0:
         sys.exit(f"{label}: mnistbench run failed: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
-    rows = [r for r in read_csv(csv) if r.status == "ok" and r.task != "reference"]
-    hw = np.array([r.p50_ci_halfwidth_rel for r in rows], dtype=float)
-    warned = int(np.sum(~(hw <= STABILITY_WARN)))
     warning = [ln for ln in res.stderr.splitlines() + res.stdout.splitlines() if "interval wider" in ln]
-    return {"label": label, "burners": burners, "rows": len(rows), "warned": warned,
-            "median_hw": float(np.nanmedian(hw)), "p90_hw": float(np.nanpercentile(hw, 90)), "wall_s": wall,
-            "load": f"{load0:.2f} -> {load1:.2f}", "warning_printed": bool(warning)}
+    return summarise(label, csv, burners, wall, f"{load0:.2f} -> {load1:.2f}", bool(warning))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--burners", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--quiet-csv", type=Path, help="use this run's CSV as the quiet run (e.g. the main job's) "
+                    "instead of measuring one; its wall time and load are then not known")
     ap.add_argument("run_args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     run_args = [x for x in a.run_args if x != "--"]
     shutil.rmtree(a.out, ignore_errors=True)
     a.out.mkdir(parents=True)
-    results = [measure("quiet", a.out, run_args, 0), measure("burner", a.out, run_args, a.burners)]
+    quiet = (summarise(f"quiet ({a.quiet_csv.name})", a.quiet_csv, 0, float("nan"), "-", None) if a.quiet_csv
+             else measure("quiet", a.out, run_args, 0))
+    results = [quiet, measure("burner", a.out, run_args, a.burners)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [f"# Stability warning: quiet machine against CPU burners", "",
              f"Command: `python scripts/stability_demo.py --out {a.out} -- {' '.join(run_args)}` "
@@ -78,7 +85,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['label']} | {r['burners']} | {r['rows']} | {r['warned']} | {r['median_hw']:.1%} | "
-                     f"{r['p90_hw']:.1%} | {'yes' if r['warning_printed'] else 'no'} | {r['wall_s']:.0f} | {r['load']} |")
+                     f"{r['p90_hw']:.1%} | {'-' if r['warning_printed'] is None else 'yes' if r['warning_printed'] else 'no'} | {r['wall_s']:.0f} | {r['load']} |")
     (a.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
