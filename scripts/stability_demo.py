@@ -78,7 +78,7 @@ def main() -> None:
     results = [quiet, measure("burner", a.out, run_args, a.burners)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [f"# Stability warning: quiet machine against CPU burners", "",
-             f"Command: `python scripts/stability_demo.py --out {a.out} -- {' '.join(run_args)}` "
+             f"Command: `python scripts/stability_demo.py {' '.join(sys.argv[1:])}` "
              f"(commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
              f"Warning threshold: p50 95% interval half-width above {STABILITY_WARN:.0%} of the p50.", "",
              "| run | burners | rows | rows warned | median half-width | p90 half-width | warning printed | wall s | load 1 min |",
