@@ -30,8 +30,9 @@ MIN_S = 1.0
 # coarsely. 10 separate runs at 16 rounds against 14 at 8 (results/calibration/README.md): planted
 # ~7% slowdowns flagged in 64-90% of pairs against 51-77%.
 ROUNDS = 16
-# `mnistbench all --fast`: half the rounds, seconds and calls of a cell (the main job's run step took
-# 341 s with the defaults on the 2-core machine here, against about 180 s before interleaving).
+# `mnistbench all --fast`: half the rounds, seconds and calls of a cell. On the 2-core machine here the
+# main job's run step took 341 s with the defaults and 276 s with these (median interval +-0.16% and
+# +-2.4%); about 180 s before interleaving.
 FAST = (8, 0.5, 8)  # rounds, min_s, min_iters
 REENTRY_CALLS = 2  # untimed calls at the start of each block: the cell's caches were just another cell's
 # Re-entry calls are skipped when they would cost more than this fraction of a block: a call that long
