@@ -172,11 +172,8 @@ class SteppingClock:
         return self.t / 1e9
 
 
-def test_a_run_on_a_stepping_clock_has_exact_figures(chain, tmp_path, monkeypatch):
-    """Every call takes exactly 100 ms on the clock. Warm-up: 2 calls and 0.25 s -> 3 calls, 100 ms
-    each, so 2 re-entry calls fit a quarter of a 1 s block (2 x 0.1 <= 0.25). 2 rounds of at least 1
-    call and 1 s -> 10 calls a block. Per cell: 1 first call + 3 warm-up + 2 x (2 + 10) = 28 calls;
-    20 timed, 2.0 s, p50 100 ms, throughput batch x 10 images/s, first inference 100 ms."""
+def stepping_runtime(monkeypatch) -> "SteppingClock":
+    """Every ONNX Runtime call takes exactly one clock step (counted per batch size); sleeps are free."""
     import time
 
     from mnistbench.bench import runtime as rt_mod
@@ -194,6 +191,15 @@ def test_a_run_on_a_stepping_clock_has_exact_figures(chain, tmp_path, monkeypatc
     monkeypatch.setattr(time, "perf_counter_ns", clock.ns)
     monkeypatch.setattr(time, "perf_counter", clock.s)
     monkeypatch.setattr(time, "sleep", lambda s: None)
+    return clock
+
+
+def test_a_run_on_a_stepping_clock_has_exact_figures(chain, tmp_path, monkeypatch):
+    """Every call takes exactly 100 ms on the clock. Warm-up: 2 calls and 0.25 s -> 3 calls, 100 ms
+    each, so 2 re-entry calls fit a quarter of a 1 s block (2 x 0.1 <= 0.25). 2 rounds of at least 1
+    call and 1 s -> 10 calls a block. Per cell: 1 first call + 3 warm-up + 2 x (2 + 10) = 28 calls;
+    20 timed, 2.0 s, p50 100 ms, throughput batch x 10 images/s, first inference 100 ms."""
+    clock = stepping_runtime(monkeypatch)
     timing = TimingConfig(warmup_iters=2, warmup_s=0.25, min_iters=2, min_s=2.0, rounds=2)
     out = tmp_path / "c.csv"
     rows = run_matrix([target(chain)], Axes(threads=(1,), spinning=(False,), batch_sizes=(1, 4)), out,
@@ -215,23 +221,7 @@ def test_a_run_on_a_stepping_clock_has_exact_figures(chain, tmp_path, monkeypatc
 def test_slow_cells_skip_the_reentry_calls(chain, tmp_path, monkeypatch):
     """The same with a 0.5 s block (min_s 1.0 over 2 rounds): 2 x 100 ms is over a quarter of it, so
     no re-entry calls: 1 + 3 + 2 x 5 = 14 calls."""
-    import time
-
-    from mnistbench.bench import runtime as rt_mod
-
-    clock = SteppingClock()
-    real = rt_mod.OrtRuntime.run
-
-    def run(self, x):
-        out = real(self, x)
-        clock.t += clock.STEP_NS
-        clock.calls[len(x)] = clock.calls.get(len(x), 0) + 1
-        return out
-
-    monkeypatch.setattr(rt_mod.OrtRuntime, "run", run)
-    monkeypatch.setattr(time, "perf_counter_ns", clock.ns)
-    monkeypatch.setattr(time, "perf_counter", clock.s)
-    monkeypatch.setattr(time, "sleep", lambda s: None)
+    clock = stepping_runtime(monkeypatch)
     timing = TimingConfig(warmup_iters=2, warmup_s=0.25, min_iters=2, min_s=1.0, rounds=2)
     rows = run_matrix([target(chain)], Axes(threads=(1,), spinning=(False,), batch_sizes=(2,)), tmp_path / "s.csv",
                       timing=timing, score=False, shuffle_seed=3)
