@@ -40,7 +40,7 @@ from mnistbench.bench import compare as cmp
 from mnistbench.bench import inputs
 from mnistbench.bench import reproduce as rp
 from mnistbench.bench import samples as samples_io
-from mnistbench.bench.live import live_compare, live_target
+from mnistbench.bench.live import LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, live_compare, live_target
 from mnistbench.bench.pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model, load_trained,
                                        newest_profile, prepare_training, train_model)
 from mnistbench.bench.planning import (Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile,
@@ -309,7 +309,8 @@ def compare(base: str | Path, new: str | Path, *, noise: float | None = None,
 
 
 def compare_live(a: str, b: str, *, axes: Axes = Axes(threads=(0,), batch_sizes=(1, 32)),
-                 timing: TimingConfig = TimingConfig(min_s=2.0, rounds=20), noise: float | None = None,
+                 timing: TimingConfig = TimingConfig(min_s=LIVE_MIN_S, rounds=LIVE_ROUNDS), noise: float | None = None,
+                 sessions: int = LIVE_SESSIONS,
                  out_path: Path | None = None, profile: str | None = None, seed: int = 0, dataset: str = "mnist",
                  data_dir: Path | None = None, artifacts_dir: Path | None = None,
                  progress: RunProgress | None = None) -> Comparison:
@@ -317,11 +318,14 @@ def compare_live(a: str, b: str, *, axes: Axes = Axes(threads=(0,), batch_sizes=
 
     Args:
         a, b: an ``.onnx`` path or ``MODEL[:VARIANT]``. axes: one thread count, the batch sizes.
-        timing: ``rounds`` blocks a side and ``min_s`` timed seconds a side per batch size.
+        timing: ``rounds`` rounds (one block of every session each) and ``min_s`` timed seconds a side per
+            batch size, shared by the side's ``sessions`` sessions (:mod:`bench.live`: the interval is
+            Welch's t over sessions).
         noise: default :data:`compare.LIVE_NOISE`. out_path: keep rows and samples (a new ``.csv``).
 
     Raises:
-        UsageError: several thread counts, unknown models, missing artifacts, an existing out_path.
+        UsageError: several thread counts, unknown models, missing artifacts, an existing out_path,
+            ``sessions`` outside 1..64.
 
     Example: ``api.compare_live("lenet5:fp32", "lenet5:int8", profile="quick")``
     """
@@ -335,8 +339,9 @@ def compare_live(a: str, b: str, *, axes: Axes = Axes(threads=(0,), batch_sizes=
     ta, tb = live_target(a, data, arts), live_target(b, data, arts)
     csv_path = (inputs.new_csv(Path(out_path)) if out_path
                 else Path(tempfile.mkdtemp(prefix="mnistbench-live-")) / "live.csv")
-    res = live_compare(ta, tb, axes, csv_path, timing, noise, progress=progress)
-    return Comparison(f"live: {a} -> {b} ({timing.rounds} paired blocks a side per batch size, noise +-{noise:.0%})",
+    res = live_compare(ta, tb, axes, csv_path, timing, noise, progress=progress, sessions=sessions)
+    return Comparison(f"live: {a} -> {b} ({sessions} session{'s' * (sessions > 1)} a side x {timing.rounds} rounds "
+                      f"per batch size, noise +-{noise:.0%})",
                       res.changes, [f"rows and samples: {csv_path}"])
 
 

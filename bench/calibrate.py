@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 
 from mnistbench.bench import compare as cmp
-from mnistbench.bench.live import live_compare
+from mnistbench.bench.live import LIVE_MIN_S, LIVE_ROUNDS, live_compare
 from mnistbench.bench.runner import Axes, Target, auto_threads_fixed
 from mnistbench.bench.system import describe_system, hygiene
 from mnistbench.bench.timing import TimingConfig
@@ -101,8 +101,8 @@ def planted(src: Path, dst: Path, k: int, batch: int) -> Path:
     return dst
 
 
-def _live_ratio(a: Path, b: Path, batch: int, inputs: np.ndarray, work: Path, rounds: int = 20,
-                min_s: float = 2.0) -> cmp.Change:
+def _live_ratio(a: Path, b: Path, batch: int, inputs: np.ndarray, work: Path, rounds: int = LIVE_ROUNDS,
+                min_s: float = LIVE_MIN_S) -> cmp.Change:
     ta = Target("a", a, "null", inputs, inputs[:0], None, None, fixed_batch=batch, variant="foreign")
     tb = Target("b", b, "null", inputs, inputs[:0], None, None, fixed_batch=batch, variant="foreign")
     out = work / f"live-{time.time_ns()}.csv"
@@ -212,7 +212,7 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
             if lv == 0:
                 continue
             b = planted(cfg.path, work / "truth" / f"{cfg.label}-{lv}.onnx", nodes[(cfg.label, lv)], cfg.batch)
-            c = _live_ratio(side_a / f"{cfg.label}-p00.onnx", b, cfg.batch, inputs, work, rounds=30, min_s=4.5)
+            c = _live_ratio(side_a / f"{cfg.label}-p00.onnx", b, cfg.batch, inputs, work, rounds=20, min_s=3 * LIVE_MIN_S)
             truth[(cfg.label, lv)] = (c.ratio, c.ratio_low, c.ratio_high)
     summary = summarise(rows, truth, costs, nodes)
     (out_dir / "summary.md").write_text(summary)

@@ -35,6 +35,7 @@ from mnistbench.bench import options as o  # noqa: E402  (the option declaration
 from mnistbench.bench import best as best_mod, doctor as doc, ray_executor as rx, speedrun as sr  # noqa: E402
 from mnistbench.bench.entrypoint import run_app  # noqa: E402
 from mnistbench.bench.htmlreport import load_rows, write_report  # noqa: E402
+from mnistbench.bench.live import LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS  # noqa: E402
 from mnistbench.bench.report import models_table  # noqa: E402
 from mnistbench.bench.runtime import GpuOptions  # noqa: E402
 from mnistbench.bench.timing import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
@@ -284,8 +285,8 @@ def doctor(
 def compare(
     base: o.Base, new: o.New, fail_on: o.FailOn = None, noise: o.Noise = None,
     fail_on_inconclusive: o.FailOnInconclusive = False, drift_correction: o.DriftCorrection = False,
-    fmt: o.Format = "rich", live: o.Live = False, batch_sizes: o.LiveBatchSizes = "1,32", rounds: o.LiveRounds = 20,
-    min_s: o.LiveMinS = 2.0, threads: o.LiveThreads = "0", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
+    fmt: o.Format = "rich", live: o.Live = False, batch_sizes: o.LiveBatchSizes = "1,32", rounds: o.LiveRounds = LIVE_ROUNDS,
+    min_s: o.LiveMinS = LIVE_MIN_S, sessions: o.LiveSessions = LIVE_SESSIONS, threads: o.LiveThreads = "0", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
     seed: o.Seed = 0, dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
@@ -297,7 +298,7 @@ def compare(
 
     Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
     """
-    results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, rounds, min_s, threads, out_path,
+    results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions), threads, out_path,
                            drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
                                 artifacts_dir=artifacts_dir))
     console.show_changes(results, fmt)
@@ -309,7 +310,7 @@ def compare(
 
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
-def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, rounds, min_s, threads, out_path, drift, where):
+def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing, threads, out_path, drift, where):
     inputs.check_format(fmt)
     api.check_noise(noise)
     api.gate([], fail_on)  # the rules parse before any work
@@ -319,8 +320,10 @@ def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, rounds, min_
         raise UsageError("--live compares two models: give BASE and one NEW")
     axes = planning.Axes(threads=tuple(inputs.parse_threads(threads)),
                          batch_sizes=tuple(inputs.parse_batch_sizes(batch_sizes)))
+    rounds, min_s, sessions = live_timing
     with console.counted("live") as bar:
         return [api.compare_live(base, new[0], axes=axes, timing=TimingConfig(min_s=min_s, rounds=rounds), noise=noise,
+                                 sessions=sessions,
                                  out_path=out_path, progress=lambda d, n, tot: bar(d, None, None), **where)]
 
 

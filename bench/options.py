@@ -184,8 +184,10 @@ FailOnInconclusive = Annotated[bool, typer.Option(
 Live = Annotated[bool, typer.Option("--live", help="Measure BASE and NEW now, in this process, blocks "
                                     "alternating: the most sensitive comparison on a shared machine.")]
 LiveBatchSizes = Annotated[str, typer.Option("--batch-sizes", help="--live: batch sizes.")]
-LiveRounds = Annotated[int, typer.Option(help="--live: blocks per side and batch size.")]
-LiveMinS = Annotated[float, typer.Option(help="--live: timed seconds per side and batch size.")]
+LiveRounds = Annotated[int, typer.Option(help="--live: rounds; each measures one block of every session of both sides.")]
+LiveMinS = Annotated[float, typer.Option(help="--live: timed seconds per side and batch size, shared by its sessions.")]
+LiveSessions = Annotated[int, typer.Option(help="--live: sessions per side; the interval is Welch's t over them "
+                                           "(a session's own offset, up to ~2% here, is in it). 1: paired rounds only.")]
 LiveThreads = Annotated[str, typer.Option(help="--live: intra-op threads (one value; 0 = the runtime's choice).")]
 LiveOut = Annotated[Optional[Path], typer.Option("--out", help="--live: keep the rows and samples here.")]
 LiveProfile = Annotated[Optional[str], typer.Option("--profile", help="--live: artifacts profile of MODEL "

@@ -257,3 +257,52 @@ def test_live_ab_flags_a_real_change_and_not_itself(chains, tmp_path, real_data_
     assert res.exit_code == 1 and "slower" in res.stdout and "crosses p50:+100%" in res.stderr, res.output
     res = runner.invoke(app, ["compare", "--live", str(chains[0]), str(chains[0]), *common, "--fail-on", "p50:+100%"])
     assert res.exit_code == 0 and "A:c10 -> B:c10" in res.stdout and "gate: passed" in res.stderr, res.output
+
+
+def test_session_interval_is_welch_t_on_log_typical_values():
+    """--live's interval: ratio of geometric means and Welch's t interval on logs, computed here by
+    hand (Welch-Satterthwaite degrees of freedom, t quantile 0.975)."""
+    from scipy import stats
+
+    from mnistbench.bench.live import session_interval
+
+    base = [28.2, 28.5, 28.0, 28.9, 28.1, 28.4, 28.3, 28.6]
+    new = [v * 1.03 for v in [28.6, 28.1, 28.3, 28.2, 28.8, 28.0, 28.5, 28.4]]
+    ratio, lo, hi = session_interval(base, new)
+    lb, ln = np.log(base), np.log(new)
+    va, vb = lb.var(ddof=1) / 8, ln.var(ddof=1) / 8
+    df = (va + vb) ** 2 / (va ** 2 / 7 + vb ** 2 / 7)
+    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    d = ln.mean() - lb.mean()
+    assert ratio == pytest.approx(np.exp(d), rel=1e-12)
+    assert (lo, hi) == pytest.approx((np.exp(d - half), np.exp(d + half)), rel=1e-9)
+    assert 1.01 < lo < 1.03 < hi < 1.045  # a 3% change with ~1% session spread: slower at noise 1%
+    assert cmp.verdict(lo, hi, cmp.LIVE_NOISE) == "slower"
+    r1, l1, h1 = session_interval(base, base)
+    assert r1 == 1.0 and l1 < 1 < h1 and cmp.verdict(l1, h1, cmp.LIVE_NOISE) in ("no change", "inconclusive")
+    assert np.isnan(session_interval([28.0], new)[1]) and np.isnan(session_interval([], new)[0])
+    assert session_interval([2.0, 2.0], [3.0, 3.0]) == pytest.approx((1.5, 1.5, 1.5), rel=1e-12)
+
+
+def test_live_runs_sessions_per_side_and_judges_over_them(chains, tmp_path):
+    """Each side is `sessions` separate sessions measured in the same rounds; the Change's ratio and
+    interval are session_interval over the sessions' typical block p50s, p50 pooled over the side."""
+    from mnistbench.bench.live import _typical, live_compare, session_interval
+
+    x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    ta = Target("a", chains[0], "null", x, x[:0], None, None, fixed_batch=4, variant="foreign")
+    tb = Target("b", chains[1], "null", x, x[:0], None, None, fixed_batch=4, variant="foreign")
+    out = tmp_path / "live.csv"
+    res = live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(4,)), out, TimingConfig(min_s=0.3, rounds=4),
+                       sessions=3)
+    rs = cmp.load(out)
+    assert sorted(r.model for r in rs.rows) == ["a#1", "a#2", "a#3", "b#1", "b#2", "b#3"]
+    assert {len(rs.samples[r.cell_id].blocks()) for r in rs.rows} == {4}
+    (c,) = res.changes
+    a_rows = sorted((r for r in rs.rows if r.model.startswith("a#")), key=lambda r: r.model)
+    b_rows = sorted((r for r in rs.rows if r.model.startswith("b#")), key=lambda r: r.model)
+    assert (c.ratio, c.ratio_low, c.ratio_high) == session_interval([_typical(r, rs) for r in a_rows],
+                                                                    [_typical(r, rs) for r in b_rows])
+    assert c.ratio > 1.5 and c.verdict == "slower" and c.blocks == (12, 12)  # 3x the MatMuls
+    with pytest.raises(UsageError, match="--sessions"):
+        live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(4,)), tmp_path / "x.csv", sessions=0)
