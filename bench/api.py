@@ -333,6 +333,8 @@ def compare_live(a: str, b: str, *, axes: Axes = Axes(threads=(0,), batch_sizes=
     noise = cmp.LIVE_NOISE if noise is None else noise
     if len(axes.threads) != 1:
         raise UsageError("--live takes one --threads value")
+    if not 1 <= sessions <= 64:
+        raise UsageError(f"--sessions must be between 1 and 64, got {sessions}")
     root = artifacts_root(artifacts_dir)
     arts = Artifacts(root, dataset, profile or newest_profile(root, dataset, seed), seed)
     data = load_dataset(dataset, data_dir)

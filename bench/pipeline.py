@@ -41,12 +41,20 @@ def artifacts_root(arg: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Artifacts:
-    """Paths of one (dataset, profile, seed) family of artifacts."""
+    """Paths of one (dataset, profile, seed) family of artifacts.
+
+    Raises:
+        UsageError: a negative seed (torch.manual_seed rejects it; the folder name would be odd).
+    """
 
     root: Path
     dataset: str = "mnist"
     profile: str = "paper"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, int) and self.seed < 0:
+            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
 
     @property
     def dir(self) -> Path:

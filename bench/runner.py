@@ -46,6 +46,7 @@ import mnistbench
 from mnistbench.bench.metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips,
                                      top1_accuracy)
 from mnistbench.bench.records import SCHEMA_VERSION, BenchmarkRecord, CsvAppender, config_id, error_record
+from mnistbench.bench import samples as samples_io
 from mnistbench.bench.samples import CellSamples
 from mnistbench.bench.samples import save as save_samples
 from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
@@ -363,7 +364,8 @@ def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) 
     Raises:
         UsageError: the file holds rows of another dataset, another model file under a name this
             run measures, another checkpoint profile or seed, rows without identity (schema 4), or rows
-            of another results schema.
+            of another results schema; a measured row whose samples file is damaged or missing (the
+            cell would count as done and stay without samples: compare could never judge it).
     """
     want = {(t.name, t.variant): t for t in targets}
     sha: dict[Path, str] = {}
@@ -387,7 +389,13 @@ def resume_keys(rows: list[BenchmarkRecord], targets: list[Target], path: Path) 
         if t.task not in ("null", "reference") and (r.checkpoint_profile, r.checkpoint_seed) != (t.profile, t.seed):
             raise UsageError(f"{path}: {r.model} rows are of profile {r.checkpoint_profile!r} seed "
                              f"{r.checkpoint_seed!r}; this run has {t.profile!r} seed {t.seed!r}: choose another --out")
-    return {r.config_id for r in rows if r.status == "ok" and r.task != "reference"}
+    done = {r.config_id: r.cell_id for r in rows if r.status == "ok" and r.task != "reference"}
+    have = samples_io.load(path)  # UsageError when a samples file is damaged
+    missing = [cell for cell in done.values() if cell not in have]
+    if missing:
+        raise UsageError(f"{path}: {len(missing)} measured rows have no samples (e.g. {missing[0]}); "
+                         f"`mnistbench verify {path} --repair --drop-unsampled` drops them, then --resume measures them again")
+    return set(done)
 
 
 def run_matrix(

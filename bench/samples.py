@@ -104,8 +104,8 @@ def read_cell(path: Path) -> CellSamples:
             s = CellSamples(z["ns"].astype(np.int64), z["block_n"].astype(np.int64),
                             z["block_wall_ns"].astype(np.int64), z["block_round"].astype(np.int64))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
-        raise UsageError(f"{path} is not a readable samples file; delete it and measure that cell again "
-                         "(`mnistbench verify --repair` drops rows whose samples are gone)") from None
+        raise UsageError(f"{path} is not a readable samples file; delete it, then `mnistbench verify --repair "
+                         "--drop-unsampled` drops the rows whose samples are gone and `run --resume` measures them again") from None
     return _check(str(path), s)
 
 

@@ -123,8 +123,10 @@ def verify_path(path: Path, repair: bool = False, drop_unsampled: bool = False) 
     results CSVs).
 
     Raises:
-        UsageError: nothing to verify at ``path``.
+        UsageError: nothing to verify at ``path``; ``drop_unsampled`` without ``repair``.
     """
+    if drop_unsampled and not repair:
+        raise UsageError("--drop-unsampled only acts with --repair (it says which rows --repair may drop)")
     if path.is_dir():
         csvs = [c for c in sorted(path.glob("*.csv")) if _head(c).startswith("run_id,")]
         if not csvs:
