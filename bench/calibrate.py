@@ -48,6 +48,7 @@ LEVELS = (0.0, 0.02, 0.05, 0.10, 0.20)
 LIVE_LEVELS = (0.0, 0.03)
 GATE = "p50:+5%"
 LIVE_GATE = "p50:+1%"
+MODES = ("separate", "live")
 PROBE_NODES = 32
 
 
@@ -146,8 +147,9 @@ TRIAL_FIELDS = ["trial", "mode", "config", "level", "nodes", "ratio", "ratio_low
 
 def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int = 20, data_dir: Path | None = None,
           levels: tuple[float, ...] = LEVELS, live_levels: tuple[float, ...] = LIVE_LEVELS,
-          progress: Callable[[str], None] = lambda s: None) -> dict:
-    """Run the study; returns the summary (also written to ``out_dir``).
+          progress: Callable[[str], None] = lambda s: None, modes: tuple[str, ...] = MODES) -> dict:
+    """Run the study; returns the summary (also written to ``out_dir``). ``modes``: which of
+    ``separate`` and ``live`` to run (both by default).
 
     ``inputs``: float32 (N, 1, 28, 28) images for the live runs (the separate runs read the test set).
     """
@@ -155,6 +157,10 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
     work = out_dir / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
+    if not modes or set(modes) - set(MODES):
+        raise UsageError(f"calibration modes are {', '.join(MODES)}; got {', '.join(modes) or 'none'}")
+    levels = levels if "separate" in modes else ()
+    live_levels = live_levels if "live" in modes else ()
     before = hygiene()
     nodes: dict[tuple[str, float], int] = {}
     costs = {}
@@ -168,6 +174,7 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
             nodes[(cfg.label, lv)] = int(round(lv * t0 / c))
     side_a, side_b = work / "A", work / "B"
     for cfg in configs:
+        planted(cfg.path, side_a / f"{cfg.label}-p00.onnx", 0, cfg.batch)  # the live base
         for lv in levels:
             name = f"{cfg.label}-p{round(lv * 100):02d}"
             planted(cfg.path, side_a / f"{name}.onnx", 0, cfg.batch)
@@ -178,21 +185,8 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
         w = csv.DictWriter(fh, TRIAL_FIELDS, lineterminator="\n")
         w.writeheader()
         for i in range(trials):
-            progress(f"trial {i + 1}/{trials}: separate runs")
-            t = time.perf_counter()
-            a_csv, b_csv = work / f"a{i}.csv", work / f"b{i}.csv"
-            run_side(side_a, a_csv, data_dir, work)
-            run_side(side_b, b_csv, data_dir, work)
-            changes, _, _ = cmp.compare(cmp.load(a_csv), cmp.load(b_csv))
-            failed = {id(c) for c, _ in cmp.gate(changes, cmp.parse_rules(GATE))}
-            wall = time.perf_counter() - t
-            for c in changes:
-                label, _, lv = c.key[0].rpartition("-p")
-                rows.append(_trial(i, "separate", label, int(lv) / 100, nodes[(label, int(lv) / 100)], c,
-                                   id(c) in failed, wall))
-                w.writerow(rows[-1])
-            for p in work.glob(f"[ab]{i}.*"):
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            if levels:
+                rows += separate_trial(i, trials, side_a, side_b, work, data_dir, nodes, w, progress)
             progress(f"trial {i + 1}/{trials}: live")
             for cfg in configs:
                 for lv in live_levels:
@@ -220,6 +214,28 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
                                                      "machine_after": hygiene()}, indent=2, default=str))
     shutil.rmtree(work, ignore_errors=True)
     return {"rows": rows, "truth": truth}
+
+
+def separate_trial(i: int, trials: int, side_a: Path, side_b: Path, work: Path, data_dir: Path | None,
+                   nodes: dict, w: csv.DictWriter, progress: Callable[[str], None]) -> list[dict]:
+    """Trial ``i`` of the separate runs: one ``run`` process over side A, one over side B, then
+    ``compare`` and the gate; its rows (also written to ``w``)."""
+    progress(f"trial {i + 1}/{trials}: separate runs")
+    t = time.perf_counter()
+    a_csv, b_csv = work / f"a{i}.csv", work / f"b{i}.csv"
+    run_side(side_a, a_csv, data_dir, work)
+    run_side(side_b, b_csv, data_dir, work)
+    changes, _, _ = cmp.compare(cmp.load(a_csv), cmp.load(b_csv))
+    failed = {id(c) for c, _ in cmp.gate(changes, cmp.parse_rules(GATE))}
+    wall = time.perf_counter() - t
+    rows = []
+    for c in changes:
+        label, _, lv = c.key[0].rpartition("-p")
+        rows.append(_trial(i, "separate", label, int(lv) / 100, nodes[(label, int(lv) / 100)], c, id(c) in failed, wall))
+        w.writerow(rows[-1])
+    for p in work.glob(f"[ab]{i}.*"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return rows
 
 
 def _trial(i: int, mode: str, label: str, lv: float, k: int, c: cmp.Change, failed: bool, wall: float) -> dict:

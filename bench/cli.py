@@ -258,7 +258,7 @@ def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target:
 def doctor(
     sweep: o.Sweep = True, min_s: o.SweepMinS = 0.5, check_defaults: o.CheckDefaults = False,
     models: o.DoctorModels = None, rounds: o.DefaultsRounds = 15, out_path: o.DefaultsOut = None,
-    calibrate: o.Calibrate = False, trials: o.Trials = 20,
+    calibrate: o.Calibrate = False, trials: o.Trials = 20, calibrate_modes: o.CalibrateModes = "separate,live",
     calibration_dir: o.CalibrationDir = Path("results/calibration"), profile: o.CalibrateProfile = None,
     data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
@@ -270,7 +270,8 @@ def doctor(
     if check_defaults:
         return console.check_defaults(models, rounds, out_path)
     if calibrate:
-        return out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir, say),
+        modes = tuple(m.strip() for m in calibrate_modes.split(",") if m.strip())
+        return out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir, say, modes),
                          markup=False, highlight=False)
     timing = diagnostics.doctor_timing(min_s)
     console.show_machine(diagnostics.machine_figures(timing, artifacts_dir))

@@ -75,20 +75,22 @@ def write_defaults_csv(out_path: Path, results: list[doc.DefaultsCheck]) -> None
 
 
 def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path | None, artifacts_dir: Path | None,
-                progress: Say) -> str:
+                progress: Say, modes: tuple[str, ...] = cal.MODES) -> str:
     """The calibration study of ``compare`` (:func:`calibrate.study`); returns its summary markdown.
 
     Raises:
-        UsageError: trials below 1; missing artifacts of lenet5 or rich-cnn.
+        UsageError: trials below 1; unknown modes; missing artifacts of lenet5 or rich-cnn.
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
+    if not modes or set(modes) - set(cal.MODES):
+        raise UsageError(f"--calibrate-modes takes {', '.join(cal.MODES)}; got {', '.join(modes) or 'nothing'}")
     root = artifacts_root(artifacts_dir)
     arts = Artifacts(root, "mnist", profile or newest_profile(root), 0)
     configs = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in (("lenet5", 1), ("lenet5", 32),
                                                                            ("rich-cnn", 32))]
     x = preprocess(load_dataset("mnist", data_dir).test_images[:512], "mnist-norm")
-    cal.study(configs, x, folder, trials, data_dir, progress=progress)
+    cal.study(configs, x, folder, trials, data_dir, progress=progress, modes=modes)
     return (folder / "summary.md").read_text()
 
 

@@ -40,12 +40,13 @@ from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec
 
-# Sessions per side. With the session-to-session spread measured here (sd ~0.8% of a session's
-# typical p50 at lenet5 batch 1), 8 a side make the interval's half-width ~0.8% and its standard
-# error ~0.4%, so a 3% change clears the 1% noise threshold and an A/A pair stays inside it.
-LIVE_SESSIONS = 8
+# Sessions per side. A first calibration with 8 a side (results/calibration/, 9 trials of each
+# configuration) gave interval half-widths of 0.3-1.2% and called a planted 3% `slower` in 24 of 27
+# (the rest inconclusive), A/A never a change; 12 a side narrow the interval by ~20%
+# (sqrt(8/12), and t with 22 instead of 14 degrees of freedom).
+LIVE_SESSIONS = 12
 LIVE_ROUNDS = 10  # rounds: each visits one block of every session of both sides
-LIVE_MIN_S = 3.0  # timed seconds per side and batch size: 8 sessions x 10 blocks of ~37 ms
+LIVE_MIN_S = 4.5  # timed seconds per side and batch size: 12 sessions x 10 blocks of ~37 ms
 CI_LEVEL = 0.95
 
 

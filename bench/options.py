@@ -159,6 +159,8 @@ Calibrate = Annotated[bool, typer.Option(
     "--calibrate", help="Instead: the calibration study of `compare` (planted 0-20% slowdowns of lenet5 at "
     "batch 1 and 32 and rich-cnn at batch 32, separate runs and --live, --trials times each).")]
 Trials = Annotated[int, typer.Option(help="--calibrate: repetitions of each comparison.")]
+CalibrateModes = Annotated[str, typer.Option(help="--calibrate: which comparisons, comma-separated: separate "
+                                             "(two run processes, then compare) and live (compare --live).")]
 CalibrationDir = Annotated[Path, typer.Option(help="--calibrate: output folder.")]
 CalibrateProfile = Annotated[Optional[str], typer.Option("--profile", help="--calibrate: artifacts profile (default: the "
                                                          "newest that exists).")]

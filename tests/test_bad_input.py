@@ -340,6 +340,7 @@ CASES = [
     ("run-call-timeout-negative", lambda c: c.run("--call-timeout", "-1", "--out", c / "o.csv"), 2, "--call-timeout"),
     ("run-call-timeout-nan", lambda c: c.run("--call-timeout", "nan", "--out", c / "o.csv"), 2, "--call-timeout"),
     ("run-repeat-negative", lambda c: c.run("--repeat", "-1", "--out", c / "o.csv"), 2, "--repeat must be at least 1"),
+    ("calibrate-modes-unknown", lambda c: ["doctor", "--calibrate", "--calibrate-modes", "both"], 2, "--calibrate-modes"),
     ("train-seed-negative", lambda c: ["train", "lenet5", "--seed", "-1"], 2, "--seed"),
     ("verify-drop-without-repair", lambda c: ["verify", c.results(), "--drop-unsampled"], 2, "only acts with --repair"),
     ("live-sessions-zero", lambda c: ["compare", "--live", onnx_file(c / "s.onnx", ["N", 784]), onnx_file(c / "s.onnx", ["N", 784]), "--sessions", "0"], 2, "--sessions"),

@@ -9,6 +9,7 @@ one run's p50 by up to 1.9x, so a smaller change measured across runs would make
 from __future__ import annotations
 
 
+import math
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -306,3 +307,32 @@ def test_live_runs_sessions_per_side_and_judges_over_them(chains, tmp_path):
     assert c.ratio > 1.5 and c.verdict == "slower" and c.blocks == (12, 12)  # 3x the MatMuls
     with pytest.raises(UsageError, match="--sessions"):
         live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(4,)), tmp_path / "x.csv", sessions=0)
+
+
+def test_calibration_live_mode_runs_no_separate_process(tmp_path, chains, monkeypatch):
+    """doctor --calibrate --calibrate-modes live: per-node cost, live trials and truth only; no run
+    process is started, and every trial row is a live one, judged with the live gate."""
+    import csv as _csv
+
+    from mnistbench.bench import calibrate as cal
+
+    calls = []
+
+    def fake_live(a, b, batch, inputs, work, rounds=cal.LIVE_ROUNDS, min_s=cal.LIVE_MIN_S):
+        calls.append((a.name, b.name, rounds, min_s))
+        slow = 1.0 + 0.004 * (int(b.stem.rpartition("-")[2]) if b.stem.rpartition("-")[2].isdigit() else 0)
+        return cmp.Change(("x",), 1.0, slow, 1.0, slow, 1.0, 1 / slow, math.nan, math.nan, slow, slow - 0.001,
+                          slow + 0.001, slow - 0.001, slow + 0.001, math.nan, math.nan, math.nan, False, (10, 10),
+                          False, cmp.verdict(slow - 0.001, slow + 0.001, cmp.LIVE_NOISE))
+
+    monkeypatch.setattr(cal, "_live_ratio", fake_live)
+    monkeypatch.setattr(cal, "run_side", lambda *a, **k: pytest.fail("a separate run in live mode"))
+    configs = [cal.Config("c10", chains[0], 4)]
+    x = np.zeros((8, 1, 28, 28), np.float32)
+    out = cal.study(configs, x, tmp_path / "cal", trials=2, modes=("live",))
+    rows = list(_csv.DictReader(open(tmp_path / "cal" / "trials.csv")))
+    assert {r["mode"] for r in rows} == {"live"} and len(rows) == 2 * len(cal.LIVE_LEVELS) == len(out["rows"])
+    assert {float(r["level"]) for r in rows} == set(cal.LIVE_LEVELS)
+    assert set(out["truth"]) == {("c10-b4", lv) for lv in cal.LIVE_LEVELS if lv}
+    with pytest.raises(UsageError, match="calibration modes"):
+        cal.study(configs, x, tmp_path / "cal2", trials=1, modes=("both",))
