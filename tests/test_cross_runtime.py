@@ -149,7 +149,10 @@ def test_torch_compile_static_per_batch_size_compiles_before_timing(trained):
     build = torch_builder(spec, arts)
     from torch._dynamo.utils import counters
 
+    import torch._inductor.config as inductor_config
+
     eager = TorchRuntime(build, "cpu")
+    alive = []
     for b in (32, 8):
         x = np.ascontiguousarray(eval_inputs(spec, data)[0][:b])
         rt = TorchRuntime(build, "cpu", compile=True)
@@ -157,7 +160,12 @@ def test_torch_compile_static_per_batch_size_compiles_before_timing(trained):
         counters.clear()
         rt.prepare(x)  # compiles now: cold start, not a timed call
         assert rt.create_ms > before and counters["stats"]["unique_graphs"] == 1
+        assert inductor_config.freezing  # CPU inference: weights folded and prepacked
         for _ in range(3):
             y = rt.run(x)
         assert counters["stats"]["unique_graphs"] == 1  # timed calls never recompile
         assert np.abs(y - eager.run(x)).max() < 1e-4
+        alive.append((rt, x))
+    counters.clear()
+    alive[0][0].run(alive[0][1])  # interleaved: the batch-32 copy again, after the batch-8 copy compiled
+    assert counters["stats"]["unique_graphs"] == 0  # its compiled code survived (no compiler reset)
