@@ -40,7 +40,7 @@ from mnistbench.bench import compare as cmp
 from mnistbench.bench import inputs
 from mnistbench.bench import reproduce as rp
 from mnistbench.bench import samples as samples_io
-from mnistbench.bench.live import LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, live_compare, live_target
+from mnistbench.bench.live import LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, check_sessions, live_compare, live_target
 from mnistbench.bench.pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model, load_trained,
                                        newest_profile, prepare_training, train_model)
 from mnistbench.bench.planning import (Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile,
@@ -333,8 +333,7 @@ def compare_live(a: str, b: str, *, axes: Axes = Axes(threads=(0,), batch_sizes=
     noise = cmp.LIVE_NOISE if noise is None else noise
     if len(axes.threads) != 1:
         raise UsageError("--live takes one --threads value")
-    if not 1 <= sessions <= 64:
-        raise UsageError(f"--sessions must be between 1 and 64, got {sessions}")
+    check_sessions(sessions)  # before the dataset loads
     root = artifacts_root(artifacts_dir)
     arts = Artifacts(root, dataset, profile or newest_profile(root, dataset, seed), seed)
     data = load_dataset(dataset, data_dir)

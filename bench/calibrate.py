@@ -157,8 +157,7 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
     work = out_dir / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    if not modes or set(modes) - set(MODES):
-        raise UsageError(f"calibration modes are {', '.join(MODES)}; got {', '.join(modes) or 'none'}")
+    check_modes(modes)
     levels = levels if "separate" in modes else ()
     live_levels = live_levels if "live" in modes else ()
     before = hygiene()
@@ -214,6 +213,12 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
                                                      "machine_after": hygiene()}, indent=2, default=str))
     shutil.rmtree(work, ignore_errors=True)
     return {"rows": rows, "truth": truth}
+
+
+def check_modes(modes: tuple[str, ...]) -> None:
+    """Raises UsageError unless ``modes`` is a non-empty subset of :data:`MODES`."""
+    if not modes or set(modes) - set(MODES):
+        raise UsageError(f"calibration modes (--calibrate-modes) are {', '.join(MODES)}; got {', '.join(modes) or 'none'}")
 
 
 def separate_trial(i: int, trials: int, side_a: Path, side_b: Path, work: Path, data_dir: Path | None,

@@ -83,8 +83,7 @@ def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path |
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
-    if not modes or set(modes) - set(cal.MODES):
-        raise UsageError(f"--calibrate-modes takes {', '.join(cal.MODES)}; got {', '.join(modes) or 'nothing'}")
+    cal.check_modes(modes)  # before the artifacts and the dataset load
     root = artifacts_root(artifacts_dir)
     arts = Artifacts(root, "mnist", profile or newest_profile(root), 0)
     configs = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in (("lenet5", 1), ("lenet5", 32),

@@ -81,6 +81,12 @@ def live_target(spec_text: str, data: Dataset, arts: Artifacts, preprocess: str 
                   variant=variant or "fp32")
 
 
+def check_sessions(sessions: int) -> None:
+    """Raises UsageError unless 1 <= ``sessions`` <= 64 (sessions per side of a live comparison)."""
+    if not 1 <= sessions <= 64:
+        raise UsageError(f"--sessions must be between 1 and 64, got {sessions}")
+
+
 def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path,
                  timing: TimingConfig = TimingConfig(min_s=LIVE_MIN_S, rounds=LIVE_ROUNDS),
                  noise: float = LIVE_NOISE, progress=None, sessions: int = LIVE_SESSIONS) -> LiveResult:
@@ -100,8 +106,7 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path,
         UsageError: the two sides accept no common batch size, ``sessions`` outside 1..64, or a side
             that could not be measured.
     """
-    if not 1 <= sessions <= 64:
-        raise UsageError(f"--sessions must be between 1 and 64, got {sessions}")
+    check_sessions(sessions)
     if (a.name, a.variant) == (b.name, b.variant):
         a, b = replace(a, name=f"A:{a.name}"), replace(b, name=f"B:{b.name}")
     if AUTO in axes.threads:  # a per-cell probe could give the two sides different thread counts
