@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shlex
 import signal
 import sys
 import time
@@ -35,7 +36,8 @@ from mnistbench.bench import options as o  # noqa: E402  (the option declaration
 from mnistbench.bench import best as best_mod, doctor as doc, ray_executor as rx, speedrun as sr  # noqa: E402
 from mnistbench.bench.entrypoint import run_app  # noqa: E402
 from mnistbench.bench.htmlreport import load_rows, write_report  # noqa: E402
-from mnistbench.bench.live import LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS  # noqa: E402
+from mnistbench.bench.live import LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS  # noqa: E402
+from mnistbench.bench.live import live_timing as live_stage_timing  # noqa: E402
 from mnistbench.bench.report import models_table  # noqa: E402
 from mnistbench.bench.runtime import GpuOptions  # noqa: E402
 from mnistbench.bench.timing import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
@@ -260,6 +262,7 @@ def doctor(
     models: o.DoctorModels = None, rounds: o.DefaultsRounds = 15, out_path: o.DefaultsOut = None,
     calibrate: o.Calibrate = False, trials: o.Trials = 20, calibrate_modes: o.CalibrateModes = "separate,live",
     calibration_dir: o.CalibrationDir = Path("results/calibration"), profile: o.CalibrateProfile = None,
+    condition: o.Condition = "as-is", noise_seed: o.NoiseSeed = 0, calibrate_configs: o.CalibrateConfigs = "lenet5:32",
     data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
@@ -271,7 +274,9 @@ def doctor(
         return console.check_defaults(models, rounds, out_path)
     if calibrate:
         modes = tuple(m.strip() for m in calibrate_modes.split(",") if m.strip())
-        return out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir, say, modes),
+        command = "mnistbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        return out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir, say, modes,
+                                                 condition, noise_seed, calibrate_configs, command),
                          markup=False, highlight=False)
     timing = diagnostics.doctor_timing(min_s)
     console.show_machine(diagnostics.machine_figures(timing, artifacts_dir))
@@ -287,7 +292,8 @@ def compare(
     base: o.Base, new: o.New, fail_on: o.FailOn = None, noise: o.Noise = None,
     fail_on_inconclusive: o.FailOnInconclusive = False, drift_correction: o.DriftCorrection = False,
     fmt: o.Format = "rich", live: o.Live = False, batch_sizes: o.LiveBatchSizes = "1,32", rounds: o.LiveRounds = LIVE_ROUNDS,
-    min_s: o.LiveMinS = LIVE_MIN_S, sessions: o.LiveSessions = LIVE_SESSIONS, threads: o.LiveThreads = "0", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
+    min_s: o.LiveMinS = LIVE_MIN_S, sessions: o.LiveSessions = LIVE_SESSIONS, max_s: o.LiveMaxS = LIVE_MAX_S,
+    threads: o.LiveThreads = "auto", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
     seed: o.Seed = 0, dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
@@ -299,7 +305,7 @@ def compare(
 
     Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
     """
-    results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions), threads, out_path,
+    results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions, max_s), threads, out_path,
                            drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
                                 artifacts_dir=artifacts_dir))
     console.show_changes(results, fmt)
@@ -313,7 +319,7 @@ def compare(
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
 def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing, threads, out_path, drift, where):
     inputs.check_format(fmt)
-    api.check_noise(noise)
+    noise = api.parse_noise(noise)
     api.gate([], fail_on)  # the rules parse before any work
     if not live:
         return [api.compare(base, path, noise=noise, drift_correction=drift) for path in new]
@@ -321,10 +327,10 @@ def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing,
         raise UsageError("--live compares two models: give BASE and one NEW")
     axes = planning.Axes(threads=tuple(inputs.parse_threads(threads)),
                          batch_sizes=tuple(inputs.parse_batch_sizes(batch_sizes)))
-    rounds, min_s, sessions = live_timing
+    rounds, min_s, sessions, max_s = live_timing
     with console.counted("live") as bar:
-        return [api.compare_live(base, new[0], axes=axes, timing=TimingConfig(min_s=min_s, rounds=rounds), noise=noise,
-                                 sessions=sessions,
+        return [api.compare_live(base, new[0], axes=axes, timing=live_stage_timing(rounds, min_s), noise=noise,
+                                 sessions=sessions, max_s=max_s,
                                  out_path=out_path, progress=lambda d, n, tot: bar(d, None, None), **where)]
 
 

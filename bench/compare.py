@@ -10,6 +10,16 @@ Repeats of one configuration are pooled: their blocks form one block set. For ea
   burst of load slows down; its 95% interval comes from a percentile bootstrap over each side's
   blocks (:class:`bench.metrics.BlockSet`): blocks are the unit of evidence, not calls, because calls
   within a block are autocorrelated and separate runs drift (Kalibera and Jones, ISMM 2013);
+- between-run uncertainty: blocks inside one run cannot see how far the machine moved *between*
+  the two runs, so the interval is widened by a between-run spread ``sigma_b`` (a standard deviation
+  of ln ratio), added in quadrature to each side of the bootstrap interval in log space: the
+  hierarchical variance of Kalibera and Jones (ISMM 2013), where the variance of a comparison of
+  single runs holds the run-to-run component. ``sigma_b`` is the larger of the host's noise profile
+  (:mod:`bench.noiseprofile`, measured by ``doctor --calibrate``; :data:`bench.noiseprofile.DEFAULT_SIGMA`
+  without one) and the movement of the reference network(s) measured beside the cells in both runs
+  (the root mean square of their ln ratios at that provider and batch size). When the widening
+  turns a ``slower``/``faster`` into ``inconclusive``, :attr:`Change.reason` says by how much the
+  machine moved;
 - drift control: every run measures a fixed reference network (:func:`bench.pipeline.reference_model`)
   interleaved with its cells, and its ratio between the two runs is reported. Only with
   ``drift_correction`` (off by default, :data:`DRIFT_CORRECTION`), when the reference's interval
@@ -35,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistbench.bench import noiseprofile
 from mnistbench.bench import samples as samples_io
 from mnistbench.bench.metrics import BOOTSTRAP_SEED, MIN_BLOCKS_CI, BlockSet, percentile_ci
 from mnistbench.bench.records import BenchmarkRecord, read_csv
@@ -52,6 +63,7 @@ NOISE = 0.02
 # made 0, 1 and 2 of 20 A/A pairs per configuration gate failures; the raw ratios made none.
 DRIFT_CORRECTION = False
 LIVE_NOISE = 0.01
+Z95 = 1.959963984540054  # the standard normal's 0.975 quantile: the between-run term's 95% half-width
 LEGACY_BLOCKS = 8
 SYSTEM_FIELDS = ("cpu_model", "cpu_logical_cores", "cpu_physical_cores", "onnxruntime", "onnx", "torch",
                  "python", "os", "onnxruntime_available_providers", "gpus", "host")
@@ -117,7 +129,9 @@ class Change:
     ``raw_*``: the same before normalisation.
     ``ref_*``: the reference network's ratio at this batch size (NaN without reference rows).
     ``weak``: a side has no interleaved blocks (schema 4 and older). ``threads_used``: the intra-op
-    thread counts each side ran with (``auto`` may choose differently in two runs)."""
+    thread counts each side ran with (``auto`` may choose differently in two runs).
+    ``between_sigma``: the between-run spread (sd of ln ratio) inside the interval (0 for a live A/B).
+    ``reason``: why the verdict is what it is when the machine's movement decided it, else empty."""
 
     key: tuple
     base_p50_ms: float
@@ -141,6 +155,8 @@ class Change:
     weak: bool
     verdict: str
     threads_used: tuple[str, str] = ("", "")
+    between_sigma: float = 0.0
+    reason: str = ""
 
     @property
     def p50_ratio(self) -> float:
@@ -203,26 +219,48 @@ def verdict(low: float, high: float, noise: float) -> str:
     return "inconclusive"
 
 
-def _ref_index(refs: list[BenchmarkRecord]) -> dict[tuple, list[BenchmarkRecord]]:
-    out: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
+def _ref_index(refs: list[BenchmarkRecord]) -> dict[tuple, dict[str, list[BenchmarkRecord]]]:
+    """Reference rows by (provider, batch size), then by reference model."""
+    out: dict[tuple, dict[str, list[BenchmarkRecord]]] = defaultdict(lambda: defaultdict(list))
     for r in refs:
-        out[(r.provider, r.batch_size)].append(r)
+        out[(r.provider, r.batch_size)][r.model].append(r)
     return out
+
+
+def widen(ratio: float, low: float, high: float, sigma: float) -> tuple[float, float]:
+    """The interval [low, high] around ``ratio`` with a between-run spread ``sigma`` (sd of ln ratio)
+    added in quadrature on each side, in log space: ``ln high' = ln ratio + sqrt((ln high - ln
+    ratio)^2 + (Z95 sigma)^2)``, likewise below. NaN in, NaN out."""
+    if not all(v > 0 for v in (ratio, low, high)) or sigma <= 0:
+        return low, high
+    lr, w = math.log(ratio), Z95 * sigma
+    return (math.exp(lr - math.hypot(lr - math.log(low), w)), math.exp(lr + math.hypot(math.log(high) - lr, w)))
+
+
+def reference_movement(ratios: list[float]) -> float:
+    """The root mean square of ln(ratio) over the reference networks' ratios between two runs (the
+    machine's movement for workloads like them); NaN without a finite positive ratio."""
+    logs = [math.log(r) for r in ratios if math.isfinite(r) and r > 0]
+    return math.sqrt(sum(v * v for v in logs) / len(logs)) if logs else math.nan
 
 
 def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base: ResultSet, new: ResultSet,
           noise: float = NOISE, refs: tuple | None = None, paired: bool = False,
-          drift_correction: bool = False) -> Change:
+          drift_correction: bool = False, sigma: float = 0.0) -> Change:
     """Compare the rows ``b`` (base) and ``n`` (new) of one configuration. ``refs``: the reference rows
-    (base, new) at the same provider and batch size, or None: their ratio is always reported, and the
-    verdict is judged on the cell's ratio divided by it only with ``drift_correction`` (off by default,
-    see :data:`DRIFT_CORRECTION`)."""
+    (base, new) at the same provider and batch size, each a dict of reference model -> rows, or None:
+    their ratio is always reported (the first reference's; the movement of all of them widens the
+    interval), and the verdict is judged on the cell's ratio divided by it only with
+    ``drift_correction`` (off by default, see :data:`DRIFT_CORRECTION`). ``sigma``: the host's
+    between-run spread (sd of ln ratio; 0 for two sides measured in one process): the interval is
+    widened by ``max(sigma, reference movement)`` (:func:`widen`)."""
     bs, weak_b = block_set(b, base.samples)
     ns, weak_n = block_set(n, new.samples)
     nan = math.nan
     ratio = raw_lo = raw_hi = ref_r = ref_lo = ref_hi = nan
     lo = hi = nan
     normalised = False
+    between, reason = 0.0, ""
     bp, np50 = med(b, "latency_p50_ms"), med(n, "latency_p50_ms")
     bi, ni = med(b, "throughput_ips"), med(n, "throughput_ips")
     if bs is not None and ns is not None:
@@ -235,18 +273,34 @@ def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base:
             draws = ratio_draws(bs, ns, rng, paired)
             raw_lo, raw_hi = percentile_ci(draws)
             lo, hi = raw_lo, raw_hi
-            rb, rn = (block_set(refs[0], base.samples)[0], block_set(refs[1], new.samples)[0]) if refs else (None, None)
-            if rb is not None and rn is not None and min(rb.m, rn.m) >= MIN_BLOCKS_CI and rb.p50_ms > 0:
+            moves = []
+            for name in (sorted(set(refs[0]) & set(refs[1])) if refs else []):
+                rb, rn = block_set(refs[0][name], base.samples)[0], block_set(refs[1][name], new.samples)[0]
+                if rb is None or rn is None or min(rb.m, rn.m) < MIN_BLOCKS_CI or not rb.typical_ms > 0:
+                    continue
+                moves.append(rn.typical_ms / rb.typical_ms)
+                if len(moves) > 1:
+                    continue
                 ref_draws = ratio_draws(rb, rn, rng, paired)
-                ref_r = rn.typical_ms / rb.typical_ms
+                ref_r = moves[0]
                 ref_lo, ref_hi = percentile_ci(ref_draws)
                 if drift_correction and (ref_lo > 1 or ref_hi < 1):  # the machine moved: judge relative to it
                     normalised = True
                     ratio = ratio / ref_r
                     lo, hi = percentile_ci(draws / ref_draws)
+            moved = reference_movement(moves)
+            # divided by the reference, its movement is out of the ratio: only the host's spread is left
+            between = sigma if normalised else max(sigma, 0.0 if math.isnan(moved) else moved)
+            within = verdict(lo, hi, noise)
+            lo, hi = widen(ratio, lo, hi, between)
+            if within in ("slower", "faster") and verdict(lo, hi, noise) == "inconclusive":
+                reason = (f"the machine's speed changed by {ref_r - 1:+.0%} between the runs (reference network)"
+                          if not math.isnan(moved) and moved >= sigma else
+                          f"this host's separate runs differ by +-{math.expm1(Z95 * sigma):.0%} (95%, noise profile)")
+                reason += f"; within the runs {within} [{raw_lo:.3f}, {raw_hi:.3f}]: compare with --live"
     return Change(key_, bp, np50, med(b, "latency_p99_ms"), med(n, "latency_p99_ms"), bi, ni, med(b, "accuracy_top1"), med(n, "accuracy_top1"), ratio, lo, hi,
                   raw_lo, raw_hi, ref_r, ref_lo, ref_hi, normalised, (bs.m if bs else 0, ns.m if ns else 0),
-                  weak_b or weak_n, verdict(lo, hi, noise), (_threads(b), _threads(n)))
+                  weak_b or weak_n, verdict(lo, hi, noise), (_threads(b), _threads(n)), between, reason)
 
 
 def _threads(rs: list[BenchmarkRecord]) -> str:
@@ -260,9 +314,12 @@ def med(rs: list[BenchmarkRecord], field: str) -> float:
 
 
 def compare(base: ResultSet, new: ResultSet, noise: float = NOISE,
-            drift_correction: bool = DRIFT_CORRECTION) -> tuple[list[Change], list[tuple], list[tuple]]:
-    """Join and judge (``drift_correction``: see :func:`judge`). Returns (changes, keys only in base,
-    keys only in new)."""
+            drift_correction: bool = DRIFT_CORRECTION, sigma: float | None = None) -> tuple[list[Change], list[tuple], list[tuple]]:
+    """Join and judge (``drift_correction``, ``sigma``: see :func:`judge`; ``sigma`` None: from the
+    sets' system JSONs or this host's noise profile, :func:`bench.noiseprofile.sigma_of`). Returns
+    (changes, keys only in base, keys only in new)."""
+    if sigma is None:
+        sigma = noiseprofile.sigma_of(base.systems + new.systems)[0]
     gb, gn = defaultdict(list), defaultdict(list)
     for r in base.rows:
         gb[key(r)].append(r)
@@ -275,7 +332,7 @@ def compare(base: ResultSet, new: ResultSet, noise: float = NOISE,
             continue
         at = (gb[k][0].provider, gb[k][0].batch_size)
         refs = (rb[at], rn[at]) if rb.get(at) and rn.get(at) else None
-        changes.append(judge(k, gb[k], gn[k], base, new, noise, refs, drift_correction=drift_correction))
+        changes.append(judge(k, gb[k], gn[k], base, new, noise, refs, drift_correction=drift_correction, sigma=sigma))
     return changes, [k for k in gb if k not in gn], [k for k in gn if k not in gb]
 
 

@@ -6,6 +6,7 @@ beyond what it is handed; :mod:`bench.cli` calls the library, then these functio
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,14 +185,16 @@ def _key(c) -> str:
 def show_gate(g: Gate) -> None:
     """The gate's findings on stderr, one line each, then ``gate: passed`` when it passed."""
     for c, r in g.failed:
+        acc = "" if math.isnan(c.acc_delta_pp) else f"accuracy {c.acc_delta_pp:+.2f} pp, "
         print(f"gate: {_key(c)} crosses {r} (ratio {c.ratio:.3f} [{c.ratio_low:.3f}, {c.ratio_high:.3f}], "
-              f"accuracy {c.acc_delta_pp:+.2f} pp, {c.verdict})", file=sys.stderr)
+              f"{acc}{c.verdict})", file=sys.stderr)
     if g.unjudged:
         print(f"gate: {len(g.unjudged)} cells cannot be judged (no raw samples, or fewer than 3 blocks), e.g. "
               f"{_key(g.unjudged[0])}: the gate does not pass what it could not judge", file=sys.stderr)
     if g.inconclusive:
-        print(f"gate: {len(g.inconclusive)} cells inconclusive (interval too wide to decide; measure more or use "
-              f"--live), e.g. {_key(g.inconclusive[0])}", file=sys.stderr)
+        hint = "raise --max-s to keep measuring" if g.live else "measure more or use --live"
+        print(f"gate: {len(g.inconclusive)} cells inconclusive (interval too wide to decide; {hint}), "
+              f"e.g. {_key(g.inconclusive[0])}", file=sys.stderr)
     if g.passed:
         print(f"gate: passed ({', '.join(map(str, g.rules))})", file=sys.stderr)
 

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from mnistbench.bench import calibrate as cal
+from mnistbench.bench.noise import check_condition
 from mnistbench.bench import doctor as doc
 from mnistbench.bench.pipeline import Artifacts, artifacts_root, newest_profile, onnx_for
 from mnistbench.bench.system import describe_system, gemm_peak_gflops, write_system_json
@@ -75,21 +76,31 @@ def write_defaults_csv(out_path: Path, results: list[doc.DefaultsCheck]) -> None
 
 
 def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path | None, artifacts_dir: Path | None,
-                progress: Say, modes: tuple[str, ...] = cal.MODES) -> str:
-    """The calibration study of ``compare`` (:func:`calibrate.study`); returns its summary markdown.
+                progress: Say, modes: tuple[str, ...] = cal.MODES, condition: str = "as-is", seed: int = 0,
+                configs: str = "lenet5:32", command: str = "") -> str:
+    """The calibration study of ``compare`` (:func:`calibrate.study`) under a neighbour ``condition``
+    (:mod:`bench.noise`, seeded by ``seed``) over ``configs`` (``MODEL:BATCH,...``); returns its
+    summary markdown.
 
     Raises:
-        UsageError: trials below 1; unknown modes; missing artifacts of lenet5 or rich-cnn.
+        UsageError: trials below 1; unknown modes or condition; a bad configs list; missing artifacts.
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
     cal.check_modes(modes)  # before the artifacts and the dataset load
+    check_condition(condition)
+    pairs = []
+    for part in (p.strip() for p in configs.split(",")):
+        name, _, batch = part.partition(":")
+        if not name or not batch.isdigit() or not 1 <= int(batch) <= 4096:
+            raise UsageError(f"--calibrate-configs takes MODEL:BATCH,... (batch 1-4096), got {part!r}")
+        pairs.append((get_spec(name).name, int(batch)))
     root = artifacts_root(artifacts_dir)
     arts = Artifacts(root, "mnist", profile or newest_profile(root), 0)
-    configs = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in (("lenet5", 1), ("lenet5", 32),
-                                                                           ("rich-cnn", 32))]
+    configs_ = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in pairs]
     x = preprocess(load_dataset("mnist", data_dir).test_images[:512], "mnist-norm")
-    cal.study(configs, x, folder, trials, data_dir, progress=progress, modes=modes)
+    cal.study(configs_, x, folder, trials, data_dir, progress=progress, modes=modes, condition=condition, seed=seed,
+              command=command)
     return (folder / "summary.md").read_text()
 
 

@@ -1,37 +1,38 @@
-"""Live A/B: two models measured in one process, blocks alternating, ratio with an interval over sessions.
+"""Live A/B: two models measured in one process, in stages, until a sequential test decides.
 
-Each side runs as ``sessions`` separate sessions (default :data:`LIVE_SESSIONS`), all built, warmed
-up and kept alive; :func:`bench.runner.run_matrix` then measures them in rounds, each round one
-block of every session of both sides in a random order, on the same input images, so drift between
-rounds reaches every session alike.
+The comparison runs in *stages*. Each stage opens ``sessions`` fresh sessions of each side (default
+:data:`LIVE_SESSIONS`), warms them up and measures them with :func:`bench.runner.run_matrix` in
+``rounds`` rounds, each round one block of every session of both sides in a random order, on the
+same input images; then they are closed. A stage gives one value per batch size: the log of the
+ratio of the two sides' geometric means of their sessions' typical block p50
+(:attr:`bench.metrics.BlockSet.typical_ms`).
 
-Why several sessions: on this project's 2-vCPU VM two sessions of the *same* ONNX file differ by
-up to ~2% for their whole life at 28 us a call (lenet5, batch 1; results/calibration/, session 5:
-with one session a side, A/A ratios 1.015-1.021 with +-0.1% paired-round intervals, 5 false alarms
-in 20; the A/A ratio's spread between trials was 1.1%). Pairing rounds cannot remove an offset that
-belongs to a session, and an interval over one session's rounds does not see it. So each session
-gives one value, the typical block p50 of its blocks (:attr:`bench.metrics.BlockSet.typical_ms`),
-the ratio is the ratio of the two sides' geometric means, and its 95% interval is Welch's t
-interval on the logarithms (``scipy.stats.ttest_ind(equal_var=False)``; Welch 1947): the
-session-to-session spread is inside the interval, and it shrinks as 1/sqrt(sessions). With
-``sessions=1`` the interval is the paired bootstrap over rounds (:func:`bench.compare.ratio_draws`),
-which ignores that spread.
+Why stages of fresh sessions: on this project's 2-vCPU VMs two sessions of the *same* ONNX file
+differ by up to ~2% for their whole life (lenet5 batch 1, results/calibration/, session 5), and
+the host's own speed moves by tens of percent within seconds (a GEMM loop: 112-156 GFLOP/s in
+consecutive half-second windows). Measuring one set of sessions for longer averages neither away;
+new sessions at new moments do. The stage values are independent replicates, so their spread holds
+every source of variation, and the interval narrows as 1/sqrt(stages).
 
-On a shared machine this is the most sensitive comparison mnistbench offers: the calibration study
-(results/calibration/) flags a planted 3% slowdown with it, where two separate runs need about 10%.
+After each stage the sequential test (:mod:`bench.sequential`) looks, at scheduled stage counts, with
+repeated confidence intervals whose overall false-alarm rate stays at 5% however many looks are
+made; it stops when the verdict is ``slower``, ``faster`` or ``no change`` (the interval within the
+noise band, :data:`bench.compare.LIVE_NOISE`), or when ``max_s`` seconds are spent, whichever comes
+first. The result says how many stages and seconds it took.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
-from mnistbench.bench.compare import LIVE_NOISE, Change, ResultSet, block_set, judge, key, verdict
 from mnistbench.bench import samples as samples_io
+from mnistbench.bench.compare import LIVE_NOISE, Change, ResultSet, block_set, judge, key
+from mnistbench.bench.sequential import SequentialTest
 from mnistbench.bench.foreign import foreign_inputs, inspect
 from mnistbench.bench.pipeline import Artifacts, eval_inputs, onnx_for, torch_builder
 from mnistbench.bench.runner import AUTO, Axes, Target, auto_threads_fixed, run_matrix
@@ -40,14 +41,21 @@ from mnistbench.models.data import Dataset
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec
 
-# Sessions per side. A first calibration with 8 a side (results/calibration/, 9 trials of each
-# configuration) gave interval half-widths of 0.3-1.2% and called a planted 3% `slower` in 24 of 27
-# (the rest inconclusive), A/A never a change; 12 a side narrow the interval by ~20%
-# (sqrt(8/12), and t with 22 instead of 14 degrees of freedom).
-LIVE_SESSIONS = 12
-LIVE_ROUNDS = 10  # rounds: each visits one block of every session of both sides
-LIVE_MIN_S = 4.5  # timed seconds per side and batch size: 12 sessions x 10 blocks of ~37 ms
-CI_LEVEL = 0.95
+# One stage: 4 fresh sessions a side, 6 rounds, 1 timed second a side (blocks of ~40 ms), 50 ms of
+# warm-up per session. Chosen on this 2-vCPU VM (lenet5 batch 32, unpinned, bursty neighbour): a
+# stage takes ~3 s with its session set-up, and its log ratio's spread between stages is what the
+# sequential test needs to resolve a 3% change within a minute (results/calibration/v2/).
+LIVE_SESSIONS = 4
+LIVE_ROUNDS = 6
+LIVE_MIN_S = 1.0
+LIVE_WARMUP_S = 0.05
+LIVE_MAX_S = 120.0  # the default time budget, seconds: stop with `inconclusive` after it
+
+
+def live_timing(rounds: int = LIVE_ROUNDS, min_s: float = LIVE_MIN_S) -> TimingConfig:
+    """The timing of one stage: ``rounds`` rounds and ``min_s`` timed seconds a side, shared by the
+    side's sessions, with :data:`LIVE_WARMUP_S` of warm-up per session."""
+    return TimingConfig(warmup_s=LIVE_WARMUP_S, min_s=min_s, rounds=rounds)
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class LiveResult:
     b: str
     changes: list[Change]
     csv: Path
+    stages: dict = None  # per batch size: (stages measured, seconds until decided or stopped)
 
 
 def live_target(spec_text: str, data: Dataset, arts: Artifacts, preprocess: str = "unit") -> Target:
@@ -87,83 +96,113 @@ def check_sessions(sessions: int) -> None:
         raise UsageError(f"--sessions must be between 1 and 64, got {sessions}")
 
 
-def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path,
-                 timing: TimingConfig = TimingConfig(min_s=LIVE_MIN_S, rounds=LIVE_ROUNDS),
-                 noise: float = LIVE_NOISE, progress=None, sessions: int = LIVE_SESSIONS) -> LiveResult:
-    """Measure ``a`` and ``b`` interleaved in this process and judge b / a per batch size.
+def check_max_s(max_s: float) -> None:
+    """Raises UsageError unless ``max_s`` is finite and between 1 s and one day."""
+    if not (math.isfinite(max_s) and 1 <= max_s <= 86400):
+        raise UsageError(f"--max-s must be between 1 and 86400 seconds, got {max_s}")
 
-    ``timing.min_s`` is the timed seconds per side and batch size, shared by that side's
-    ``sessions`` sessions; each session runs ``timing.rounds`` blocks. The rows (one per session,
-    named ``<name>#<k>`` when ``sessions`` > 1) and samples are written to ``out_csv`` (a new file)
-    like any run's. Sides with the same name and variant are renamed ``A:<name>`` and ``B:<name>`` so
-    that their rows stay apart. A threads value of ``auto`` becomes the count that ``auto`` always
-    picks on this host when it has a single candidate (1 on a 2-CPU host,
-    :func:`bench.runner.thread_candidates`), else 0 (the runtime's own choice), so that both sides
-    run alike. Each :class:`bench.compare.Change` has the pooled p50/p99/throughput of each side and,
-    as ratio and interval, the session-pair estimate described in the module docstring.
+
+def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: TimingConfig | None = None,
+                 noise: float = LIVE_NOISE, progress=None, sessions: int = LIVE_SESSIONS,
+                 max_s: float = LIVE_MAX_S, stages: int | None = None) -> LiveResult:
+    """Measure ``a`` and ``b`` interleaved in this process, stage after stage, and judge b / a per
+    batch size with the sequential test (module docstring).
+
+    ``timing`` is one stage's (default :func:`live_timing`): ``min_s`` timed seconds a side per batch
+    size, shared by the side's ``sessions`` sessions, each running ``timing.rounds`` blocks. Stages
+    go on until every batch size is decided or ``max_s`` seconds (wall time, session set-up
+    included) are spent; ``stages`` instead runs exactly that many and judges once at the end (the
+    calibration's long runs). The rows (one per session, named ``<name>#<stage>.<k>``) and samples
+    are written to ``out_csv`` (a new file) like any run's. Sides with the same name and variant are
+    renamed ``A:<name>`` and ``B:<name>``. A threads value of ``auto`` becomes the count that
+    ``auto`` always picks on this host when it has a single candidate (1 on a 2-CPU host,
+    :func:`bench.runner.thread_candidates`), else 0, so that both sides run alike. Each
+    :class:`bench.compare.Change` has the pooled p50/p99/throughput of each side and, as ratio,
+    interval and verdict, the sequential test's at its last look (``noise``: the no-change band).
 
     Raises:
-        UsageError: the two sides accept no common batch size, ``sessions`` outside 1..64, or a side
-            that could not be measured.
+        UsageError: the two sides accept no common batch size, ``sessions`` outside 1..64, a bad
+            ``max_s``, or a side that could not be measured.
     """
     check_sessions(sessions)
+    check_max_s(max_s)
+    timing = timing or live_timing()
     if (a.name, a.variant) == (b.name, b.variant):
         a, b = replace(a, name=f"A:{a.name}"), replace(b, name=f"B:{b.name}")
     if AUTO in axes.threads:  # a per-cell probe could give the two sides different thread counts
         axes = replace(axes, threads=tuple(dict.fromkeys((auto_threads_fixed() or 0) if t == AUTO else t for t in axes.threads)))
     if a.fixed_batch and b.fixed_batch and a.fixed_batch != b.fixed_batch:
         raise UsageError(f"{a.name} runs only at batch {a.fixed_batch} and {b.name} only at {b.fixed_batch}")
-    side_of = {}
-    targets = []
-    for side, t in (("a", a), ("b", b)):
-        for k in range(sessions):
-            name = f"{t.name}#{k + 1}" if sessions > 1 else t.name
-            side_of[name] = (side, k)
-            targets.append(replace(t, name=name))
     per_session = replace(timing, min_s=timing.min_s / sessions)
-    rows = run_matrix(targets, axes, out_csv, timing=per_session, score=False, progress=progress)
-    rs = ResultSet("live", rows, samples_io.load(out_csv), [])
-    errors = [r for r in rows if r.status != "ok"]
-    if errors:
-        raise UsageError(f"{errors[0].model} could not be measured: {errors[0].error}")
+    side_of: dict[str, str] = {}
+    tests: dict[tuple, SequentialTest] = {}
+    spent: dict[tuple, float] = {}
+    all_rows: list = []
+    pending = tuple(axes.batch_sizes)
+    t0 = time.perf_counter()
+    stage = 0
+    while pending:
+        stage += 1
+        targets = []
+        for side, t in (("a", a), ("b", b)):
+            for k in range(sessions):
+                name = f"{t.name}#{stage}.{k + 1}"
+                side_of[name] = side
+                targets.append(replace(t, name=name))
+        rows = run_matrix(targets, replace(axes, batch_sizes=pending), out_csv, timing=per_session, score=False,
+                          progress=progress)
+        errors = [r for r in rows if r.status != "ok"]
+        if errors:
+            raise UsageError(f"{errors[0].model} could not be measured: {errors[0].error}")
+        all_rows += rows
+        folder = samples_io.folder_for(out_csv)
+        rs = ResultSet("live", rows, {r.cell_id: samples_io.read_cell(folder / f"{r.cell_id}.npz") for r in rows}, [])
+        by_cell: dict[tuple, dict[str, list]] = {}
+        for r in rows:
+            by_cell.setdefault(key(r)[2:], {"a": [], "b": []})[side_of[r.model]].append(block_set([r], rs.samples)[0])
+        elapsed = time.perf_counter() - t0
+        out_of_time = stages is None and elapsed >= max_s
+        for cell, v in by_cell.items():
+            test = tests.setdefault(cell, SequentialTest(noise))
+            test.add(stage_log_ratio(v["a"], v["b"]))
+            if stages is None:
+                test.look(final=out_of_time)
+            elif stage >= stages:
+                test.look(final=True)
+            if test.decided or out_of_time or (stages is not None and stage >= stages):
+                spent.setdefault(cell, elapsed)
+        pending = tuple(b_ for b_ in pending if not any(c[2] == b_ and c in spent for c in by_cell))
+    rs = ResultSet("live", all_rows, samples_io.load(out_csv), [])
     cells: dict[tuple, dict[str, list]] = {}
-    for r in rows:
-        side, k = side_of[r.model]
-        cells.setdefault(key(r)[2:], {"a": [None] * sessions, "b": [None] * sessions})[side][k] = r
-    changes = []
+    for r in all_rows:
+        cells.setdefault(key(r)[2:], {"a": [], "b": []})[side_of[r.model]].append(r)
+    changes, when = [], {}
     for cell, sides in cells.items():
-        ra, rb = [r for r in sides["a"] if r], [r for r in sides["b"] if r]
-        if not ra or not rb:
-            continue
+        ra, rb = sides["a"], sides["b"]
         k = (f"{a.name} -> {b.name}", f"{ra[0].variant} -> {rb[0].variant}", *cell)
-        pooled = judge(k, ra, rb, rs, rs, noise, refs=None, paired=sessions == 1)
-        if sessions > 1:
-            ratio, lo, hi = session_interval([_typical(x, rs) for x in ra], [_typical(y, rs) for y in rb])
-            pooled = replace(pooled, ratio=ratio, ratio_low=lo, ratio_high=hi, raw_low=lo, raw_high=hi,
-                             verdict=verdict(lo, hi, noise))
-        changes.append(pooled)
-    return LiveResult(a.name, b.name, changes, out_csv)
+        test = tests[cell]
+        pooled = judge(k, ra, rb, rs, rs, noise, refs=None)
+        changes.append(replace(pooled, ratio=test.ratio, ratio_low=test.low, ratio_high=test.high,
+                               raw_low=test.low, raw_high=test.high, verdict=test.verdict))
+        when[cell[2]] = (test.n, spent[cell])
+    return LiveResult(a.name, b.name, changes, out_csv, when)
 
 
-def _typical(row, rs: ResultSet) -> float:
-    bs = block_set([row], rs.samples)[0]
-    return bs.typical_ms if bs is not None else math.nan
-
-
-def session_interval(base_ms: list[float], new_ms: list[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
-    """(ratio, low, high) of two sides' per-session typical p50s (ms): the ratio of their geometric
-    means, new / base, and Welch's t interval at ``level`` (0.95) on the logarithms
-    (``scipy.stats.ttest_ind(equal_var=False).confidence_interval``). Values that are not finite and
-    positive are left out; NaN bounds when a side has fewer than two values left, NaN everywhere
-    when a side has none."""
-    lb = np.log([v for v in base_ms if math.isfinite(v) and v > 0])
-    ln = np.log([v for v in new_ms if math.isfinite(v) and v > 0])
-    if len(lb) == 0 or len(ln) == 0:
-        return math.nan, math.nan, math.nan
-    ratio = math.exp(float(ln.mean() - lb.mean()))
-    if len(lb) < 2 or len(ln) < 2:
-        return ratio, math.nan, math.nan
-    if np.ptp(lb) == 0 and np.ptp(ln) == 0:  # no spread at all (a fake clock): the interval is the point
-        return ratio, ratio, ratio
-    ci = stats.ttest_ind(ln, lb, equal_var=False).confidence_interval(level)
-    return ratio, math.exp(float(ci.low)), math.exp(float(ci.high))
+def stage_log_ratio(base: list, new: list) -> float:
+    """One stage's ln(new / base) from its sessions' :class:`bench.metrics.BlockSet` s: for each round,
+    the mean ln(block median) of the new side's blocks minus the base side's in that round; then the
+    median over rounds. Pairing by round cancels the host's movement at the scale of a round (the
+    blocks of one round are measured within about half a second): on this 2-vCPU VM, blocks of one
+    side in one round spread by ~6% (sd), and this estimate's spread between stages was 1.9% against
+    3.4% for the ratio of the sessions' typical block p50s (lenet5 batch 32, 39 A/A stages, as-is).
+    NaN when no round has blocks of both sides."""
+    rounds: dict[int, dict[str, list[float]]] = {}
+    for side, sets in (("a", base), ("b", new)):
+        for bs in sets:
+            if bs is None:
+                continue
+            for rd, m in zip(bs.rounds, bs.med_ms):
+                if m > 0:
+                    rounds.setdefault(int(rd), {"a": [], "b": []})[side].append(math.log(m))
+    diffs = [np.mean(v["b"]) - np.mean(v["a"]) for v in rounds.values() if v["a"] and v["b"]]
+    return float(np.median(diffs)) if diffs else math.nan

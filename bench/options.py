@@ -156,8 +156,13 @@ DefaultsRounds = Annotated[int, typer.Option(help="--check-defaults: blocks per 
 DefaultsOut = Annotated[Optional[Path], typer.Option("--out", help="--check-defaults: also write the figures to "
                                                      "this CSV (with a .system.json beside it).")]
 Calibrate = Annotated[bool, typer.Option(
-    "--calibrate", help="Instead: the calibration study of `compare` (planted 0-20% slowdowns of lenet5 at "
-    "batch 1 and 32 and rich-cnn at batch 32, separate runs and --live, --trials times each).")]
+    "--calibrate", help="Instead: the calibration study of `compare` (planted 0-20% slowdowns and speedups, "
+    "separate runs and --live, --trials times each, under a neighbour --condition); stores this host's noise "
+    "profile (as-is and quiet).")]
+Condition = Annotated[str, typer.Option(help="--calibrate: neighbour noise: as-is (the host as it is), quiet (pinned "
+                                        "to the last CPU), busy or bursty (seeded load on the benchmark's CPUs).")]
+NoiseSeed = Annotated[int, typer.Option(help="--calibrate: seed of the neighbour's bursts and of the A/B order.")]
+CalibrateConfigs = Annotated[str, typer.Option(help="--calibrate: MODEL:BATCH configurations, comma-separated.")]
 Trials = Annotated[int, typer.Option(help="--calibrate: repetitions of each comparison.")]
 CalibrateModes = Annotated[str, typer.Option(help="--calibrate: which comparisons, comma-separated: separate "
                                              "(two run processes, then compare) and live (compare --live).")]
@@ -172,9 +177,10 @@ New = Annotated[list[str], typer.Argument(help="Results to compare against the b
 FailOn = Annotated[Optional[str], typer.Option(
     "--fail-on", help="Gate: exit 1 when a change judged slower/faster crosses a rule, e.g. "
     "'p50:+5%,throughput:-5%,accuracy:-0.1pp'.")]
-Noise = Annotated[Optional[float], typer.Option(
-    help="Noise threshold (fraction of p50): a change whose 95% interval lies within +-noise is 'no change' "
-    "(default 0.02 between runs, 0.01 with --live).")]
+Noise = Annotated[Optional[str], typer.Option(
+    help="Noise threshold (fraction of p50): a change whose 95% interval lies within +-noise is 'no change'. "
+    "auto (default): 0.02 between runs, 0.01 with --live; between runs the intervals also hold the host's "
+    "between-run spread (its noise profile, from doctor --calibrate) and the reference network's movement.")]
 Fast = Annotated[bool, typer.Option(
     "--fast", help="Shorter measurement for the run step: 8 rounds, 0.5 s and 8 calls per cell (wider "
     "intervals; the default is 16 rounds, 1 s, 16 calls).")]
@@ -186,11 +192,13 @@ FailOnInconclusive = Annotated[bool, typer.Option(
 Live = Annotated[bool, typer.Option("--live", help="Measure BASE and NEW now, in this process, blocks "
                                     "alternating: the most sensitive comparison on a shared machine.")]
 LiveBatchSizes = Annotated[str, typer.Option("--batch-sizes", help="--live: batch sizes.")]
-LiveRounds = Annotated[int, typer.Option(help="--live: rounds; each measures one block of every session of both sides.")]
-LiveMinS = Annotated[float, typer.Option(help="--live: timed seconds per side and batch size, shared by its sessions.")]
-LiveSessions = Annotated[int, typer.Option(help="--live: sessions per side; the interval is Welch's t over them "
-                                           "(a session's own offset, up to ~2% here, is in it). 1: paired rounds only.")]
-LiveThreads = Annotated[str, typer.Option(help="--live: intra-op threads (one value; 0 = the runtime's choice).")]
+LiveRounds = Annotated[int, typer.Option(help="--live: rounds a stage; each measures one block of every session of both sides.")]
+LiveMinS = Annotated[float, typer.Option(help="--live: timed seconds a stage per side and batch size, shared by its sessions.")]
+LiveSessions = Annotated[int, typer.Option(help="--live: fresh sessions per side in each stage (a session's own offset, "
+                                           "up to ~2% here, averages out over stages).")]
+LiveMaxS = Annotated[float, typer.Option(help="--live: time budget in seconds: stages go on until the sequential test "
+                                         "decides (slower, faster, no change) or this is spent.")]
+LiveThreads = Annotated[str, typer.Option(help="--live: intra-op threads (one value; auto as in run, 0 = the runtime's choice).")]
 LiveOut = Annotated[Optional[Path], typer.Option("--out", help="--live: keep the rows and samples here.")]
 LiveProfile = Annotated[Optional[str], typer.Option("--profile", help="--live: artifacts profile of MODEL "
                                                     "(default: the newest that exists).")]

@@ -32,6 +32,7 @@ from mnistbench.bench.records import BenchmarkRecord, CsvAppender, read_csv, wri
 from mnistbench.bench.runner import PRECISIONS, Axes, RunProgress, Target, resume_keys, run_matrix
 from mnistbench.bench.runtime import (IO_MODES, GpuOptions, SessionConfig, check_provider, set_call_timeout,
                                       validate_config)
+from mnistbench.bench import noiseprofile
 from mnistbench.bench.system import gemm_peaks, hygiene, write_system_json
 from mnistbench.bench.timing import TimingConfig
 from mnistbench.models.data import load_dataset
@@ -305,7 +306,8 @@ def _run_locked(csv_path: Path, req: RunRequest, specs, found, foreign, arts: Ar
     system_path = csv_path.with_suffix(".system.json")
     write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv),
                                     "gemm_peak_gflops": peak["cpu"], "gemm_peak_gflops_cuda": peak.get("cuda"),
-                                    "pinned_cpus": pinned, "machine_before": before, "machine_after": hygiene()})
+                                    "pinned_cpus": pinned, "machine_before": before, "machine_after": hygiene(),
+                                    "noise_profile": noiseprofile.load()})
     measured = len([r for r in rows if r.task != "reference"])
     if req.resume:
         rows = read_csv(csv_path)

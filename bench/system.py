@@ -18,6 +18,7 @@ import psutil
 import torch
 
 import mnistbench
+from mnistbench.bench.noiseprofile import machine_id
 from mnistbench.models.checkpoint import atomic_write_bytes
 
 
@@ -110,6 +111,7 @@ def describe_system() -> dict:
     vm = psutil.virtual_memory()
     return {
         "host": socket.gethostname(),
+        "machine_id": machine_id(),
         "collected_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpu_model": cpu_model(),
         "cpu_logical_cores": psutil.cpu_count(logical=True),

@@ -60,7 +60,7 @@ def test_top_level_reexports_the_api():
     (lambda: api.train(["lenet5"], profile="weekly"), "weekly"),
     (lambda: api.train(["lenet5"], amp="fp8"), "unknown --amp"),
     (lambda: api.compare("missing-a.csv", "missing-b.csv"), "missing-a.csv"),
-    (lambda: api.compare("a.csv", "b.csv", noise=1.5), "--noise is a fraction"),
+    (lambda: api.compare("a.csv", "b.csv", noise=1.5), "--noise is auto or a fraction"),
     (lambda: api.gate([], "p50:5"), "--fail-on rule"),
     (lambda: api.compare_live("lenet5", "lenet5:int8", axes=api.Axes(threads=(1, 2))), "one --threads"),
     (lambda: api.reproduce(["zhu-mlp"], max_retries=-1), "--max-retries"),
