@@ -317,7 +317,7 @@ def compare(base: str | Path, new: str | Path, *, noise: float | None = None,
         sigma, source = noiseprofile.sigma_of(b.systems + n.systems)
     changes, only_base, only_new = cmp.compare(b, n, cmp.NOISE if noise is None else noise, drift_correction, sigma)
     lines = [f"system differs: {d}" for d in cmp.system_differences(b, n)]
-    if source == "no noise profile":
+    if source == "no noise profile" and any("noise profile" in c.reason for c in changes):
         lines.append(f"no noise profile for this host: intervals include a between-run spread of +-{sigma:.0%} "
                      "(1 sd, the default); `mnistbench doctor --calibrate` measures this host's own")
     if (not b.references or not n.references) and drift_correction:

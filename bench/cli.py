@@ -263,6 +263,7 @@ def doctor(
     calibrate: o.Calibrate = False, trials: o.Trials = 20, calibrate_modes: o.CalibrateModes = "separate,live",
     calibration_dir: o.CalibrationDir = Path("results/calibration"), profile: o.CalibrateProfile = None,
     condition: o.Condition = "as-is", noise_seed: o.NoiseSeed = 0, calibrate_configs: o.CalibrateConfigs = "lenet5:32",
+    calibrate_levels: o.CalibrateLevels = None,
     data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
@@ -276,7 +277,7 @@ def doctor(
         modes = tuple(m.strip() for m in calibrate_modes.split(",") if m.strip())
         command = "mnistbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         return out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir, say, modes,
-                                                 condition, noise_seed, calibrate_configs, command),
+                                                 condition, noise_seed, calibrate_configs, command, calibrate_levels),
                          markup=False, highlight=False)
     timing = diagnostics.doctor_timing(min_s)
     console.show_machine(diagnostics.machine_figures(timing, artifacts_dir))

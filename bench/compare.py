@@ -246,14 +246,15 @@ def reference_movement(ratios: list[float]) -> float:
 
 def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base: ResultSet, new: ResultSet,
           noise: float = NOISE, refs: tuple | None = None, paired: bool = False,
-          drift_correction: bool = False, sigma: float = 0.0) -> Change:
+          drift_correction: bool = False, sigma: float = 0.0, interval: bool = True) -> Change:
     """Compare the rows ``b`` (base) and ``n`` (new) of one configuration. ``refs``: the reference rows
     (base, new) at the same provider and batch size, each a dict of reference model -> rows, or None:
     their ratio is always reported (the first reference's; the movement of all of them widens the
     interval), and the verdict is judged on the cell's ratio divided by it only with
     ``drift_correction`` (off by default, see :data:`DRIFT_CORRECTION`). ``sigma``: the host's
     between-run spread (sd of ln ratio; 0 for two sides measured in one process): the interval is
-    widened by ``max(sigma, reference movement)`` (:func:`widen`)."""
+    widened by ``max(sigma, reference movement)`` (:func:`widen`). ``interval=False``: the figures
+    only, no bootstrap (NaN interval; a live A/B's sequential test gives its own)."""
     bs, weak_b = block_set(b, base.samples)
     ns, weak_n = block_set(n, new.samples)
     nan = math.nan
@@ -268,7 +269,7 @@ def judge(key_: tuple, b: list[BenchmarkRecord], n: list[BenchmarkRecord], base:
         if not (weak_b or weak_n):
             bi, ni = bs.ips, ns.ips
         ratio = ns.typical_ms / bs.typical_ms if bs.typical_ms > 0 else nan
-        if bs.m >= MIN_BLOCKS_CI and ns.m >= MIN_BLOCKS_CI and bp > 0:
+        if interval and bs.m >= MIN_BLOCKS_CI and ns.m >= MIN_BLOCKS_CI and bp > 0:
             rng = np.random.default_rng(BOOTSTRAP_SEED)
             draws = ratio_draws(bs, ns, rng, paired)
             raw_lo, raw_hi = percentile_ci(draws)

@@ -5,6 +5,8 @@ and return figures; :mod:`bench.console` prints them.
 
 from __future__ import annotations
 
+import math
+
 import csv
 import io
 import tempfile
@@ -77,13 +79,15 @@ def write_defaults_csv(out_path: Path, results: list[doc.DefaultsCheck]) -> None
 
 def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path | None, artifacts_dir: Path | None,
                 progress: Say, modes: tuple[str, ...] = cal.MODES, condition: str = "as-is", seed: int = 0,
-                configs: str = "lenet5:32", command: str = "") -> str:
+                configs: str = "lenet5:32", command: str = "", levels: str | None = None) -> str:
     """The calibration study of ``compare`` (:func:`calibrate.study`) under a neighbour ``condition``
     (:mod:`bench.noise`, seeded by ``seed``) over ``configs`` (``MODEL:BATCH,...``); returns its
-    summary markdown.
+    summary markdown. ``levels``: planted changes in percent, comma-separated, for the modes run
+    (None: :data:`calibrate.LEVELS` and :data:`calibrate.LIVE_LEVELS`).
 
     Raises:
-        UsageError: trials below 1; unknown modes or condition; a bad configs list; missing artifacts.
+        UsageError: trials below 1; unknown modes or condition; a bad configs or levels list; missing
+            artifacts.
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
@@ -95,12 +99,24 @@ def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path |
         if not name or not batch.isdigit() or not 1 <= int(batch) <= 4096:
             raise UsageError(f"--calibrate-configs takes MODEL:BATCH,... (batch 1-4096), got {part!r}")
         pairs.append((get_spec(name).name, int(batch)))
+    kw = {}
+    if levels is not None:
+        try:
+            vals = tuple(float(v) / 100 for v in levels.split(",") if v.strip())
+        except ValueError:
+            raise UsageError(f"--calibrate-levels takes percentages, comma-separated, got {levels!r}") from None
+        if not vals or any(not math.isfinite(v) or abs(v) > 1 for v in vals):
+            raise UsageError(f"--calibrate-levels takes percentages between -100 and 100, got {levels!r}")
+        if "separate" in modes and any(v < 0 for v in vals):
+            raise UsageError("--calibrate-levels: separate runs plant each level as a slowdown and a speedup; give 0 and "
+                             "positive levels")
+        kw = {"levels": vals, "live_levels": vals}
     root = artifacts_root(artifacts_dir)
     arts = Artifacts(root, "mnist", profile or newest_profile(root), 0)
     configs_ = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in pairs]
     x = preprocess(load_dataset("mnist", data_dir).test_images[:512], "mnist-norm")
     cal.study(configs_, x, folder, trials, data_dir, progress=progress, modes=modes, condition=condition, seed=seed,
-              command=command)
+              command=command, **kw)
     return (folder / "summary.md").read_text()
 
 

@@ -171,7 +171,8 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
                 test.look(final=True)
             if test.decided or out_of_time or (stages is not None and stage >= stages):
                 spent.setdefault(cell, elapsed)
-        pending = tuple(b_ for b_ in pending if not any(c[2] == b_ and c in spent for c in by_cell))
+        # batch sizes still undecided (one that no target accepts got no cell: it is dropped, never waited for)
+        pending = tuple(dict.fromkeys(c[2] for c in by_cell if c not in spent))
     rs = ResultSet("live", all_rows, samples_io.load(out_csv), [])
     cells: dict[tuple, dict[str, list]] = {}
     for r in all_rows:
@@ -181,7 +182,7 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
         ra, rb = sides["a"], sides["b"]
         k = (f"{a.name} -> {b.name}", f"{ra[0].variant} -> {rb[0].variant}", *cell)
         test = tests[cell]
-        pooled = judge(k, ra, rb, rs, rs, noise, refs=None)
+        pooled = judge(k, ra, rb, rs, rs, noise, refs=None, interval=False)  # the sequential test gives it
         changes.append(replace(pooled, ratio=test.ratio, ratio_low=test.low, ratio_high=test.high,
                                raw_low=test.low, raw_high=test.high, verdict=test.verdict))
         when[cell[2]] = (test.n, spent[cell])

@@ -162,6 +162,9 @@ Calibrate = Annotated[bool, typer.Option(
 Condition = Annotated[str, typer.Option(help="--calibrate: neighbour noise: as-is (the host as it is), quiet (pinned "
                                         "to the last CPU), busy or bursty (seeded load on the benchmark's CPUs).")]
 NoiseSeed = Annotated[int, typer.Option(help="--calibrate: seed of the neighbour's bursts and of the A/B order.")]
+CalibrateLevels = Annotated[Optional[str], typer.Option(help="--calibrate: planted changes in percent, comma-separated "
+                                                   "(separate runs: 0 and slowdowns, each also as a speedup; live: signed, "
+                                                   "negative = a speedup). Default: 0,2,5,10,20 and 0,1,3,-3.")]
 CalibrateConfigs = Annotated[str, typer.Option(help="--calibrate: MODEL:BATCH configurations, comma-separated.")]
 Trials = Annotated[int, typer.Option(help="--calibrate: repetitions of each comparison.")]
 CalibrateModes = Annotated[str, typer.Option(help="--calibrate: which comparisons, comma-separated: separate "

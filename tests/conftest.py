@@ -13,6 +13,19 @@ from mnistbench.models.data import Dataset
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory):
+    """The suite never reads or writes the user's cache (the host noise profile): a fresh one per
+    session, inherited by the CLI subprocesses the tests start."""
+    old = os.environ.get("MNISTBENCH_CACHE")
+    os.environ["MNISTBENCH_CACHE"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if old is None:
+        os.environ.pop("MNISTBENCH_CACHE", None)
+    else:
+        os.environ["MNISTBENCH_CACHE"] = old
+
+
 def real_data_root() -> Path:
     """$MNISTBENCH_DATA, else ../shared/data beside the checkout."""
     return Path(os.environ.get("MNISTBENCH_DATA") or SHARED_DATA)

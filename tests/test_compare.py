@@ -298,6 +298,10 @@ def test_live_runs_stages_of_fresh_sessions_until_the_sequential_test_decides(ch
         d.append(stage_log_ratio(sets["a"], sets["b"]))
     assert (c.ratio, c.ratio_low, c.ratio_high) == pytest.approx(seq.interval(np.array(d), seq.look_level()), rel=1e-9)
     assert c.ratio > 1.5 and c.verdict == "slower" and res.stages[4][0] == 3 and 0 < res.stages[4][1] < 60
+    # a batch size that neither fixed-batch side accepts is dropped, not waited for; `stages` runs exactly that many
+    res = live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(1, 4)), tmp_path / "fixed.csv",
+                       TimingConfig(min_s=0.1, rounds=3), sessions=1, stages=2)
+    assert [c.key[4] for c in res.changes] == [4] and res.stages[4][0] == 2 and res.changes[0].ratio > 1.5
     with pytest.raises(UsageError, match="--sessions"):
         live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(4,)), tmp_path / "x.csv", sessions=0)
     with pytest.raises(UsageError, match="--max-s"):
