@@ -14,7 +14,8 @@ consecutive half-second windows). Measuring one set of sessions for longer avera
 new sessions at new moments do. The stage values are independent replicates, so their spread holds
 every source of variation, and the interval narrows as 1/sqrt(stages).
 
-After each stage the sequential test (:mod:`bench.sequential`) looks, at scheduled stage counts, with
+After each stage the sequential test (:mod:`bench.sequential`) looks, at scheduled stage counts (the
+first after 6 stages), with
 repeated confidence intervals whose overall false-alarm rate stays at 5% however many looks are
 made; it stops when the verdict is ``slower``, ``faster`` or ``no change`` (the interval within the
 noise band, :data:`bench.compare.LIVE_NOISE`), or when ``max_s`` seconds are spent, whichever comes
@@ -144,8 +145,10 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
     while pending:
         stage += 1
         targets = []
-        for side, t in (("a", a), ("b", b)):
-            for k in range(sessions):
+        # sessions are built alternately, the side that leads alternating by stage: an effect of the order
+        # in which sessions are created (memory placement) falls on both sides alike over the stages
+        for k in range(sessions):
+            for side, t in ((("a", a), ("b", b)) if (stage + k) % 2 else (("b", b), ("a", a))):
                 name = f"{t.name}#{stage}.{k + 1}"
                 side_of[name] = side
                 targets.append(replace(t, name=name))

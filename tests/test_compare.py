@@ -275,9 +275,9 @@ def test_live_ab_flags_a_real_change_and_not_itself(chains, tmp_path, real_data_
 
 def test_live_runs_stages_of_fresh_sessions_until_the_sequential_test_decides(chains, tmp_path):
     """Each stage opens `sessions` fresh sessions a side (rows <name>#<stage>.<k>), measures them in
-    the same rounds, and gives one round-paired log ratio; the test looks at stage 3 (the first
+    the same rounds, and gives one round-paired log ratio; the test looks at stage 6 (the first
     scheduled look) and stops: 3x the MatMuls is `slower` there, with the ratio and interval of the
-    three stage values, and the stages and seconds it took."""
+    six stage values, and the stages and seconds it took."""
     from mnistbench.bench import sequential as seq
     from mnistbench.bench.live import live_compare, stage_log_ratio
 
@@ -285,19 +285,22 @@ def test_live_runs_stages_of_fresh_sessions_until_the_sequential_test_decides(ch
     ta = Target("a", chains[0], "null", x, x[:0], None, None, fixed_batch=4, variant="foreign")
     tb = Target("b", chains[1], "null", x, x[:0], None, None, fixed_batch=4, variant="foreign")
     out = tmp_path / "live.csv"
-    res = live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(4,)), out, TimingConfig(min_s=0.2, rounds=4),
+    res = live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(4,)), out, TimingConfig(min_s=0.1, rounds=4),
                        sessions=2, max_s=60)
     rs = cmp.load(out)
     names = sorted(r.model for r in rs.rows)
-    assert names == sorted(f"{s}#{st}.{k}" for s in "ab" for st in (1, 2, 3) for k in (1, 2)), names
+    assert names == sorted(f"{s}#{st}.{k}" for s in "ab" for st in range(1, 7) for k in (1, 2)), names
     assert {len(rs.samples[r.cell_id].blocks()) for r in rs.rows} == {4}
     (c,) = res.changes
     d = []
-    for st in (1, 2, 3):
+    for st in range(1, 7):
         sets = {s: [cmp.block_set([r], rs.samples)[0] for r in rs.rows if r.model.startswith(f"{s}#{st}.")] for s in "ab"}
         d.append(stage_log_ratio(sets["a"], sets["b"]))
     assert (c.ratio, c.ratio_low, c.ratio_high) == pytest.approx(seq.interval(np.array(d), seq.look_level()), rel=1e-9)
-    assert c.ratio > 1.5 and c.verdict == "slower" and res.stages[4][0] == 3 and 0 < res.stages[4][1] < 60
+    assert c.ratio > 1.5 and c.verdict == "slower" and res.stages[4][0] == 6 and 0 < res.stages[4][1] < 60
+    # sessions are built alternately, the leading side alternating by stage (creation order falls on both alike)
+    order = [r.model for r in rs.rows]  # rows land in the order their sessions were built
+    assert order[:8] == ["a#1.1", "b#1.1", "b#1.2", "a#1.2", "b#2.1", "a#2.1", "a#2.2", "b#2.2"], order[:8]
     # a batch size that neither fixed-batch side accepts is dropped, not waited for; `stages` runs exactly that many
     res = live_compare(ta, tb, Axes(threads=(1,), batch_sizes=(1, 4)), tmp_path / "fixed.csv",
                        TimingConfig(min_s=0.1, rounds=3), sessions=1, stages=2)
