@@ -126,17 +126,25 @@ class SequentialTest:
         return self.verdict
 
 
-def simulate_false_alarms(streams: int, stages: int, sd: float = 0.02, seed: int = 0, df: float | None = None,
-                          band: float = 0.01) -> float:
-    """The fraction of ``streams`` simulated A/A streams (true ratio 1; stage log ratios normal with
-    standard deviation ``sd``, or Student t with ``df`` degrees of freedom scaled to ``sd``) that a
-    :class:`SequentialTest` ends with ``slower`` or ``faster`` within ``stages`` stages, looking at
-    every scheduled count and a final look at the last stage."""
+def simulated_draws(streams: int, stages: int, sd: float = 0.02, seed: int = 0, df: float | None = None,
+                    shift: float = 0.0) -> np.ndarray:
+    """Stage log ratios of ``streams`` simulated streams, float64 (streams, stages): normal with
+    standard deviation ``sd``, or Student t with ``df`` (> 2) degrees of freedom scaled to that
+    standard deviation, plus ``shift`` (a true ln ratio; 0 for A/A)."""
     rng = np.random.default_rng(seed)
     if df is None:
-        x = rng.standard_normal((streams, stages)) * sd
-    else:
-        x = rng.standard_t(df, (streams, stages)) * sd / math.sqrt(df / (df - 2))
+        return rng.standard_normal((streams, stages)) * sd + shift
+    return rng.standard_t(df, (streams, stages)) * sd / math.sqrt(df / (df - 2)) + shift
+
+
+def simulate_false_alarms(streams: int, stages: int, sd: float = 0.02, seed: int = 0, df: float | None = None,
+                          band: float = 0.01, draws: np.ndarray | None = None) -> float:
+    """The fraction of simulated streams (:func:`simulated_draws`, or the given ``draws`` of shape
+    (streams, stages)) that a :class:`SequentialTest` ends with ``slower`` or ``faster`` within
+    ``stages`` stages, looking at every scheduled count and a final look at the last stage. With
+    A/A draws this is the false-alarm rate; vectorised, it equals running the test stream by stream."""
+    x = simulated_draws(streams, stages, sd, seed, df) if draws is None else np.asarray(draws, np.float64)
+    streams, stages = x.shape
     level = look_level()
     csum, csq = np.cumsum(x, 1), np.cumsum(x * x, 1)
     alarmed = np.zeros(streams, bool)

@@ -162,3 +162,22 @@ def test_gate_messages_name_the_live_cure_and_omit_accuracy_of_unscored_rows(cap
     assert "crosses p50:+5%" in err and "nan" not in err and "accuracy" not in err
     console.show_gate(api.gate([api.Comparison("a -> b", [unsure], [])], "p50:+5%"))
     assert "measure more or use --live" in capsys.readouterr().err
+
+
+def test_cache_location_and_machine_id(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNISTBENCH_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert noiseprofile.cache_path() == tmp_path / "xdg" / "mnistbench" / "noise-profile.json"
+    deep = tmp_path / "a" / "b" / "noise-profile.json"  # missing folders are made
+    assert noiseprofile.save(0.02, 8, "as-is", "x", path=deep) == noiseprofile.load(path=deep)
+    mid = tmp_path / "machine-id"
+    mid.write_text("0123456789abcdef" * 5 + "\n")
+    real = noiseprofile.Path
+
+    def fake(p, *a):
+        return real(mid) if p == "/etc/machine-id" else real(p, *a)
+
+    monkeypatch.setattr(noiseprofile, "Path", fake)
+    assert noiseprofile.machine_id() == ("0123456789abcdef" * 5)[:64]
+    mid.unlink()
+    assert noiseprofile.machine_id() == ""

@@ -91,3 +91,29 @@ def test_the_simulation_detects_a_real_change():
                 break
         hits += t.verdict == "slower"
     assert hits >= 190, hits
+
+
+def test_the_vectorised_simulation_is_the_test_run_stream_by_stream():
+    """simulate_false_alarms on given draws (A/A streams and streams with a real 1.5% shift, so that
+    both alarms and no-change stops happen) gives exactly the fraction that SequentialTest, fed
+    stage by stage with its scheduled looks and a final look, ends slower or faster."""
+    x = np.vstack([seq.simulated_draws(600, 70, sd=0.02, seed=4), seq.simulated_draws(600, 70, sd=0.02, seed=5,
+                                                                                      shift=math.log(1.015))])
+    ends = []
+    for row in x:
+        t = seq.SequentialTest(band=0.01)
+        for i, d in enumerate(row):
+            t.add(d)
+            if t.look(final=i == len(row) - 1) in seq.DECIDED:
+                break
+        ends.append(t.verdict)
+    expected = sum(v in ("slower", "faster") for v in ends) / len(ends)
+    assert 0.2 < expected < 0.8 and "no change" in ends  # both kinds of stop are exercised
+    assert seq.simulate_false_alarms(0, 0, draws=x) == pytest.approx(expected, abs=1e-12)
+
+
+def test_simulated_draws_have_the_asked_spread_and_shift():
+    for df in (None, 5):
+        x = seq.simulated_draws(400, 500, sd=0.02, seed=6, df=df, shift=0.01)
+        assert x.shape == (400, 500)
+        assert x.std() == pytest.approx(0.02, rel=0.03) and x.mean() == pytest.approx(0.01, abs=2e-4)
