@@ -298,8 +298,10 @@ def compare(
     seed: o.Seed = 0, dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
     """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
-    side by side, the typical block p50's ratio and 95% interval from interleaved blocks (divided by the
-    reference network's with --drift-correction), and a verdict: faster, slower, no change or inconclusive.
+    side by side, the typical block p50's ratio and 95% interval from interleaved blocks, widened by the
+    machine's movement between the runs (the host's noise profile or the reference network's move), and a
+    verdict: faster, slower, no change or inconclusive. --live measures both now, stage by stage, until a
+    sequential test decides or --max-s is spent.
     Exit 0; 1 when --fail-on is crossed or a cell cannot be judged; 2 for unusable input.
 
     Example: mnistbench compare results/base.csv results/new.csv --fail-on 'p50:+5%,accuracy:-0.1pp' --format markdown
