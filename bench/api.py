@@ -392,10 +392,12 @@ def compare_live(a: str, b: str, *, axes: Axes = Axes(threads=(AUTO,), batch_siz
     csv_path = (inputs.new_csv(Path(out_path)) if out_path
                 else Path(tempfile.mkdtemp(prefix="mnistbench-live-")) / "live.csv")
     res = live_compare(ta, tb, axes, csv_path, timing, noise, progress=progress, sessions=sessions, max_s=max_s)
-    lines = [f"batch {bsz}: {'decided' if c.verdict in ('slower', 'faster', 'no change') else 'undecided'} after "
-             f"{n} stages, {sec:.0f} s" + ("" if c.verdict in ('slower', 'faster', 'no change') else
-                                        f" (--max-s {max_s:g}: raise it to keep measuring)")
-             for c in res.changes for bsz, (n, sec) in [(c.key[4], res.stages[c.key[4]])]]
+    lines = []
+    for c in res.changes:
+        n, sec = res.stages[c.key[4]]
+        decided = c.verdict in ("slower", "faster", "no change")
+        lines.append(f"batch {c.key[4]}: {'decided' if decided else 'undecided'} after {n} stages, {sec:.0f} s"
+                     + ("" if decided else f" (--max-s {max_s:g}: raise it to keep measuring)"))
     return Comparison(f"live: {a} -> {b} ({sessions} fresh session{'s' * (sessions > 1)} a side x {timing.rounds} "
                       f"rounds a stage, sequential 95% intervals, no-change band +-{noise:.0%})",
                       res.changes, lines + [f"rows and samples: {csv_path}"], live=True)

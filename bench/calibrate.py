@@ -39,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -215,8 +215,8 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
         if condition == "quiet" and affinity:
             os.sched_setaffinity(0, affinity)
     profile = None
-    aa = [math.log(r["raw_typical_ratio"]) for r in rows if r["mode"] == "separate" and r["level"] == 0
-          and r["raw_typical_ratio"] > 0]
+    aa = [math.log(r["ratio"]) for r in rows if r["mode"] == "separate" and r["level"] == 0
+          and isinstance(r["ratio"], float) and r["ratio"] > 0]
     sigma = float(np.std(aa, ddof=1)) if len(aa) >= noiseprofile.MIN_TRIALS else math.nan
     if condition in ("as-is", "quiet") and math.isfinite(sigma):
         profile = noiseprofile.save(sigma, len(aa), condition, command)
@@ -228,8 +228,6 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
               "machine_before": before, "machine_after": hygiene()}
     atomic_write_bytes(out_dir / "system.json", json.dumps(system, indent=2, default=str).encode())
     shutil.rmtree(work, ignore_errors=True)
-    for r in rows:
-        r.pop("raw_typical_ratio", None)
     return {"rows": rows, "truth": truth, "sigma": sigma}
 
 
@@ -257,7 +255,7 @@ def _trials(configs, inputs, work, trials, data_dir, levels, live_levels, progre
     rows = []
     trials_csv = out_dir / "trials.csv"
     with open(trials_csv, "w", newline="") as fh:
-        w = csv.DictWriter(fh, TRIAL_FIELDS, lineterminator="\n", extrasaction="ignore")
+        w = csv.DictWriter(fh, TRIAL_FIELDS, lineterminator="\n")
         w.writeheader()
         for i in range(trials):
             if levels:
@@ -300,8 +298,6 @@ def _budget(lv: float) -> float:
 def _inverted(c: cmp.Change) -> cmp.Change:
     """A live change measured as (new, base) turned back into base -> new: ratio and bounds inverted,
     faster and slower swapped."""
-    from dataclasses import replace
-
     swap = {"slower": "faster", "faster": "slower"}
     return replace(c, ratio=1 / c.ratio, ratio_low=1 / c.ratio_high, ratio_high=1 / c.ratio_low,
                    raw_low=1 / c.raw_high, raw_high=1 / c.raw_low, base_p50_ms=c.new_p50_ms, new_p50_ms=c.base_p50_ms,
@@ -347,7 +343,7 @@ def _trial(i: int, condition: str, mode: str, label: str, lv: float, k: int, c: 
             "within_low": _r(c.raw_low), "within_high": _r(c.raw_high), "raw_ratio": _r(c.p50_ratio),
             "reference_ratio": _r(c.ref_ratio), "between_sigma": _r(c.between_sigma), "verdict": c.verdict,
             "gate_failed": int(failed), "stages": stages, "decide_s": _r(decide_s), "wall_s": round(wall, 1),
-            "loadavg_1m": round(os.getloadavg()[0], 2), "raw_typical_ratio": c.ratio}
+            "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def rejudge(row: dict, sigma: float) -> str:

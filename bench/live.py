@@ -139,6 +139,7 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
     tests: dict[tuple, SequentialTest] = {}
     spent: dict[tuple, float] = {}
     all_rows: list = []
+    all_samples: dict = {}  # each stage's samples, read once
     pending = tuple(axes.batch_sizes)
     t0 = time.perf_counter()
     stage = 0
@@ -159,7 +160,9 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
             raise UsageError(f"{errors[0].model} could not be measured: {errors[0].error}")
         all_rows += rows
         folder = samples_io.folder_for(out_csv)
-        rs = ResultSet("live", rows, {r.cell_id: samples_io.read_cell(folder / f"{r.cell_id}.npz") for r in rows}, [])
+        stage_samples = {r.cell_id: samples_io.read_cell(folder / f"{r.cell_id}.npz") for r in rows}
+        all_samples.update(stage_samples)
+        rs = ResultSet("live", rows, stage_samples, [])
         by_cell: dict[tuple, dict[str, list]] = {}
         for r in rows:
             by_cell.setdefault(key(r)[2:], {"a": [], "b": []})[side_of[r.model]].append(block_set([r], rs.samples)[0])
@@ -176,7 +179,7 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
                 spent.setdefault(cell, elapsed)
         # batch sizes still undecided (one that no target accepts got no cell: it is dropped, never waited for)
         pending = tuple(dict.fromkeys(c[2] for c in by_cell if c not in spent))
-    rs = ResultSet("live", all_rows, samples_io.load(out_csv), [])
+    rs = ResultSet("live", all_rows, all_samples, [])
     cells: dict[tuple, dict[str, list]] = {}
     for r in all_rows:
         cells.setdefault(key(r)[2:], {"a": [], "b": []})[side_of[r.model]].append(r)
