@@ -37,27 +37,27 @@ from typing import Callable
 
 import pandas as pd
 
-from mnistbench.bench import compare as cmp
-from mnistbench.bench import inputs
-from mnistbench.bench import noiseprofile
-from mnistbench.bench import reproduce as rp
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.live import LIVE_MAX_S, LIVE_SESSIONS, check_max_s, check_sessions, live_compare, live_target, live_timing
-from mnistbench.bench.pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model, load_trained,
+from . import compare as cmp
+from . import inputs
+from . import noiseprofile
+from . import reproduce as rp
+from . import samples as samples_io
+from .live import LIVE_MAX_S, LIVE_SESSIONS, check_max_s, check_sessions, live_compare, live_target, live_timing
+from .pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model, load_trained,
                                        newest_profile, prepare_training, train_model)
-from mnistbench.bench.planning import (Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile,
+from .planning import (Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile,
                                        execute)
-from mnistbench.bench.records import COLUMNS, BenchmarkRecord
-from mnistbench.bench.repeats import run_repeats
-from mnistbench.bench.runner import AUTO, Axes, RunProgress
-from mnistbench.bench.runtime import GpuOptions
-from mnistbench.bench.samples import CellSamples
-from mnistbench.bench.system import git_commit, write_system_json
-from mnistbench.bench.timing import TimingConfig
-from mnistbench.models.data import load_dataset
-from mnistbench.models.errors import MnistBenchError, UsageError
-from mnistbench.models.registry import select
-from mnistbench.models.train import AMP_MODES, ProgressFn, resolve_device
+from .records import COLUMNS, BenchmarkRecord
+from .repeats import run_repeats
+from .runner import AUTO, Axes, RunProgress
+from .runtime import GpuOptions
+from .samples import CellSamples
+from .system import git_commit, write_system_json
+from .timing import TimingConfig
+from ..models.data import load_dataset
+from ..models.errors import MnistBenchError, UsageError
+from ..models.registry import select
+from ..models.train import AMP_MODES, ProgressFn, resolve_device
 
 __all__ = ["AUTO", "Axes", "CellSamples", "Comparison", "Gate", "GpuOptions", "RunRequest", "TimingConfig",
            "benchmark", "compare", "compare_live", "export", "frame", "gate", "reproduce", "samples", "train"]

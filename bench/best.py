@@ -33,9 +33,9 @@ import numpy as np
 from rich.table import Table
 from scipy import stats
 
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import BenchmarkRecord, read_csv
-from mnistbench.models.errors import UsageError
+from . import samples as samples_io
+from .records import BenchmarkRecord, read_csv
+from ..models.errors import UsageError
 
 DEFAULT_MAX_ACCURACY_DROP_PP = 0.2
 DEFAULT_MAX_MSE_INCREASE = 0.01

@@ -46,15 +46,15 @@ from typing import Callable
 import numpy as np
 import onnx
 
-from mnistbench.bench import compare as cmp
-from mnistbench.bench import noiseprofile
-from mnistbench.bench.live import LIVE_MAX_S, live_compare
-from mnistbench.bench.noise import Neighbour, check_condition
-from mnistbench.bench.runner import Axes, Target, auto_threads_fixed
-from mnistbench.bench.system import describe_system, hygiene
-from mnistbench.bench.timing import TimingConfig
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import UsageError
+from . import compare as cmp
+from . import noiseprofile
+from .live import LIVE_MAX_S, live_compare
+from .noise import Neighbour, check_condition
+from .runner import Axes, Target, auto_threads_fixed
+from .system import describe_system, hygiene
+from .timing import TimingConfig
+from ..models.checkpoint import atomic_write_bytes
+from ..models.errors import UsageError
 
 LEVELS = (0.0, 0.02, 0.05, 0.10, 0.20)
 # live: A/A, a planted 1% and 3% slowdown, a planted 3% speedup (negative: the slowed copy is the base)

@@ -31,19 +31,19 @@ if (__name__ == "__main__" or Path(sys.argv[0]).name == "mnistbench") and \
 
 import typer  # noqa: E402  (after the Ctrl-C handler above)
 
-from mnistbench.bench import api, console, diagnostics, inputs, planning  # noqa: E402
-from mnistbench.bench import options as o  # noqa: E402  (the option declarations, named like their flags)
-from mnistbench.bench import best as best_mod, doctor as doc, ray_executor as rx, speedrun as sr  # noqa: E402
-from mnistbench.bench.entrypoint import run_app  # noqa: E402
-from mnistbench.bench.htmlreport import load_rows, write_report  # noqa: E402
-from mnistbench.bench.live import LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS  # noqa: E402
-from mnistbench.bench.live import live_timing as live_stage_timing  # noqa: E402
-from mnistbench.bench.report import models_table  # noqa: E402
-from mnistbench.bench.runtime import GpuOptions  # noqa: E402
-from mnistbench.bench.timing import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
-from mnistbench.bench.verify import verify_path  # noqa: E402
-from mnistbench.models.errors import MnistBenchError, UsageError  # noqa: E402
-from mnistbench.models.registry import select  # noqa: E402
+from . import api, console, diagnostics, inputs, planning  # noqa: E402
+from . import options as o  # noqa: E402  (the option declarations, named like their flags)
+from . import best as best_mod, doctor as doc, ray_executor as rx, speedrun as sr  # noqa: E402
+from .entrypoint import run_app  # noqa: E402
+from .htmlreport import load_rows, write_report  # noqa: E402
+from .live import LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS  # noqa: E402
+from .live import live_timing as live_stage_timing  # noqa: E402
+from .report import models_table  # noqa: E402
+from .runtime import GpuOptions  # noqa: E402
+from .timing import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
+from .verify import verify_path  # noqa: E402
+from ..models.errors import MnistBenchError, UsageError  # noqa: E402
+from ..models.registry import select  # noqa: E402
 
 out, err, say = console.out, console.err, console.say
 

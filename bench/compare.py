@@ -45,12 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.bench import noiseprofile
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.metrics import BOOTSTRAP_SEED, MIN_BLOCKS_CI, BlockSet, percentile_ci
-from mnistbench.bench.records import BenchmarkRecord, read_csv
-from mnistbench.bench.samples import CellSamples
-from mnistbench.models.errors import UsageError
+from . import noiseprofile
+from . import samples as samples_io
+from .metrics import BOOTSTRAP_SEED, MIN_BLOCKS_CI, BlockSet, percentile_ci
+from .records import BenchmarkRecord, read_csv
+from .samples import CellSamples
+from ..models.errors import UsageError
 
 KEY = ("model", "variant", "runtime", "provider", "batch_size", "threads_requested", "spinning", "io_mode", "dataset")
 # Noise thresholds (fractions of the p50): the calibration study (results/calibration/) chose them

@@ -15,22 +15,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mnistbench.bench import best as best_mod
-from mnistbench.bench import reproduce as rp
-from mnistbench.bench import speedrun as sr
-from mnistbench.bench import api, diagnostics
-from mnistbench.bench.api import Comparison, Gate, Reproduction
-from mnistbench.bench.diagnostics import MachineFigures
-from mnistbench.bench.doctor import (DEFAULTS_CSV_HEAD, SWEEP_BATCHES, DefaultsCheck, Overhead, SweepPoint,
+from . import best as best_mod
+from . import reproduce as rp
+from . import speedrun as sr
+from . import api, diagnostics
+from .api import Comparison, Gate, Reproduction
+from .diagnostics import MachineFigures
+from .doctor import (DEFAULTS_CSV_HEAD, SWEEP_BATCHES, DefaultsCheck, Overhead, SweepPoint,
                                      read_defaults_csv, recommend)
-from mnistbench.bench.pipeline import NULL_MODEL, Artifacts, artifacts_root
-from mnistbench.bench.planning import RunOutcome, RunRequest, check_failures
-from mnistbench.bench.records import read_csv
-from mnistbench.bench.report import (compare_markdown, compare_table, export_table, repeat_spread_table,
+from .pipeline import NULL_MODEL, Artifacts, artifacts_root
+from .planning import RunOutcome, RunRequest, check_failures
+from .records import read_csv
+from .report import (compare_markdown, compare_table, export_table, repeat_spread_table,
                                      nonfinite_warning, results_markdown, results_table, stability_warning,
                                      training_table,
                                      variant_export_table, variant_markdown, variant_table)
-from mnistbench.models.errors import UsageError
+from ..models.errors import UsageError
 
 # Piped output (logs, CI) gets room for the tables instead of rich's 80-column default.
 out = Console(width=None if sys.stdout.isatty() else 160)

@@ -16,18 +16,18 @@ from typing import Callable
 
 import torch
 
-from mnistbench.bench import calibrate as cal
-from mnistbench.bench.noise import check_condition
-from mnistbench.bench import doctor as doc
-from mnistbench.bench.pipeline import Artifacts, artifacts_root, newest_profile, onnx_for
-from mnistbench.bench.system import describe_system, gemm_peak_gflops, write_system_json
-from mnistbench.bench.timing import TimingConfig
-from mnistbench.exporters.onnx import export_onnx
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.data import load_dataset
-from mnistbench.models.errors import UsageError
-from mnistbench.models.preprocess import preprocess
-from mnistbench.models.registry import get_spec, select
+from . import calibrate as cal
+from .noise import check_condition
+from . import doctor as doc
+from .pipeline import Artifacts, artifacts_root, newest_profile, onnx_for
+from .system import describe_system, gemm_peak_gflops, write_system_json
+from .timing import TimingConfig
+from ..exporters.onnx import export_onnx
+from ..models.checkpoint import atomic_write_bytes
+from ..models.data import load_dataset
+from ..models.errors import UsageError
+from ..models.preprocess import preprocess
+from ..models.registry import get_spec, select
 
 # (description) -> None, or (description, done, total) for counted work
 Say = Callable[[str], None]

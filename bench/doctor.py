@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from mnistbench.bench.metrics import LatencyStats, throughput_ips
-from mnistbench.bench.runtime import PROVIDERS, OrtRuntime, SessionConfig, check_provider
-from mnistbench.bench.timing import TimingConfig, measure
-from mnistbench.models.errors import MnistBenchError
+from .metrics import LatencyStats, throughput_ips
+from .runtime import PROVIDERS, OrtRuntime, SessionConfig, check_provider
+from .timing import TimingConfig, measure
+from ..models.errors import MnistBenchError
 
 SWEEP_MODELS = ("lenet5", "fan-resnet")
 SWEEP_BATCHES = (1, 128)
@@ -56,8 +56,8 @@ def thread_choices() -> list[int]:
 
 def sweep(timing: TimingConfig, folder: Path | None = None) -> list[SweepPoint]:
     """Threads x spinning on the CPU EP for :data:`SWEEP_MODELS` at :data:`SWEEP_BATCHES`."""
-    from mnistbench.exporters.onnx import export_onnx
-    from mnistbench.models.registry import get_spec
+    from ..exporters.onnx import export_onnx
+    from ..models.registry import get_spec
 
     points = []
     with tempfile.TemporaryDirectory(prefix="mnistbench-doctor-") as tmp:
@@ -78,7 +78,7 @@ def sweep(timing: TimingConfig, folder: Path | None = None) -> list[SweepPoint]:
 
 def null_floor_us(timing: TimingConfig, folder: Path) -> float:
     """p50 in microseconds of the null model at batch 1, CPU EP, default session options."""
-    from mnistbench.bench.pipeline import null_model
+    from .pipeline import null_model
 
     rt = OrtRuntime(null_model(folder), SessionConfig("cpu"))
     x = np.zeros((1, 1, 28, 28), np.float32)
@@ -195,7 +195,7 @@ def read_defaults_csv(path: Path) -> list[DefaultsCheck]:
     """
     import csv
 
-    from mnistbench.models.errors import UsageError
+    from ..models.errors import UsageError
 
     try:
         with open(path, newline="") as fh:
@@ -225,7 +225,7 @@ def check_defaults(path: Path, model: str, batch_size: int, rounds: int = 15, bl
     import random
     import time
 
-    from mnistbench.bench.runner import autotune_threads
+    from .runner import autotune_threads
 
     x = np.random.default_rng(seed).random((batch_size, 1, 28, 28), dtype=np.float32)
     auto = autotune_threads(path, "cpu", None, x)

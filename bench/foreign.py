@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mnistbench.exporters.onnx import default_opset
-from mnistbench.models.errors import UsageError
-from mnistbench.models.preprocess import preprocess
+from ..exporters.onnx import default_opset
+from ..models.errors import UsageError
+from ..models.preprocess import preprocess
 
 LAYOUTS = ("auto", "nchw", "nhwc", "flat", "hw")
 _SHAPES = {"nchw": (1, 28, 28), "nhwc": (28, 28, 1), "flat": (784,), "hw": (28, 28)}

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.bench import best as bestcfg
-from mnistbench.bench.records import BenchmarkRecord, read_csv
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import UsageError
+from . import best as bestcfg
+from .records import BenchmarkRecord, read_csv
+from ..models.checkpoint import atomic_write_bytes
+from ..models.errors import UsageError
 
 
 def load_rows(paths: list[Path]) -> list[BenchmarkRecord]:
@@ -219,7 +219,7 @@ def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sourc
     """Figures plus ``report.html`` (figures embedded, self-contained) in ``folder``; returns the HTML path.
     ``samples`` (raw latencies by ``cell_id``) give the best-configuration table its intervals when the
     rows carry none."""
-    from mnistbench.bench.report import summary
+    from .report import summary
 
     folder.mkdir(parents=True, exist_ok=True)
     multi = len({r.host for r in rows}) > 1

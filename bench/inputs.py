@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psutil
 
-from mnistbench.bench.runner import AUTO, PRECISIONS, RUNTIME_VARIANTS, RUNTIMES
-from mnistbench.bench.runtime import provider_name
-from mnistbench.models.errors import UsageError
+from .runner import AUTO, PRECISIONS, RUNTIME_VARIANTS, RUNTIMES
+from .runtime import provider_name
+from ..models.errors import UsageError
 
 # Session defaults of `run` and `all` (see README, "Threads and spinning"): threads chosen per
 # cell by a short probe of 1 against one per physical core; spinning left at ONNX Runtime's default.

@@ -31,16 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.compare import LIVE_NOISE, Change, ResultSet, block_set, judge, key
-from mnistbench.bench.sequential import SequentialTest
-from mnistbench.bench.foreign import foreign_inputs, inspect
-from mnistbench.bench.pipeline import Artifacts, eval_inputs, onnx_for, torch_builder
-from mnistbench.bench.runner import AUTO, Axes, Target, auto_threads_fixed, run_matrix
-from mnistbench.bench.timing import TimingConfig
-from mnistbench.models.data import Dataset
-from mnistbench.models.errors import UsageError
-from mnistbench.models.registry import get_spec
+from . import samples as samples_io
+from .compare import LIVE_NOISE, Change, ResultSet, block_set, judge, key
+from .sequential import SequentialTest
+from .foreign import foreign_inputs, inspect
+from .pipeline import Artifacts, eval_inputs, onnx_for, torch_builder
+from .runner import AUTO, Axes, Target, auto_threads_fixed, run_matrix
+from .timing import TimingConfig
+from ..models.data import Dataset
+from ..models.errors import UsageError
+from ..models.registry import get_spec
 
 # One stage: 4 fresh sessions a side, 6 rounds, 1 timed second a side (blocks of ~40 ms), 50 ms of
 # warm-up per session. Chosen on this 2-vCPU VM (lenet5 batch 32, unpinned, bursty neighbour): a

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnistbench.models.errors import UsageError
+from ..models.errors import UsageError
 
 CONDITIONS = ("as-is", "quiet", "busy", "bursty")
 # Period bounds of the bursty neighbour, seconds: from a scheduler quantum's order (100 ms) to a

@@ -23,7 +23,7 @@ import socket
 import time
 from pathlib import Path
 
-from mnistbench.models.checkpoint import atomic_write_bytes
+from ..models.checkpoint import atomic_write_bytes
 
 SCHEMA = 1
 # The between-run spread (standard deviation of ln ratio) assumed on a host with no profile. The
@@ -52,7 +52,7 @@ def host_key(system: dict | None = None) -> str:
     and ``machine_id``): two VMs of one image share a hostname but not a machine id."""
     if system is not None:
         return f"{system.get('host', '')}|{system.get('cpu_model', '')}|{system.get('machine_id', '')}"
-    from mnistbench.bench.system import cpu_model  # system imports onnxruntime and torch: only when asked
+    from .system import cpu_model  # system imports onnxruntime and torch: only when asked
 
     return f"{socket.gethostname()}|{cpu_model()}|{machine_id()}"
 
@@ -97,7 +97,7 @@ def save(sigma_log: float, trials: int, condition: str, command: str, path: Path
     Raises:
         ValueError: ``sigma_log`` not finite in [0, 1] or fewer than :data:`MIN_TRIALS` trials.
     """
-    from mnistbench.bench.system import cpu_model  # system imports onnxruntime and torch: only when asked
+    from .system import cpu_model  # system imports onnxruntime and torch: only when asked
 
     profile = {"sigma_log": float(sigma_log), "trials": int(trials), "condition": condition, "command": command,
                "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.models.errors import ProviderUnavailableError, UsageError
+from ..models.errors import ProviderUnavailableError, UsageError
 
 # mnistbench precision -> OpenVINO inference precision hint (element type name).
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}

@@ -23,15 +23,15 @@ import numpy as np
 import onnx
 import torch
 
-from mnistbench.exporters.onnx import default_opset, export_onnx, read_metadata
-from mnistbench.exporters.verify import PARITY_IMAGES, check_parity
-from mnistbench.models.checkpoint import (atomic_write_bytes, check_writable, load_checkpoint, sha256_file, state_bytes,
+from ..exporters.onnx import default_opset, export_onnx, read_metadata
+from ..exporters.verify import PARITY_IMAGES, check_parity
+from ..models.checkpoint import (atomic_write_bytes, check_writable, load_checkpoint, sha256_file, state_bytes,
                                            storage_error, sweep_temp_files, temp_path_beside)
-from mnistbench.models.data import Dataset
-from mnistbench.models.errors import ExportError, StorageError, UsageError, keep_interrupts
-from mnistbench.models.preprocess import preprocess
-from mnistbench.models.spec import ModelSpec
-from mnistbench.models.train import ProgressFn, train
+from ..models.data import Dataset
+from ..models.errors import ExportError, StorageError, UsageError, keep_interrupts
+from ..models.preprocess import preprocess
+from ..models.spec import ModelSpec
+from ..models.train import ProgressFn, train
 
 
 def artifacts_root(arg: Path | None = None) -> Path:
@@ -279,7 +279,7 @@ def export_int8(spec: ModelSpec, data: Dataset, arts: Artifacts) -> dict:
     Raises:
         UsageError: no fp32 export yet. ExportError: quantization failed.
     """
-    from mnistbench.exporters.variants import CALIBRATION_IMAGES, quantize_int8
+    from ..exporters.variants import CALIBRATION_IMAGES, quantize_int8
 
     fp32, _ = onnx_for(spec, arts)
     out = arts.onnx(spec.name, "int8")
@@ -297,7 +297,7 @@ def export_fp16(spec: ModelSpec, data: Dataset, arts: Artifacts, io_float16: boo
     Raises:
         UsageError: no fp32 export yet. ExportError: conversion failed.
     """
-    from mnistbench.exporters.variants import convert_fp16
+    from ..exporters.variants import convert_fp16
 
     variant = "fp16-io" if io_float16 else "fp16"
     fp32, _ = onnx_for(spec, arts)
@@ -313,7 +313,7 @@ def _variant_report(spec: ModelSpec, data: Dataset, arts: Artifacts, fp32: Path,
     difference and top-1 agreement (classifiers) against fp32 and, when asked, against PyTorch."""
     import onnxruntime as ort
 
-    from mnistbench.bench.runtime import onnx_input_dtype
+    from .runtime import onnx_input_dtype
 
     x = preprocess(data.test_images[:PARITY_IMAGES], spec.preprocess)
     a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))

@@ -22,23 +22,23 @@ from typing import Callable
 
 import torch
 
-from mnistbench.bench import inputs
-from mnistbench.bench.foreign import ForeignModel, foreign_inputs, inspect
-from mnistbench.bench.openvino_runtime import check_openvino
-from mnistbench.bench.pipeline import (NULL_MODEL, REFERENCE_MODEL, Artifacts, artifacts_root, eval_inputs,
+from . import inputs
+from .foreign import ForeignModel, foreign_inputs, inspect
+from .openvino_runtime import check_openvino
+from .pipeline import (NULL_MODEL, REFERENCE_MODEL, Artifacts, artifacts_root, eval_inputs,
                                        newest_profile, null_model, onnx_for, profiles_with, reference_model,
                                        torch_builder)
-from mnistbench.bench.records import BenchmarkRecord, CsvAppender, read_csv, writer_lock
-from mnistbench.bench.runner import PRECISIONS, Axes, RunProgress, Target, resume_keys, run_matrix
-from mnistbench.bench.runtime import (IO_MODES, GpuOptions, SessionConfig, check_provider, set_call_timeout,
+from .records import BenchmarkRecord, CsvAppender, read_csv, writer_lock
+from .runner import PRECISIONS, Axes, RunProgress, Target, resume_keys, run_matrix
+from .runtime import (IO_MODES, GpuOptions, SessionConfig, check_provider, set_call_timeout,
                                       validate_config)
-from mnistbench.bench import noiseprofile
-from mnistbench.bench.system import gemm_peaks, hygiene, write_system_json
-from mnistbench.bench.timing import TimingConfig
-from mnistbench.models.data import load_dataset
-from mnistbench.models.errors import MnistBenchError, ProviderUnavailableError, UsageError
-from mnistbench.models.preprocess import PREPROCESS_CHOICES, preprocess
-from mnistbench.models.registry import select
+from . import noiseprofile
+from .system import gemm_peaks, hygiene, write_system_json
+from .timing import TimingConfig
+from ..models.data import load_dataset
+from ..models.errors import MnistBenchError, ProviderUnavailableError, UsageError
+from ..models.preprocess import PREPROCESS_CHOICES, preprocess
+from ..models.registry import select
 
 Note = Callable[[str], None]
 

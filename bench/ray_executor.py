@@ -37,12 +37,12 @@ from typing import Callable
 
 import torch
 
-from mnistbench.bench import reproduce as rp
-from mnistbench.bench.records import CsvAppender
-from mnistbench.bench.runtime import first_line
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.data import Dataset
-from mnistbench.models.errors import MnistBenchError, UsageError
+from . import reproduce as rp
+from .records import CsvAppender
+from .runtime import first_line
+from ..models.checkpoint import atomic_write_bytes
+from ..models.data import Dataset
+from ..models.errors import MnistBenchError, UsageError
 
 # The local cluster started when no --address is given: small enough to share a laptop or CI box.
 LOCAL_CPUS = 2

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import filelock
 
-from mnistbench.models.errors import UsageError
+from ..models.errors import UsageError
 
 SCHEMA_VERSION = 6
 

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from mnistbench.bench import inputs
-from mnistbench.bench.planning import RunOutcome, RunRequest
-from mnistbench.bench.records import read_csv
-from mnistbench.bench.system import gemm_peaks, write_system_json
-from mnistbench.models.errors import MnistBenchError
+from . import inputs
+from .planning import RunOutcome, RunRequest
+from .records import read_csv
+from .system import gemm_peaks, write_system_json
+from ..models.errors import MnistBenchError
 
 
 def child_args(csv_path: Path, req: RunRequest) -> list[str]:

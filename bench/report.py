@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 from rich.table import Table
 
-from mnistbench.bench.records import BenchmarkRecord
-from mnistbench.models.spec import ModelSpec
+from .records import BenchmarkRecord
+from ..models.spec import ModelSpec
 
 
 def fmt_metric(task: str, value: float) -> str:

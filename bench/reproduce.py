@@ -37,13 +37,13 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from mnistbench.bench.records import CsvAppender
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.data import Dataset
-from mnistbench.models.errors import UsageError
-from mnistbench.models.registry import get_spec, list_models
-from mnistbench.models.spec import ModelSpec
-from mnistbench.models.train import ProgressFn, resolve_device, train
+from .records import CsvAppender
+from ..models.checkpoint import atomic_write_bytes
+from ..models.data import Dataset
+from ..models.errors import UsageError
+from ..models.registry import get_spec, list_models
+from ..models.spec import ModelSpec
+from ..models.train import ProgressFn, resolve_device, train
 
 RUN_FIELDS = [
     "experiment", "dataset", "model", "scale", "seed", "profile", "recipe", "reduced", "metric",
@@ -155,7 +155,7 @@ def execute(run: PlannedRun, data: Dataset, device: str, artifacts_root: Path | 
         spec = get_spec(run.model)
         stem = None
         if artifacts_root is not None:
-            from mnistbench.bench.pipeline import Artifacts
+            from .pipeline import Artifacts
 
             arts = Artifacts(artifacts_root, data.name, run.profile, run.seed)
             stem = arts.checkpoint(spec.name)

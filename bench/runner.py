@@ -42,21 +42,21 @@ import onnxruntime as ort
 import psutil
 import torch
 
-import mnistbench
-from mnistbench.bench.metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips,
+from .. import __version__ as _mnistbench_version
+from .metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips,
                                      top1_accuracy)
-from mnistbench.bench.records import SCHEMA_VERSION, BenchmarkRecord, CsvAppender, config_id, error_record
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.samples import CellSamples
-from mnistbench.bench.samples import save as save_samples
-from mnistbench.bench.runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
+from .records import SCHEMA_VERSION, BenchmarkRecord, CsvAppender, config_id, error_record
+from . import samples as samples_io
+from .samples import CellSamples
+from .samples import save as save_samples
+from .runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, Placement, SessionConfig,
                                      TorchRuntime, audit_placement, cuda_graph_blockers, first_line, nonfinite_fraction,
                                      options_label)
-from mnistbench.bench.system import cpu_model
-from mnistbench.bench.timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
-from mnistbench.exporters.onnx import default_opset
-from mnistbench.models.checkpoint import atomic_write_bytes, sha256_file
-from mnistbench.models.errors import ProviderUnavailableError, StorageError, UsageError
+from .system import cpu_model
+from .timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
+from ..exporters.onnx import default_opset
+from ..models.checkpoint import atomic_write_bytes, sha256_file
+from ..models.errors import ProviderUnavailableError, StorageError, UsageError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
@@ -183,7 +183,7 @@ def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bo
                                     tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive",
                                     precision=precision)
     if runtime == "openvino":
-        from mnistbench.bench.openvino_runtime import OpenVinoRuntime  # optional extra: imported when asked for
+        from .openvino_runtime import OpenVinoRuntime  # optional extra: imported when asked for
 
         return lambda: OpenVinoRuntime(t.path, precision, th)
     cfg = SessionConfig(provider, th, spinning, io_mode=io_mode, gpu=gpu)
@@ -457,7 +457,7 @@ def run_matrix(
         gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
                     if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
         if runtime == "openvino":
-            from mnistbench.bench.openvino_runtime import options_label as ov_label  # optional extra
+            from .openvino_runtime import options_label as ov_label  # optional extra
 
             gpu_opts = ov_label("bf16" if t.variant == "bf16" else "fp32")
         v = dict(run_id=run_id, repeat=repeat, host=host, model=t.name, variant=t.variant, dataset=t.dataset,
@@ -466,7 +466,7 @@ def run_matrix(
                  spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a", io_mode=io_mode,
                  provider_options=gpu_opts, onnx_sha256=sha, opset=opset, cpu_model=cpu,
                  onnxruntime_version=ort.__version__, torch_version=torch.__version__, onnx_version=onnx.__version__,
-                 mnistbench_version=mnistbench.__version__, checkpoint_profile=t.profile, checkpoint_seed=t.seed,
+                 mnistbench_version=_mnistbench_version, checkpoint_profile=t.profile, checkpoint_seed=t.seed,
                  checkpoint_sha256=t.checkpoint_sha256, pinned_cpus=pinned_cpus)
         v["config_id"] = config_id(v)
         return v

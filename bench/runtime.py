@@ -31,8 +31,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from mnistbench.models.errors import CallTimeoutError, ProviderUnavailableError, UsageError
-from mnistbench.models.train import autocast_for
+from ..models.errors import CallTimeoutError, ProviderUnavailableError, UsageError
+from ..models.train import autocast_for
 
 # mnistbench provider name -> ONNX Runtime execution provider.
 PROVIDERS = {

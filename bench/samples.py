@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import UsageError
+from ..models.checkpoint import atomic_write_bytes
+from ..models.errors import UsageError
 
 _CELL_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 

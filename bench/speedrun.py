@@ -27,15 +27,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnistbench.bench.inputs import new_csv
-from mnistbench.bench.system import write_system_json
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.data import Dataset, load_dataset
-from mnistbench.models.errors import UsageError
-from mnistbench.models.preprocess import preprocess
-from mnistbench.models.registry import get_spec
-from mnistbench.models.spec import ModelSpec, TrainRecipe
-from mnistbench.models.train import _optimizer, autocast_for, evaluate, optimizer_step, resolve_device
+from .inputs import new_csv
+from .system import write_system_json
+from ..models.checkpoint import atomic_write_bytes
+from ..models.data import Dataset, load_dataset
+from ..models.errors import UsageError
+from ..models.preprocess import preprocess
+from ..models.registry import get_spec
+from ..models.spec import ModelSpec, TrainRecipe
+from ..models.train import _optimizer, autocast_for, evaluate, optimizer_step, resolve_device
 
 WARMUP_STEPS = 10
 
@@ -130,7 +130,7 @@ def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto
         if r.epochs is None:
             raise UsageError(f"{spec.name}'s recipe counts steps, not epochs; --epochs does not apply")
         r = replace(r, epochs=epochs)
-    from mnistbench.models.train import AMP_MODES
+    from ..models.train import AMP_MODES
 
     if amp not in AMP_MODES:
         raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")

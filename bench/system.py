@@ -17,9 +17,9 @@ import onnxruntime as ort
 import psutil
 import torch
 
-import mnistbench
-from mnistbench.bench.noiseprofile import machine_id
-from mnistbench.models.checkpoint import atomic_write_bytes
+from .. import __version__ as _mnistbench_version
+from .noiseprofile import machine_id
+from ..models.checkpoint import atomic_write_bytes
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +120,7 @@ def describe_system() -> dict:
         "memory_total_gib": round(vm.total / 2**30, 2),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "mnistbench": mnistbench.__version__,
+        "mnistbench": _mnistbench_version,
         "mnistbench_commit": git_commit(),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,

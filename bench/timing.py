@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from mnistbench.models.errors import UsageError
+from ..models.errors import UsageError
 
 # Defaults, shown in `mnistbench run --help`. 16 timed calls and 1 s bound the
 # cost of the slowest cell (fan-resnet at batch 512, 2 to 4 s a call on 2 cores)

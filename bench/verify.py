@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import COLUMNS, IDENTITY_FIELDS, config_id, read_csv
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import UsageError
+from . import samples as samples_io
+from .records import COLUMNS, IDENTITY_FIELDS, config_id, read_csv
+from ..models.checkpoint import atomic_write_bytes
+from ..models.errors import UsageError
 
 
 @dataclass

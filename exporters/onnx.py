@@ -21,9 +21,9 @@ import onnx
 import torch
 from torch import nn
 
-from mnistbench.models.checkpoint import atomic_write_bytes
-from mnistbench.models.errors import ExportError, keep_interrupts
-from mnistbench.models.spec import ModelSpec
+from ..models.checkpoint import atomic_write_bytes
+from ..models.errors import ExportError, keep_interrupts
+from ..models.spec import ModelSpec
 
 # Opset 18: supported by every ONNX Runtime since 1.14 and the dynamo
 # exporter's own default before torch 2.9; newer opsets add nothing these

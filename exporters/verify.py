@@ -15,7 +15,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from mnistbench.models.errors import ExportError
+from ..models.errors import ExportError
 
 # Largest |ONNX - PyTorch| allowed on any output element, fp32 on CPU. Kernels
 # differ in summation order, so exact equality is not expected; 1e-4 is about

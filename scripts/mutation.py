@@ -250,10 +250,8 @@ def _drop_pyc(path: Path) -> None:
 
 def _map_package_to_root() -> None:
     """Point an editable install's import mapping (setuptools' ``MAPPING``) at this copy of the
-    repository, using pyproject's ``package-dir``: the package folders (``bench/`` for
-    ``mnistbench.bench``) are not where Python would look, which is also why mutmut, which copies
-    the tree elsewhere, finds no tests. So the tester runs in any checkout (a ``git worktree``) with
-    the venv of another."""
+    repository, using pyproject's ``package-dir`` (``mnistbench`` is the repository's root), so the
+    tester runs in any checkout (a ``git worktree``) with the venv of another."""
     dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
     for finder in sys.meta_path:
         mapping = getattr(sys.modules.get(getattr(finder, "__module__", "")), "MAPPING", None)

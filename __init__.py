@@ -17,7 +17,7 @@ _API = ("api", "train", "export", "benchmark", "compare", "compare_live", "repro
 def __getattr__(name: str):
     if name not in _API:
         raise AttributeError(f"module 'mnistbench' has no attribute {name!r}")
-    import mnistbench.bench.api as api  # deferred: see above
+    from .bench import api  # deferred: see above
 
     return api if name == "api" else getattr(api, name)
 
