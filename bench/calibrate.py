@@ -53,7 +53,7 @@ from .noise import Neighbour, check_condition
 from .runner import Axes, Target, auto_threads_fixed
 from .system import describe_system, hygiene
 from .timing import TimingConfig
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.errors import UsageError
 
 LEVELS = (0.0, 0.02, 0.05, 0.10, 0.20)

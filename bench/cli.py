@@ -31,21 +31,14 @@ if (__name__ == "__main__" or Path(sys.argv[0]).name == "mnistbench") and \
 
 import typer  # noqa: E402  (after the Ctrl-C handler above)
 
-from . import api, console, diagnostics, inputs, planning  # noqa: E402
 from . import options as o  # noqa: E402  (the option declarations, named like their flags)
-from . import best as best_mod, doctor as doc, ray_executor as rx, speedrun as sr  # noqa: E402
+from .defaults import (DEFAULT_SPINNING, DEFAULT_THREADS, FAST, LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS,  # noqa: E402
+                       LIVE_SESSIONS, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S)
 from .entrypoint import run_app  # noqa: E402
-from .htmlreport import load_rows, write_report  # noqa: E402
-from .live import LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS  # noqa: E402
-from .live import live_timing as live_stage_timing  # noqa: E402
-from .report import models_table  # noqa: E402
-from .runtime import GpuOptions  # noqa: E402
-from .timing import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S, TimingConfig  # noqa: E402
-from .verify import verify_path  # noqa: E402
 from ..models.errors import MnistBenchError, UsageError  # noqa: E402
-from ..models.registry import select  # noqa: E402
 
-out, err, say = console.out, console.err, console.say
+# Each command imports the library it calls inside its body ("# heavy" below): the library pulls in
+# torch and ONNX Runtime (seconds), which `mnistbench --help` and option errors never need.
 
 app = typer.Typer(
     name="mnistbench",
@@ -84,7 +77,10 @@ def list_cmd() -> None:
 
     Example: mnistbench list
     """
-    out.print(models_table(select(None)))
+    from .report import models_table  # heavy
+    from ..models.registry import select  # heavy
+    from . import console  # heavy
+    console.out.print(models_table(select(None)))
 
 
 @app.command()
@@ -96,6 +92,7 @@ def train(models: o.ModelsRequired, profile: o.Profile = "paper", device: o.Devi
 
     Example: mnistbench train lenet5 zhu-mlp --profile quick
     """
+    from . import console  # heavy
     console.train(models, profile, device, seed, dataset, data_dir, artifacts_dir, amp, channels_last)
 
 
@@ -109,6 +106,7 @@ def train_all(profile: o.Profile = "paper", device: o.Device = "auto", seed: o.S
     On a GPU (--device cuda) the whole dataset stays resident on the device; add --amp bf16
     --channels-last for speed. Example: mnistbench train-all --profile quick --device cpu
     """
+    from . import console  # heavy
     console.train(None, profile, device, seed, dataset, data_dir, artifacts_dir, amp, channels_last)
 
 
@@ -124,6 +122,7 @@ def export(models: o.Models = None, profile: o.ExportProfile = None, seed: o.See
 
     Example: mnistbench export --profile quick --int8
     """
+    from . import console  # heavy
     console.export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16, fp16_io)
 
 
@@ -135,7 +134,7 @@ def run(
     dataset: o.Dataset = "mnist", warmup_iters: o.WarmupIters = WARMUP_ITERS, warmup_s: o.WarmupS = WARMUP_S,
     min_iters: o.MinIters = MIN_ITERS, min_s: o.MinS = MIN_S, rounds: o.Rounds = ROUNDS,
     max_live_sessions: o.MaxLive = 64, pin_cpus: o.PinCpus = None, reference: o.Reference = True,
-    threads: o.Threads = inputs.DEFAULT_THREADS, spinning: o.Spinning = inputs.DEFAULT_SPINNING, null: o.Null = True,
+    threads: o.Threads = DEFAULT_THREADS, spinning: o.Spinning = DEFAULT_SPINNING, null: o.Null = True,
     score: o.Score = True, repeat: o.Repeat = 1, shuffle_seed: o.ShuffleSeed = None, repeat_index: o.RepeatIndex = None,
     resume: o.Resume = False, variant: o.Variant = "fp32", precision: o.Precision = "fp32", onnx: o.Onnx = None,
     layout: o.Layout = "auto", preprocess: o.Preprocess = "unit", results_dir: o.ResultsDir = Path("results"),
@@ -153,9 +152,12 @@ def run(
 
     Example: mnistbench run --provider cpu --batch-sizes 1,32,512 --profile quick --runtime onnxruntime,torch
     """
+    from . import console, inputs, planning, ray_executor as rx  # heavy
+    from .runtime import GpuOptions  # heavy
+    from .timing import TimingConfig  # heavy
     inputs.check_executor(executor)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
-                                                                          "exports", say))
+                                                                          "exports", console.say))
     axes = planning.parse_axes(provider, runtime, batch_sizes, threads, spinning, io_mode, cuda_graph,
                                GpuOptions(device_id, cudnn_algo, tf32))
     req = planning.RunRequest(
@@ -164,8 +166,8 @@ def run(
         tuple(onnx or ()), layout, preprocess, results_dir, out_path, resume, repeat, repeat_index, shuffle_seed, null,
         reference, score, max_live_sessions, pin_cpus, allow_stale, call_timeout, data_dir, artifacts_dir)
     if executor == "ray":
-        return rx.run_everywhere(rx.run_args(ctx), nodes, address, results_dir, out_path, resume, note=err.print,
-                                 show=lambda s: out.print(s, markup=False, highlight=False))
+        return rx.run_everywhere(rx.run_args(ctx), nodes, address, results_dir, out_path, resume, note=console.err.print,
+                                 show=lambda s: console.out.print(s, markup=False, highlight=False))
     console.benchmark(req)
 
 
@@ -182,9 +184,12 @@ def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider
 
     Example: mnistbench all --profile quick --provider cpu
     """
+    from . import console, planning  # heavy
+    from .timing import TimingConfig  # heavy
+    from ..models.registry import select  # heavy
     select(models)  # unknown names fail here, before any work
-    axes = planning.parse_axes(provider, ["onnxruntime"], batch_sizes, inputs.DEFAULT_THREADS, inputs.DEFAULT_SPINNING)
-    axes = planning.usable_providers(axes, say)
+    axes = planning.parse_axes(provider, ["onnxruntime"], batch_sizes, DEFAULT_THREADS, DEFAULT_SPINNING)
+    axes = planning.usable_providers(axes, console.say)
     timing = TimingConfig(rounds=FAST[0], min_s=FAST[1], min_iters=FAST[2]) if fast else TimingConfig()
     req = planning.RunRequest(tuple(models) if models else None, axes, profile=profile, seed=seed, dataset=dataset,
                               results_dir=results_dir, data_dir=data_dir, artifacts_dir=artifacts_dir, timing=timing)
@@ -195,7 +200,7 @@ def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider
     t2 = time.perf_counter()
     console.benchmark(req)
     t3 = time.perf_counter()
-    out.print(f"wall time: train {t1 - t0:.0f} s, export {t2 - t1:.0f} s, run {t3 - t2:.0f} s, total {t3 - t0:.0f} s")
+    console.out.print(f"wall time: train {t1 - t0:.0f} s, export {t2 - t1:.0f} s, run {t3 - t2:.0f} s, total {t3 - t0:.0f} s")
 
 
 @app.command()
@@ -216,6 +221,7 @@ def reproduce(
 
     Example: mnistbench reproduce --seeds 3 ; mnistbench reproduce zhu-mlp zhu-cnn --seeds 10 --resume --out X.csv
     """
+    from . import api, console, inputs, ray_executor as rx  # heavy
     inputs.check_executor(executor)
     api.check_reproduce(models, max_retries, cpus_per_run)  # before a Ray cluster starts
     kw = dict(seeds=seeds, profile=profile, device=device, dataset=dataset, ae_study=ae_study,
@@ -245,14 +251,15 @@ def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target:
 
     Example: mnistbench speedrun speed-cnn --seeds 5 --target 0.99
     """
+    from . import console, speedrun as sr  # heavy
     spec, dev, csv_path, data, load_s = sr.prepare(model, target, device, dataset, out_path, data_dir)
-    err.print(sr.header(spec, dev, profile, load_s))
+    console.err.print(sr.header(spec, dev, profile, load_s))
     results = sr.speedrun(spec, data, seeds, device, epochs, profile, amp=amp, channels_last=channels_last,
-                          on_result=lambda r: err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
+                          on_result=lambda r: console.err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
     console.show_speedrun(f"speedrun {spec.name} ({dataset}, {dev.type}): train seconds and test accuracy per seed",
                           results, sr.summarize(results, target), target)
     sr.write_csv(csv_path, spec, dataset, dev, profile, epochs, amp, channels_last, target, results, load_s)
-    out.print(f"runs: {csv_path}")
+    console.out.print(f"runs: {csv_path}")
 
 
 @app.command()
@@ -271,12 +278,14 @@ def doctor(
 
     Example: mnistbench doctor ; mnistbench doctor --check-defaults --out results/defaults.csv
     """
+    from . import console, diagnostics, doctor as doc  # heavy
     if check_defaults:
         return console.check_defaults(models, rounds, out_path)
     if calibrate:
         modes = tuple(m.strip() for m in calibrate_modes.split(",") if m.strip())
         command = "mnistbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        return out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir, say, modes,
+        return console.out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir,
+                                                         console.say, modes,
                                                  condition, noise_seed, calibrate_configs, command, calibrate_levels),
                          markup=False, highlight=False)
     timing = diagnostics.doctor_timing(min_s)
@@ -308,6 +317,7 @@ def compare(
 
     Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
     """
+    from . import api, console  # heavy
     results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions, max_s), threads, out_path,
                            drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
                                 artifacts_dir=artifacts_dir))
@@ -321,6 +331,8 @@ def compare(
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
 def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing, threads, out_path, drift, where):
+    from . import api, console, inputs, planning  # heavy
+    from .live import live_timing as live_stage_timing  # heavy
     inputs.check_format(fmt)
     noise = api.parse_noise(noise)
     api.gate([], fail_on)  # the rules parse before any work
@@ -345,11 +357,14 @@ def report(results: o.ReportResults, out_dir: o.ReportDir = Path("report"), slo_
 
     Example: mnistbench report results/ --out-dir results/report --slo-ms 5
     """
+    from . import best as best_mod  # heavy
+    from . import console  # heavy
+    from .htmlreport import load_rows, write_report  # heavy
     if slo_ms <= 0:
         raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
     samples = best_mod.load_samples(best_mod.csv_files(results))
     path = write_report(load_rows(results), out_dir, slo_ms, [str(p) for p in results], samples)
-    out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
+    console.out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
 
 
 @app.command()
@@ -360,6 +375,7 @@ def table(csv_paths: o.TableCsvs, fmt: o.Format = "rich") -> None:
 
     Example: mnistbench table results/20261121T101500Z-mnist-quick-cpu.csv --format markdown
     """
+    from . import console, inputs  # heavy
     inputs.check_format(fmt)
     console.show_table(csv_paths, fmt)
 
@@ -372,6 +388,8 @@ def verify(path: o.VerifyPath, repair: o.Repair = False, drop_unsampled: o.DropU
 
     Example: mnistbench verify results/ ; mnistbench verify results/run.csv --repair
     """
+    from . import console  # heavy
+    from .verify import verify_path  # heavy
     bad = console.show_verify(verify_path(path, repair, drop_unsampled))
     if bad:
         raise MnistBenchError(f"{bad} results file(s) have problems (see above)")
@@ -388,6 +406,8 @@ def best(results: o.BestResults, max_accuracy_drop: o.MaxAccuracyDrop = "0.2pp",
 
     Example: mnistbench best results/cross-runtime/ --max-accuracy-drop 0.2pp --format markdown
     """
+    from . import best as best_mod  # heavy
+    from . import console, inputs  # heavy
     inputs.check_format(fmt)
     drop = inputs.accuracy_points(max_accuracy_drop)
     rows, samples = best_mod.load(results)

@@ -23,7 +23,7 @@ from .pipeline import Artifacts, artifacts_root, newest_profile, onnx_for
 from .system import describe_system, gemm_peak_gflops, write_system_json
 from .timing import TimingConfig
 from ..exporters.onnx import export_onnx
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.data import load_dataset
 from ..models.errors import UsageError
 from ..models.preprocess import preprocess

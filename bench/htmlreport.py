@@ -24,7 +24,7 @@ import numpy as np
 
 from . import best as bestcfg
 from .records import BenchmarkRecord, read_csv
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.errors import UsageError
 
 

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import psutil
 
+from .defaults import DEFAULT_SPINNING, DEFAULT_THREADS  # noqa: F401  (re-exported)
 from .runner import AUTO, PRECISIONS, RUNTIME_VARIANTS, RUNTIMES
 from .runtime import provider_name
 from ..models.errors import UsageError
 
-# Session defaults of `run` and `all` (see README, "Threads and spinning"): threads chosen per
-# cell by a short probe of 1 against one per physical core; spinning left at ONNX Runtime's default.
-DEFAULT_THREADS = "auto"
-DEFAULT_SPINNING = "default"
 VARIANTS = ("fp32", "int8", "fp16", "fp16-io")  # fp16-io: fp16 with float16 inputs and outputs
 FORMATS = ("rich", "markdown")
 

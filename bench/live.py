@@ -37,21 +37,11 @@ from .sequential import SequentialTest
 from .foreign import foreign_inputs, inspect
 from .pipeline import Artifacts, eval_inputs, onnx_for, torch_builder
 from .runner import AUTO, Axes, Target, auto_threads_fixed, run_matrix
+from .defaults import LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, LIVE_WARMUP_S
 from .timing import TimingConfig
 from ..models.data import Dataset
 from ..models.errors import UsageError
 from ..models.registry import get_spec
-
-# One stage: 4 fresh sessions a side, 6 rounds, 1 timed second a side (blocks of ~40 ms), 50 ms of
-# warm-up per session. Chosen on this 2-vCPU VM (lenet5 batch 32, unpinned, bursty neighbour): a
-# stage takes ~3 s with its session set-up, and its log ratio's spread between stages is what the
-# sequential test needs to resolve a 3% change within a minute (results/calibration/v2/).
-LIVE_SESSIONS = 4
-LIVE_ROUNDS = 6
-LIVE_MIN_S = 1.0
-LIVE_WARMUP_S = 0.05
-LIVE_MAX_S = 120.0  # the default time budget, seconds: stop with `inconclusive` after it
-
 
 def live_timing(rounds: int = LIVE_ROUNDS, min_s: float = LIVE_MIN_S) -> TimingConfig:
     """The timing of one stage: ``rounds`` rounds and ``min_s`` timed seconds a side, shared by the

@@ -23,7 +23,7 @@ import socket
 import time
 from pathlib import Path
 
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 
 SCHEMA = 1
 # The between-run spread (standard deviation of ln ratio) assumed on a host with no profile. The

@@ -25,8 +25,9 @@ import torch
 
 from ..exporters.onnx import default_opset, export_onnx, read_metadata
 from ..exporters.verify import PARITY_IMAGES, check_parity
-from ..models.checkpoint import (atomic_write_bytes, check_writable, load_checkpoint, sha256_file, state_bytes,
-                                           storage_error, sweep_temp_files, temp_path_beside)
+from ..models.checkpoint import load_checkpoint, state_bytes
+from ..models.files import (atomic_write_bytes, check_writable, sha256_file, storage_error, sweep_temp_files,
+                            temp_path_beside)
 from ..models.data import Dataset
 from ..models.errors import ExportError, StorageError, UsageError, keep_interrupts
 from ..models.preprocess import preprocess

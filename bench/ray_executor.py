@@ -40,7 +40,7 @@ import torch
 from . import reproduce as rp
 from .records import CsvAppender
 from .runtime import first_line
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.data import Dataset
 from ..models.errors import MnistBenchError, UsageError
 

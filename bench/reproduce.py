@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .records import CsvAppender
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.data import Dataset
 from ..models.errors import UsageError
 from ..models.registry import get_spec, list_models

@@ -55,7 +55,7 @@ from .runtime import (CELL_ERRORS, GRAPH_CAPTURE_CALLS, GpuOptions, OrtRuntime, 
 from .system import cpu_model
 from .timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
 from ..exporters.onnx import default_opset
-from ..models.checkpoint import atomic_write_bytes, sha256_file
+from ..models.files import atomic_write_bytes, sha256_file
 from ..models.errors import ProviderUnavailableError, StorageError, UsageError
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.errors import UsageError
 
 _CELL_ID = re.compile(r"^[A-Za-z0-9._-]+$")

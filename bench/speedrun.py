@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from .inputs import new_csv
 from .system import write_system_json
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.data import Dataset, load_dataset
 from ..models.errors import UsageError
 from ..models.preprocess import preprocess

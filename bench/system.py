@@ -19,7 +19,7 @@ import torch
 
 from .. import __version__ as _mnistbench_version
 from .noiseprofile import machine_id
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 
 
 @lru_cache(maxsize=1)

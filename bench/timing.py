@@ -15,25 +15,10 @@ from typing import Callable
 
 import numpy as np
 
+from .defaults import FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S  # noqa: F401  (re-exported)
 from ..models.errors import UsageError
 
-# Defaults, shown in `mnistbench run --help`. 16 timed calls and 1 s bound the
-# cost of the slowest cell (fan-resnet at batch 512, 2 to 4 s a call on 2 cores)
-# while small models collect thousands of samples in the 1 s. With interleaving
-# (`run --rounds R`) a cell's timed calls are spread over R blocks of
-# ceil(MIN_ITERS / R) calls and MIN_S / R seconds each: one call per block at least.
-WARMUP_ITERS = 5
-WARMUP_S = 0.2
-MIN_ITERS = 16
-MIN_S = 1.0
-# 16 rounds: `compare` judges the 25th percentile of the block medians, which 8 blocks resolve only
-# coarsely. 10 separate runs at 16 rounds against 14 at 8 (results/calibration/README.md): planted
-# ~7% slowdowns flagged in 64-90% of pairs against 51-77%.
-ROUNDS = 16
-# `mnistbench all --fast`: half the rounds, seconds and calls of a cell. On the 2-core machine here the
-# main job's run step took 341 s with the defaults and 276 s with these (median interval +-0.16% and
-# +-2.4%); about 180 s before interleaving.
-FAST = (8, 0.5, 8)  # rounds, min_s, min_iters
+# The loop's defaults (shown in `mnistbench run --help`) live in .defaults, with their reasons.
 REENTRY_CALLS = 2  # untimed calls at the start of each block: the cell's caches were just another cell's
 # Re-entry calls are skipped when they would cost more than this fraction of a block: a call that long
 # (fan-resnet at batch 512: seconds) is not measurably slowed by the caches another cell left.

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import samples as samples_io
 from .records import COLUMNS, IDENTITY_FIELDS, config_id, read_csv
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.errors import UsageError
 
 

@@ -21,7 +21,7 @@ import onnx
 import torch
 from torch import nn
 
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.errors import ExportError, keep_interrupts
 from ..models.spec import ModelSpec
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..models.checkpoint import atomic_write_bytes
+from ..models.files import atomic_write_bytes
 from ..models.errors import ExportError, keep_interrupts
 
 CALIBRATION_IMAGES = 1000  # the first 1,000 training images; more changed no accuracy we measured

@@ -19,7 +19,7 @@ import numpy as np
 
 from mnistbench.bench import samples as samples_io
 from mnistbench.bench.records import CsvAppender, error_record
-from mnistbench.models.checkpoint import atomic_write_bytes
+from mnistbench.models.files import atomic_write_bytes
 
 
 def main() -> None:

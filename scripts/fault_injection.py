@@ -40,7 +40,7 @@ import torch
 
 from mnistbench.bench.pipeline import Artifacts, load_trained, read_checkpoint, stale_reason
 from mnistbench.exporters.onnx import read_metadata
-from mnistbench.models.checkpoint import sha256_file, sweep_temp_files
+from mnistbench.models.files import sha256_file, sweep_temp_files
 from mnistbench.models.registry import get_spec
 
 MODEL = "zhu-mlp"  # the fastest registered model to train and export (smoke profile: a few seconds each)

@@ -30,8 +30,8 @@ from mnistbench.bench.pipeline import (Artifacts, export_model, null_model, onnx
 from mnistbench.bench.runtime import (CELL_ERRORS, OrtRuntime, SessionConfig, call_timeout, nonfinite_fraction,
                                       set_call_timeout)
 from mnistbench.exporters.onnx import read_metadata
-from mnistbench.models.checkpoint import (atomic_write_bytes, check_writable, load_checkpoint, save_checkpoint,
-                                          sha256_file, sweep_temp_files, temp_path_beside)
+from mnistbench.models.checkpoint import load_checkpoint, save_checkpoint
+from mnistbench.models.files import atomic_write_bytes, check_writable, sha256_file, sweep_temp_files, temp_path_beside
 from mnistbench.models.errors import CallTimeoutError, StorageError, UsageError, keep_interrupts
 from mnistbench.models.registry import get_spec
 

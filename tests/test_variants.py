@@ -47,7 +47,7 @@ def test_export_int8_and_run_both_variants(mnist, real_data_root, tmp_path, monk
     assert abs(acc["int8"] - acc["fp32"]) < 0.02
     # each variant is scored and fingerprinted on its own file, not its model name
     from mnistbench.bench.pipeline import eval_inputs
-    from mnistbench.models.checkpoint import sha256_file
+    from mnistbench.models.files import sha256_file
     from mnistbench.models.registry import get_spec
 
     x, y = eval_inputs(get_spec("zhu-cnn"), mnist)
