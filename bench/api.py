@@ -37,27 +37,42 @@ from typing import Callable
 
 import pandas as pd
 
-from . import compare as cmp
-from . import inputs
-from . import noiseprofile
-from . import reproduce as rp
-from . import samples as samples_io
-from .live import LIVE_MAX_S, LIVE_SESSIONS, check_max_s, check_sessions, live_compare, live_target, live_timing
-from .pipeline import (Artifacts, artifacts_root, export_fp16, export_int8, export_model, load_trained,
-                                       newest_profile, prepare_training, train_model)
-from .planning import (Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile,
-                                       execute)
-from .records import COLUMNS, BenchmarkRecord
-from .repeats import run_repeats
-from .runner import AUTO, Axes, RunProgress
-from .runtime import GpuOptions
-from .samples import CellSamples
-from .system import git_commit, write_system_json
-from .timing import TimingConfig
 from ..models.data import load_dataset
 from ..models.errors import MnistBenchError, UsageError
 from ..models.registry import select
 from ..models.train import AMP_MODES, ProgressFn, resolve_device
+from .analysis import compare as cmp
+from .analysis.live import (
+    LIVE_MAX_S,
+    LIVE_SESSIONS,
+    check_max_s,
+    check_sessions,
+    live_compare,
+    live_target,
+    live_timing,
+)
+from .launch.planning import Note, RunOutcome, RunRequest, _stderr, check_failures, default_profile, execute
+from .launch.repeats import run_repeats
+from .measure import inputs, noiseprofile
+from .measure import samples as samples_io
+from .measure.pipeline import (
+    Artifacts,
+    artifacts_root,
+    export_fp16,
+    export_int8,
+    export_model,
+    load_trained,
+    newest_profile,
+    prepare_training,
+    train_model,
+)
+from .measure.records import COLUMNS, BenchmarkRecord
+from .measure.runner import AUTO, Axes, RunProgress
+from .measure.samples import CellSamples
+from .measure.system import git_commit, write_system_json
+from .measure.timing import TimingConfig
+from .runtimes.runtime import GpuOptions
+from .training import reproduce as rp
 
 __all__ = ["AUTO", "Axes", "CellSamples", "Comparison", "Gate", "GpuOptions", "RunRequest", "TimingConfig",
            "benchmark", "compare", "compare_live", "export", "frame", "gate", "reproduce", "samples", "train"]

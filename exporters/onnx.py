@@ -21,8 +21,8 @@ import onnx
 import torch
 from torch import nn
 
-from ..models.files import atomic_write_bytes
 from ..models.errors import ExportError, keep_interrupts
+from ..models.files import atomic_write_bytes
 from ..models.spec import ModelSpec
 
 # Opset 18: supported by every ONNX Runtime since 1.14 and the dynamo

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..models.files import atomic_write_bytes
 from ..models.errors import ExportError, keep_interrupts
+from ..models.files import atomic_write_bytes
 
 CALIBRATION_IMAGES = 1000  # the first 1,000 training images; more changed no accuracy we measured
 CALIBRATION_BATCH = 100

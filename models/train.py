@@ -320,8 +320,9 @@ def _recon_mse(model: nn.Module, xt: torch.Tensor) -> float:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    from .checkpoint import atomic_write_bytes
     import io
+
+    from .checkpoint import atomic_write_bytes
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))

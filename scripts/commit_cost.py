@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import CsvAppender, error_record
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.records import CsvAppender, error_record
 from mnistbench.models.files import atomic_write_bytes
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mnistbench.bench.records import read_csv
+from mnistbench.bench.measure.records import read_csv
 
 ORDER = [("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "bf16"),
          ("openvino", "int8"), ("torch", "fp32"), ("torch", "bf16"), ("torch.compile", "fp32"),

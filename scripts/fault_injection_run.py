@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper, save
 
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import read_csv
-from mnistbench.bench.verify import verify
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.records import read_csv
+from mnistbench.bench.analysis.verify import verify
 
 BATCHES = "1,2,4,8,16,32"
 CELLS = 6

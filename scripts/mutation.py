@@ -20,10 +20,10 @@ per mutant, slower, for platforms without ``fork``).
 
 Usage (from the repository root, with the project's venv)::
 
-    python scripts/mutation.py bench/metrics.py bench/compare.py --sample 40 --seed 0 \\
+    python scripts/mutation.py bench/measure/metrics.py bench/analysis/compare.py --sample 40 --seed 0 \\
         --out results/quality/mutation-before
     python scripts/mutation.py --rerun results/quality/mutation-before.csv --out results/quality/mutation
-    python scripts/mutation.py bench/timing.py --list        # the mutants, without running anything
+    python scripts/mutation.py bench/measure/timing.py --list        # the mutants, without running anything
 
 Writes ``OUT.md`` (scores, survivors, equivalents with their reasons, the command, date, commit) and
 ``OUT.csv`` (one row per mutant). ``--rerun CSV`` runs again only the mutants that survived (or timed
@@ -59,14 +59,14 @@ EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents.txt"
 # the first failure) and, optionally, the functions to mutate (qualified names; nested functions as
 # ``outer.inner``). Chosen by what imports and calls the file; the pins_* files were written for this.
 TARGETS: dict[str, dict] = {
-    "bench/timing.py": {"tests": ["tests/test_pins_timing.py", "tests/test_bench.py", "tests/test_runner.py"]},
-    "bench/metrics.py": {"tests": ["tests/test_pins_metrics.py", "tests/test_bench.py", "tests/test_compare.py"]},
-    "bench/records.py": {"tests": ["tests/test_pins_records.py", "tests/test_bench.py", "tests/test_runner.py"]},
-    "bench/compare.py": {"tests": ["tests/test_pins_compare.py", "tests/test_between_runs.py", "tests/test_compare.py"]},
-    "bench/sequential.py": {"tests": ["tests/test_sequential.py"]},
-    "bench/noiseprofile.py": {"tests": ["tests/test_between_runs.py"]},
-    "bench/live.py": {"tests": ["tests/test_compare.py"], "functions": ["stage_log_ratio", "live_compare", "check_max_s"]},
-    "bench/runner.py": {"tests": ["tests/test_pins_runner.py", "tests/test_runner.py", "tests/test_compare.py"],
+    "bench/measure/timing.py": {"tests": ["tests/test_pins_timing.py", "tests/test_bench.py", "tests/test_runner.py"]},
+    "bench/measure/metrics.py": {"tests": ["tests/test_pins_metrics.py", "tests/test_bench.py", "tests/test_compare.py"]},
+    "bench/measure/records.py": {"tests": ["tests/test_pins_records.py", "tests/test_bench.py", "tests/test_runner.py"]},
+    "bench/analysis/compare.py": {"tests": ["tests/test_pins_compare.py", "tests/test_between_runs.py", "tests/test_compare.py"]},
+    "bench/analysis/sequential.py": {"tests": ["tests/test_sequential.py"]},
+    "bench/measure/noiseprofile.py": {"tests": ["tests/test_between_runs.py"]},
+    "bench/analysis/live.py": {"tests": ["tests/test_compare.py"], "functions": ["stage_log_ratio", "live_compare", "check_max_s"]},
+    "bench/measure/runner.py": {"tests": ["tests/test_pins_runner.py", "tests/test_runner.py", "tests/test_compare.py"],
                         "functions": ["run_matrix.measure_group", "run_matrix.commit", "run_matrix.prepare",
                                       "_record"]},
 }

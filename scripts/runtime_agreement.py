@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 import openvino as ov
 
-from mnistbench.bench.pipeline import Artifacts, eval_inputs
+from mnistbench.bench.measure.pipeline import Artifacts, eval_inputs
 from mnistbench.models.data import load_dataset
 from mnistbench.models.registry import select
 

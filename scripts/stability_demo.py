@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.bench.records import read_csv
-from mnistbench.bench.report import STABILITY_WARN
+from mnistbench.bench.measure.records import read_csv
+from mnistbench.bench.analysis.report import STABILITY_WARN
 
 
 def _burn() -> None:

@@ -35,7 +35,7 @@ def help_page(command: str | None) -> str:
 
 def csv_header() -> str:
     """The header line of a results CSV, as ``run`` writes it."""
-    from mnistbench.bench.records import COLUMNS
+    from mnistbench.bench.measure.records import COLUMNS
 
     return ",".join(COLUMNS) + "\n"
 

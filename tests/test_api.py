@@ -11,8 +11,8 @@ import pytest
 
 import mnistbench
 from mnistbench.bench import api
-from mnistbench.bench.records import read_csv
-from mnistbench.bench.samples import folder_for, read_cell
+from mnistbench.bench.measure.records import read_csv
+from mnistbench.bench.measure.samples import folder_for, read_cell
 from mnistbench.models.errors import UsageError
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -43,11 +43,11 @@ from conftest import _matmul_chain, real_data_root
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from mnistbench.bench import samples as samples_io
+from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.cli import app
-from mnistbench.bench.foreign import inspect
-from mnistbench.bench.records import COLUMNS, CsvAppender, read_csv
-from mnistbench.bench.runtime import set_call_timeout
+from mnistbench.bench.runtimes.foreign import inspect
+from mnistbench.bench.measure.records import COLUMNS, CsvAppender, read_csv
+from mnistbench.bench.runtimes.runtime import set_call_timeout
 from mnistbench.models.errors import MnistBenchError
 
 runner = CliRunner()
@@ -453,7 +453,7 @@ def test_matrix_holds_at_least_sixty_distinct_cases_and_its_table_is_true():
 @pytest.mark.parametrize("case, build, code, words", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(case, build, code, words, tmp_path, monkeypatch, base):
     if case == "cuda-unusable":
-        from mnistbench.bench.runtime import check_provider
+        from mnistbench.bench.runtimes.runtime import check_provider
         from mnistbench.models.errors import ProviderUnavailableError
 
         try:

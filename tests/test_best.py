@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnistbench.bench import best
+from mnistbench.bench.analysis import best
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import COLUMNS, error_record
+from mnistbench.bench.measure.records import COLUMNS, error_record
 
 runner = CliRunner()
 

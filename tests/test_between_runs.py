@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnistbench.bench import compare as cmp
-from mnistbench.bench import noiseprofile
+from mnistbench.bench.analysis import compare as cmp
+from mnistbench.bench.measure import noiseprofile
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import BenchmarkRecord
-from mnistbench.bench.samples import CellSamples
+from mnistbench.bench.measure.records import BenchmarkRecord
+from mnistbench.bench.measure.samples import CellSamples
 
 runner = CliRunner()
 
@@ -149,7 +149,8 @@ def test_compare_cli_says_when_no_profile_is_known_and_takes_noise_auto(tmp_path
 def test_gate_messages_name_the_live_cure_and_omit_accuracy_of_unscored_rows(capsys):
     """A live A/B's inconclusive cell says to raise --max-s (not to "use --live"); a gate line of an
     unscored row shows no "accuracy +nan pp"; separate runs keep "measure more or use --live"."""
-    from mnistbench.bench import api, console
+    from mnistbench.bench import api
+    from mnistbench.bench.cli import console
 
     base, new = result_set("b", 1.0, 1.0), result_set("n", 1.3, 1.0, seed=1)
     (slow,), _, _ = cmp.compare(base, new, sigma=0.0)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import COLUMNS
+from mnistbench.bench.measure.records import COLUMNS
 from mnistbench.models.registry import list_models
 
 runner = CliRunner()
@@ -79,7 +79,7 @@ def test_all_smoke_end_to_end(mnist, real_data_root, tmp_path):
 
 
 def test_cuda_on_cpu_host_fails_cleanly_and_writes_nothing(tmp_path):
-    from mnistbench.bench.runtime import check_provider
+    from mnistbench.bench.runtimes.runtime import check_provider
     from mnistbench.models.errors import ProviderUnavailableError
 
     try:

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnistbench.bench import compare as cmp
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.metrics import BlockCI, BlockSet
-from mnistbench.bench.samples import CellSamples
+from mnistbench.bench.analysis import compare as cmp
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.metrics import BlockCI, BlockSet
+from mnistbench.bench.measure.samples import CellSamples
 from mnistbench.bench.cli import app
-from mnistbench.bench.runner import Axes, Target, run_matrix
-from mnistbench.bench.timing import TimingConfig
+from mnistbench.bench.measure.runner import Axes, Target, run_matrix
+from mnistbench.bench.measure.timing import TimingConfig
 from mnistbench.models.errors import UsageError
 
 
@@ -29,7 +29,7 @@ from mnistbench.models.errors import UsageError
 def no_between_run_spread(monkeypatch):
     """These tests pin the within-run rules: two sides with no between-run spread (sigma 0) unless a
     test asks for one; the reference network's movement still widens (tests/test_between_runs.py)."""
-    from mnistbench.bench import noiseprofile
+    from mnistbench.bench.measure import noiseprofile
 
     monkeypatch.setattr(noiseprofile, "DEFAULT_SIGMA", 0.0)
 
@@ -247,7 +247,7 @@ def test_inconclusive_is_reported_and_fails_only_when_asked(template, tmp_path, 
     n = synthetic(template, {"m": [x * 1.02 for x in noisy_blocks(rng, 1.0, drift=0.08)]}, "n")
     (c,), _, _ = cmp.compare(b, n)
     assert c.verdict == "inconclusive"
-    from mnistbench.bench import cli
+    from mnistbench.bench.cli import app as cli
 
     monkeypatch.setattr(cmp, "load", lambda p: b if str(p) == "b" else n)
     res = runner.invoke(app, ["compare", "b", "n", "--fail-on", "p50:+5%"])
@@ -278,8 +278,8 @@ def test_live_runs_stages_of_fresh_sessions_until_the_sequential_test_decides(ch
     the same rounds, and gives one round-paired log ratio; the test looks at stage 6 (the first
     scheduled look) and stops: 3x the MatMuls is `slower` there, with the ratio and interval of the
     six stage values, and the stages and seconds it took."""
-    from mnistbench.bench import sequential as seq
-    from mnistbench.bench.live import live_compare, stage_log_ratio
+    from mnistbench.bench.analysis import sequential as seq
+    from mnistbench.bench.analysis.live import live_compare, stage_log_ratio
 
     x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
     ta = Target("a", chains[0], "null", x, x[:0], None, None, fixed_batch=4, variant="foreign")
@@ -314,7 +314,7 @@ def test_live_runs_stages_of_fresh_sessions_until_the_sequential_test_decides(ch
 def test_stage_log_ratio_pairs_blocks_by_round():
     """Per round: mean ln(block median) of the new side minus the base side's; then the median over
     rounds. A round where the whole machine ran 50% slower moves both sides and not the estimate."""
-    from mnistbench.bench.live import stage_log_ratio
+    from mnistbench.bench.analysis.live import stage_log_ratio
 
     def bset(meds, rounds):
         blocks = [np.full(5, int(m * 1e6), np.int64) for m in meds]
@@ -333,7 +333,7 @@ def test_calibration_live_mode_runs_no_separate_process(tmp_path, chains, monkey
     process is started, and every trial row is a live one, judged with the live gate."""
     import csv as _csv
 
-    from mnistbench.bench import calibrate as cal
+    from mnistbench.bench.analysis import calibrate as cal
 
     calls = []
 

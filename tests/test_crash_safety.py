@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from mnistbench.bench.pipeline import Artifacts, export_model, train_model
-from mnistbench.bench.records import read_csv
+from mnistbench.bench.measure.pipeline import Artifacts, export_model, train_model
+from mnistbench.bench.measure.records import read_csv
 from mnistbench.models.registry import get_spec
 
 BATCHES = "1,2,4,8,16,32"
@@ -83,7 +83,7 @@ def test_refuses_to_overwrite_results(smoke_artifacts, real_data_root, tmp_path)
 
 
 def test_sigint_inside_a_cell_commit_is_held_until_the_commit_ends():
-    from mnistbench.bench.runner import _deferred_sigint
+    from mnistbench.bench.measure.runner import _deferred_sigint
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see above)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench.bench.records import read_csv
+from mnistbench.bench.measure.records import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 INT8_RUN = ROOT / "results" / "20261121T173401Z-mnist-quick-cpu.csv"  # ONNX Runtime fp32 and int8, real run

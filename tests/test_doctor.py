@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from mnistbench.bench import doctor as doc
+from mnistbench.bench.analysis import doctor as doc
 from mnistbench.bench.cli import app
 from mnistbench.exporters.onnx import export_onnx
 from mnistbench.models.registry import get_spec

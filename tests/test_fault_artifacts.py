@@ -25,9 +25,9 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from safetensors.torch import save_file
 
-from mnistbench.bench.pipeline import (Artifacts, export_model, null_model, onnx_for, read_checkpoint, stale_reason,
+from mnistbench.bench.measure.pipeline import (Artifacts, export_model, null_model, onnx_for, read_checkpoint, stale_reason,
                                        train_model)
-from mnistbench.bench.runtime import (CELL_ERRORS, OrtRuntime, SessionConfig, call_timeout, nonfinite_fraction,
+from mnistbench.bench.runtimes.runtime import (CELL_ERRORS, OrtRuntime, SessionConfig, call_timeout, nonfinite_fraction,
                                       set_call_timeout)
 from mnistbench.exporters.onnx import read_metadata
 from mnistbench.models.checkpoint import load_checkpoint, save_checkpoint
@@ -358,7 +358,7 @@ def test_ctrl_c_stops_a_call_that_never_returns(tmp_path):
     code = textwrap.dedent(f"""
         import numpy as np
         from pathlib import Path
-        from mnistbench.bench.runtime import OrtRuntime, SessionConfig, set_call_timeout
+        from mnistbench.bench.runtimes.runtime import OrtRuntime, SessionConfig, set_call_timeout
         set_call_timeout(0)  # no time limit: only Ctrl-C can end the call
         rt = OrtRuntime(Path({str(path)!r}), SessionConfig("cpu", 1))
         print("calling", flush=True)
@@ -381,7 +381,7 @@ def test_ctrl_c_stops_a_call_that_never_returns(tmp_path):
 
 @pytest.mark.integration
 def test_run_records_a_never_ending_model_as_an_error_row(tmp_path, real_data_root):
-    from mnistbench.bench.records import read_csv
+    from mnistbench.bench.measure.records import read_csv
 
     path = forever_model(tmp_path / "forever.onnx")
     res = subprocess.run(cli("run", "--onnx", path, "--no-null", "--no-score", "--batch-sizes", "1", "--threads", "1",
@@ -424,7 +424,7 @@ def log_of_signed_sums(path: Path) -> Path:
 
 @pytest.mark.integration
 def test_run_flags_nonfinite_outputs_on_the_row_and_warns(tmp_path, mnist, real_data_root):
-    from mnistbench.bench.records import read_csv
+    from mnistbench.bench.measure.records import read_csv
 
     path = log_of_signed_sums(tmp_path / "logsum.onnx")
     out = tmp_path / "nf.csv"

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from mnistbench.bench.cli import app
-from mnistbench.bench.foreign import inspect
+from mnistbench.bench.runtimes.foreign import inspect
 from mnistbench.models.errors import UsageError
 from mnistbench.models.preprocess import preprocess
 from mnistbench.models.registry import get_spec

@@ -14,9 +14,9 @@ import torch
 from typer.testing import CliRunner
 
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import COLUMNS, read_csv
-from mnistbench.bench.runner import AUTO, Axes, Target, applies, plan
-from mnistbench.bench.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, TorchRuntime,
+from mnistbench.bench.measure.records import COLUMNS, read_csv
+from mnistbench.bench.measure.runner import AUTO, Axes, Target, applies, plan
+from mnistbench.bench.runtimes.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, TorchRuntime,
                                       cuda_graph_blockers, options_label, provider_options, validate_config)
 from mnistbench.models.errors import ProviderUnavailableError, UsageError
 from mnistbench.models.registry import get_spec
@@ -25,7 +25,7 @@ runner = CliRunner()
 
 
 def _cuda_usable() -> bool:
-    from mnistbench.bench.runtime import check_provider
+    from mnistbench.bench.runtimes.runtime import check_provider
 
     try:
         check_provider("cuda")
@@ -55,7 +55,7 @@ def test_cuda_graph_heuristic_tf32_and_device_are_passed_through():
 
 
 def test_torch_cuda_rows_search_cudnn_as_onnx_runtime_does():
-    from mnistbench.bench.runner import torch_gpu_label
+    from mnistbench.bench.measure.runner import torch_gpu_label
 
     assert torch_gpu_label(GpuOptions()) == "cudnn_benchmark=1;tf32=0"  # EXHAUSTIVE <-> cudnn.benchmark
     assert torch_gpu_label(GpuOptions(0, "heuristic", True)) == "cudnn_benchmark=0;tf32=1"
@@ -184,7 +184,7 @@ def test_run_refuses_gpu_options_that_cannot_apply(args, message):
 
 
 def test_results_of_schema_3_still_read(tmp_path):
-    from mnistbench.bench.records import error_record
+    from mnistbench.bench.measure.records import error_record
 
     rec = error_record("x", model="m", batch_size=1, io_mode="device", provider_options="a=1")
     path = tmp_path / "old.csv"
@@ -226,7 +226,7 @@ def test_fp16_variant_keeps_float32_io_and_agrees(tmp_path):
 
 
 def test_export_fp16_on_real_mnist_reports_parity(mnist_small, tmp_path):
-    from mnistbench.bench.pipeline import Artifacts, export_fp16, export_model, train_model
+    from mnistbench.bench.measure.pipeline import Artifacts, export_fp16, export_model, train_model
 
     spec = get_spec("zhu-cnn")
     arts = Artifacts(tmp_path, "mnist", "smoke", 0)
@@ -248,9 +248,9 @@ def test_export_fp16_on_real_mnist_reports_parity(mnist_small, tmp_path):
     rt = OrtRuntime(path, SessionConfig("cpu"))
     assert rt.input_dtype == np.float16
 
-    from mnistbench.bench.pipeline import eval_inputs, torch_builder
-    from mnistbench.bench.runner import run_matrix
-    from mnistbench.bench.timing import TimingConfig
+    from mnistbench.bench.measure.pipeline import eval_inputs, torch_builder
+    from mnistbench.bench.measure.runner import run_matrix
+    from mnistbench.bench.measure.timing import TimingConfig
 
     x, y = eval_inputs(spec, mnist_small)
     t = Target("zhu-cnn", path, "classify", x, y, torch_builder(spec, arts), spec.flops, variant="fp16-io")
@@ -265,7 +265,7 @@ def test_export_fp16_on_real_mnist_reports_parity(mnist_small, tmp_path):
 
 @pytest.mark.skipif(_cuda_usable(), reason="checks TensorRT skipping on a host without it")
 def test_tensorrt_absent_is_skipped_with_a_reason_when_other_providers_remain(monkeypatch, tmp_path):
-    from mnistbench.bench import planning
+    from mnistbench.bench.launch import planning
 
     assert planning.check_runtime_providers(["onnxruntime"], ["cpu", "tensorrt"]) == ["cpu"]
     with pytest.raises(ProviderUnavailableError):
@@ -318,9 +318,9 @@ def test_device_mode_and_cuda_graph_match_end_to_end(tmp_path):
 
 @needs_gpu
 def test_matrix_on_cuda_every_io_mode_with_gpu_peak(tmp_path):
-    from mnistbench.bench.runner import run_matrix
-    from mnistbench.bench.system import gemm_peaks
-    from mnistbench.bench.timing import TimingConfig
+    from mnistbench.bench.measure.runner import run_matrix
+    from mnistbench.bench.measure.system import gemm_peaks
+    from mnistbench.bench.measure.timing import TimingConfig
     from mnistbench.exporters.onnx import export_onnx
 
     spec = get_spec("lenet5")
@@ -392,7 +392,7 @@ def test_device_script_refuses_unknown_steps_and_missing_parts(tmp_path):
 
 
 def test_gemm_peak_per_device_cuda_only_where_torch_sees_a_gpu():
-    from mnistbench.bench.system import gemm_peaks
+    from mnistbench.bench.measure.system import gemm_peaks
 
     peaks = gemm_peaks(["cpu", "cuda"])
     assert peaks["cpu"] > 0

@@ -21,7 +21,7 @@ def mutation():
     return mod
 
 
-@pytest.mark.parametrize("path", ["bench/timing.py", "bench/compare.py"])
+@pytest.mark.parametrize("path", ["bench/measure/timing.py", "bench/analysis/compare.py"])
 def test_every_mutant_parses_and_changes_one_place(mutation, path):
     src = (ROOT / path).read_text()
     ms = mutation.generate(path)
@@ -38,7 +38,7 @@ def test_every_mutant_parses_and_changes_one_place(mutation, path):
 
 
 def test_runner_mutants_stay_in_the_named_functions(mutation):
-    ms = mutation.generate("bench/runner.py", mutation.TARGETS["bench/runner.py"]["functions"])
+    ms = mutation.generate("bench/measure/runner.py", mutation.TARGETS["bench/measure/runner.py"]["functions"])
     assert ms and {m.function for m in ms} <= {"run_matrix.measure_group", "run_matrix.commit",
                                                 "run_matrix.prepare", "_record"}
 

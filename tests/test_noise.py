@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from mnistbench.bench import noise
+from mnistbench.bench.analysis import noise
 from mnistbench.models.errors import UsageError
 
 

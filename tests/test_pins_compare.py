@@ -15,10 +15,10 @@ import math
 import numpy as np
 import pytest
 
-from mnistbench.bench import compare as cmp
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import CsvAppender, error_record
-from mnistbench.bench.samples import CellSamples
+from mnistbench.bench.analysis import compare as cmp
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.records import CsvAppender, error_record
+from mnistbench.bench.measure.samples import CellSamples
 from mnistbench.models.errors import UsageError
 
 
@@ -26,7 +26,7 @@ from mnistbench.models.errors import UsageError
 def no_between_run_spread(monkeypatch):
     """These tests pin the within-run rules: two sides with no between-run spread (sigma 0) unless a
     test asks for one; the reference network's movement still widens (tests/test_between_runs.py)."""
-    from mnistbench.bench import noiseprofile
+    from mnistbench.bench.measure import noiseprofile
 
     monkeypatch.setattr(noiseprofile, "DEFAULT_SIGMA", 0.0)
 

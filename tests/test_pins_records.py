@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from mnistbench.bench import records
-from mnistbench.bench.records import (ADDED_COLUMNS, COLUMNS, IDENTITY_FIELDS, SCHEMA_VERSION, BenchmarkRecord,
+from mnistbench.bench.measure import records
+from mnistbench.bench.measure.records import (ADDED_COLUMNS, COLUMNS, IDENTITY_FIELDS, SCHEMA_VERSION, BenchmarkRecord,
                                       CsvAppender, config_id, error_record, read_csv, writer_lock)
 from mnistbench.models.errors import UsageError
 

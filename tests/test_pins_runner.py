@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from mnistbench.bench import runner
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.metrics import BlockCI, BlockSet
-from mnistbench.bench.records import read_csv
-from mnistbench.bench.runner import Axes, Target, _Cell, _record, run_matrix
-from mnistbench.bench.runtime import Placement
-from mnistbench.bench.samples import CellSamples
-from mnistbench.bench.timing import TimingConfig
+from mnistbench.bench.measure import runner
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.metrics import BlockCI, BlockSet
+from mnistbench.bench.measure.records import read_csv
+from mnistbench.bench.measure.runner import Axes, Target, _Cell, _record, run_matrix
+from mnistbench.bench.runtimes.runtime import Placement
+from mnistbench.bench.measure.samples import CellSamples
+from mnistbench.bench.measure.timing import TimingConfig
 
 MS = 1_000_000
 QUALITY = {"accuracy_top1": 0.98, "test_mse": math.nan, "agreement_top1_vs_torch": 1.0, "max_abs_diff_vs_torch": 2e-6}
@@ -176,7 +176,7 @@ def stepping_runtime(monkeypatch) -> "SteppingClock":
     """Every ONNX Runtime call takes exactly one clock step (counted per batch size); sleeps are free."""
     import time
 
-    from mnistbench.bench import runtime as rt_mod
+    from mnistbench.bench.runtimes import runtime as rt_mod
 
     clock = SteppingClock()
     real = rt_mod.OrtRuntime.run
@@ -267,7 +267,7 @@ def test_a_failing_reference_is_dropped_and_a_failing_model_is_an_error_row(chai
                                                                            monkeypatch):
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
-    from mnistbench.bench import runtime as rt_mod
+    from mnistbench.bench.runtimes import runtime as rt_mod
 
     bad = matmul_chain(tmp_path / "bad.onnx", 1)
     real, real_init = rt_mod.OrtRuntime.run, rt_mod.OrtRuntime.__init__

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from mnistbench.bench import timing
-from mnistbench.bench.timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
+from mnistbench.bench.measure import timing
+from mnistbench.bench.measure.timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
 from mnistbench.models.errors import UsageError
 
 MS = 1_000_000  # ns

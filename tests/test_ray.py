@@ -20,10 +20,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
-from mnistbench.bench import reproduce as rp
-from mnistbench.bench import samples as samples_io
+from mnistbench.bench.training import reproduce as rp
+from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.cli import app
-from mnistbench.bench.records import CsvAppender, read_csv
+from mnistbench.bench.measure.records import CsvAppender, read_csv
 
 runner = CliRunner()
 SMOKE = ("reproduce", "zhu-mlp", "--profile", "smoke", "--no-ae-study")
@@ -50,7 +50,7 @@ def data_env(monkeypatch, tmp_path, real_data_root):
 @pytest.fixture(scope="module")
 def cluster():
     pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
-    from mnistbench.bench.ray_executor import RayCluster
+    from mnistbench.bench.launch.ray_executor import RayCluster
 
     with RayCluster() as c:
         yield c

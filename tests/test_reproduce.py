@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mnistbench.bench import reproduce as rp
+from mnistbench.bench.training import reproduce as rp
 from mnistbench.bench.cli import app
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec, select

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.records import read_csv
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.records import read_csv
 
 pytestmark = pytest.mark.integration
 

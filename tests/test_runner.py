@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from mnistbench.bench import runtime as rt_mod
-from mnistbench.bench import samples as samples_io
-from mnistbench.bench.pipeline import (NULL_MODEL, Artifacts, export_model, null_model, onnx_for, eval_inputs,
+from mnistbench.bench.runtimes import runtime as rt_mod
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.pipeline import (NULL_MODEL, Artifacts, export_model, null_model, onnx_for, eval_inputs,
                                        torch_builder, train_model)
-from mnistbench.bench.records import COLUMNS, read_csv
-from mnistbench.bench.runner import Axes, Target, plan, run_matrix
-from mnistbench.bench.timing import TimingConfig
+from mnistbench.bench.measure.records import COLUMNS, read_csv
+from mnistbench.bench.measure.runner import Axes, Target, plan, run_matrix
+from mnistbench.bench.measure.timing import TimingConfig
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec
 
@@ -161,7 +161,7 @@ def test_an_ep_failure_at_run_time_raises_instead_of_rerunning_on_cpu(tmp_path):
     import onnx
     from onnxruntime.capi.onnxruntime_pybind11_state import EPFail
 
-    from mnistbench.bench.runtime import OrtRuntime, SessionConfig
+    from mnistbench.bench.runtimes.runtime import OrtRuntime, SessionConfig
 
     h = onnx.helper
     x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])

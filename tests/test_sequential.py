@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mnistbench.bench import sequential as seq
+from mnistbench.bench.analysis import sequential as seq
 
 
 def test_each_look_spends_an_equal_share_of_alpha():

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from mnistbench.bench import speedrun as sr
+from mnistbench.bench.training import speedrun as sr
 from mnistbench.bench.cli import app
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec

@@ -46,7 +46,7 @@ def test_export_int8_and_run_both_variants(mnist, real_data_root, tmp_path, monk
     acc = {r["variant"]: float(r["accuracy_top1"]) for r in rows}
     assert abs(acc["int8"] - acc["fp32"]) < 0.02
     # each variant is scored and fingerprinted on its own file, not its model name
-    from mnistbench.bench.pipeline import eval_inputs
+    from mnistbench.bench.measure.pipeline import eval_inputs
     from mnistbench.models.files import sha256_file
     from mnistbench.models.registry import get_spec
 

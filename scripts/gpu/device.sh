@@ -86,7 +86,7 @@ step_install() {
     mb doctor --no-sweep 2>&1 | tee "$res/doctor.log"
     "$py" - <<'PY' || die "the CUDA EP is not usable here (line above); nothing would be labelled CUDA"
 import sys
-from mnistbench.bench.runtime import check_provider
+from mnistbench.bench.runtimes.runtime import check_provider
 from mnistbench.models.errors import ProviderUnavailableError
 try:
     check_provider("cuda")

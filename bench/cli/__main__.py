@@ -1,0 +1,5 @@
+"""``python -m mnistbench.bench.cli``: the same as the ``mnistbench`` command."""
+
+from .app import main
+
+main()

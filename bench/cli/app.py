@@ -1,0 +1,436 @@
+"""The ``mnistbench`` command line: thin Typer commands over the library.
+
+Each command parses its options (declared in :mod:`bench.options`, checked by :mod:`bench.inputs`),
+calls one function of :mod:`bench.api` (or of the module named for the job) and prints with
+:mod:`bench.console`. Every command runs inside one error boundary: an expected failure
+(:class:`MnistBenchError`) becomes one line on stderr and its exit code (2 for unusable input,
+1 otherwise), never a traceback. Progress bars go to stderr, tables to stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def _interrupted_while_starting(signum, frame):
+    """Ctrl-C while the command line still imports (typer, rich, numpy: up to a second on a loaded
+    machine): one line and exit 130, as during a command. :func:`main` puts Python's handler back."""
+    print("mnistbench: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+
+
+if (Path(sys.argv[0]).name == "mnistbench" or Path(sys.argv[0]).resolve() == Path(__file__).with_name("__main__.py")) \
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import typer  # noqa: E402  (after the Ctrl-C handler above)
+
+from . import options as o  # noqa: E402  (the option declarations, named like their flags)
+from ..measure.defaults import (DEFAULT_SPINNING, DEFAULT_THREADS, FAST, LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S)  # noqa: E402
+from .entrypoint import run_app  # noqa: E402
+from ...models.errors import MnistBenchError, UsageError  # noqa: E402
+
+# Each command imports the library it calls inside its body ("# heavy" below): the library pulls in
+# torch and ONNX Runtime (seconds), which `mnistbench --help` and option errors never need.
+
+app = typer.Typer(
+    name="mnistbench",
+    help="Reproduce published MNIST papers in PyTorch, export them to ONNX, and benchmark them on "
+         "ONNX Runtime execution providers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def guarded(fn=None, *, exit_code: int | None = None, interrupted: str = "interrupted; finished results were kept"):
+    """Run a command inside the error boundary: an error's one line and its exit code (``exit_code``
+    for every error where given), or ``interrupted`` and 130 on Ctrl-C."""
+    if fn is None:
+        return functools.partial(guarded, exit_code=exit_code, interrupted=interrupted)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MnistBenchError as exc:
+            print(f"mnistbench: error: {exc}", file=sys.stderr)
+            raise typer.Exit(exit_code or exc.exit_code) from None
+        except KeyboardInterrupt:
+            print(f"mnistbench: {interrupted}", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command("list")
+@guarded
+def list_cmd() -> None:
+    """List the registered models: paper, reported figure, parameters, FLOPs.
+
+    Example: mnistbench list
+    """
+    from ..analysis.report import models_table  # heavy
+    from ...models.registry import select  # heavy
+    from . import console  # heavy
+    console.out.print(models_table(select(None)))
+
+
+@app.command()
+@guarded
+def train(models: o.ModelsRequired, profile: o.Profile = "paper", device: o.Device = "auto", seed: o.Seed = 0,
+          dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+          amp: o.Amp = "off", channels_last: o.ChannelsLast = False) -> None:
+    """Train the named models with a profile's recipe and save checkpoints.
+
+    Example: mnistbench train lenet5 zhu-mlp --profile quick
+    """
+    from . import console  # heavy
+    console.train(models, profile, device, seed, dataset, data_dir, artifacts_dir, amp, channels_last)
+
+
+@app.command("train-all")
+@guarded
+def train_all(profile: o.Profile = "paper", device: o.Device = "auto", seed: o.Seed = 0, dataset: o.Dataset = "mnist",
+              data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None, amp: o.Amp = "off",
+              channels_last: o.ChannelsLast = False) -> None:
+    """Train every registered model with its paper's recipe (or a reduced profile).
+
+    On a GPU (--device cuda) the whole dataset stays resident on the device; add --amp bf16
+    --channels-last for speed. Example: mnistbench train-all --profile quick --device cpu
+    """
+    from . import console  # heavy
+    console.train(None, profile, device, seed, dataset, data_dir, artifacts_dir, amp, channels_last)
+
+
+@app.command()
+@guarded
+def export(models: o.Models = None, profile: o.ExportProfile = None, seed: o.Seed = 0, dataset: o.Dataset = "mnist",
+           int8: o.Int8 = False, fp16: o.Fp16 = False, fp16_io: o.Fp16Io = False, data_dir: o.DataDir = None,
+           artifacts_dir: o.ArtifactsDir = None) -> None:
+    """Export trained checkpoints to ONNX (dynamic batch) and prove parity with PyTorch.
+
+    Export fails unless top-1 agreement on 1,000 real test images is 100% and the
+    largest logit difference is within 1e-4.
+
+    Example: mnistbench export --profile quick --int8
+    """
+    from . import console  # heavy
+    console.export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16, fp16_io)
+
+
+@app.command()
+@guarded
+def run(
+    ctx: typer.Context, models: o.Models = None, provider: o.Provider = ["cpu"], runtime: o.Runtime = ["onnxruntime"],
+    batch_sizes: o.BatchSizes = "1,8,32,128,512", profile: o.RunProfile = None, seed: o.Seed = 0,
+    dataset: o.Dataset = "mnist", warmup_iters: o.WarmupIters = WARMUP_ITERS, warmup_s: o.WarmupS = WARMUP_S,
+    min_iters: o.MinIters = MIN_ITERS, min_s: o.MinS = MIN_S, rounds: o.Rounds = ROUNDS,
+    max_live_sessions: o.MaxLive = 64, pin_cpus: o.PinCpus = None, reference: o.Reference = True,
+    threads: o.Threads = DEFAULT_THREADS, spinning: o.Spinning = DEFAULT_SPINNING, null: o.Null = True,
+    score: o.Score = True, repeat: o.Repeat = 1, shuffle_seed: o.ShuffleSeed = None, repeat_index: o.RepeatIndex = None,
+    resume: o.Resume = False, variant: o.Variant = "fp32", precision: o.Precision = "fp32", onnx: o.Onnx = None,
+    layout: o.Layout = "auto", preprocess: o.Preprocess = "unit", results_dir: o.ResultsDir = Path("results"),
+    out_path: o.RunOut = None, io_mode: o.IoMode = "end-to-end", cuda_graph: o.CudaGraph = False,
+    cudnn_algo: o.CudnnAlgo = "exhaustive", tf32: o.Tf32 = False, device_id: o.DeviceId = 0,
+    executor: o.Executor = "local", nodes: o.Nodes = "all", address: o.RayAddress = None,
+    allow_stale: o.AllowStale = False, call_timeout: o.CallTimeout = None, data_dir: o.DataDir = None,
+    artifacts_dir: o.ArtifactsDir = None,
+) -> None:
+    """Benchmark exported models: accuracy on the full test set, latency and throughput per batch size.
+
+    Each cell confirms from the session itself that the requested execution
+    provider is the one in use; a provider that is not really usable is an
+    error before any row is written.
+
+    Example: mnistbench run --provider cpu --batch-sizes 1,32,512 --profile quick --runtime onnxruntime,torch
+    """
+    from . import console
+    from ..measure import inputs
+    from ..launch import planning, ray_executor as rx  # heavy
+    from ..runtimes.runtime import GpuOptions  # heavy
+    from ..measure.timing import TimingConfig  # heavy
+    inputs.check_executor(executor)
+    profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
+                                                                          "exports", console.say))
+    axes = planning.parse_axes(provider, runtime, batch_sizes, threads, spinning, io_mode, cuda_graph,
+                               GpuOptions(device_id, cudnn_algo, tf32))
+    req = planning.RunRequest(
+        tuple(models) if models else None, axes, TimingConfig(warmup_iters, warmup_s, min_iters, min_s, rounds),
+        tuple(inputs.row_variants(variant, precision, list(axes.runtimes))), profile, seed, dataset,
+        tuple(onnx or ()), layout, preprocess, results_dir, out_path, resume, repeat, repeat_index, shuffle_seed, null,
+        reference, score, max_live_sessions, pin_cpus, allow_stale, call_timeout, data_dir, artifacts_dir)
+    if executor == "ray":
+        return rx.run_everywhere(rx.run_args(ctx), nodes, address, results_dir, out_path, resume, note=console.err.print,
+                                 show=lambda s: console.out.print(s, markup=False, highlight=False))
+    console.benchmark(req)
+
+
+@app.command("all")
+@guarded
+def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider: o.AllProvider = ["cpu"],
+            batch_sizes: o.BatchSizes = "1,8,32,128,512", device: o.Device = "auto", seed: o.Seed = 0,
+            dataset: o.Dataset = "mnist", results_dir: o.ResultsDir = Path("results"), data_dir: o.DataDir = None,
+            artifacts_dir: o.ArtifactsDir = None, fast: o.Fast = False) -> None:
+    """Train every model, export each to ONNX with parity, and benchmark them: the main job.
+
+    Defaults to the quick profile (all nine models in under ten minutes of
+    training on 2 CPU cores); --profile paper runs the papers' recipes.
+
+    Example: mnistbench all --profile quick --provider cpu
+    """
+    from . import console
+    from ..launch import planning  # heavy
+    from ..measure.timing import TimingConfig  # heavy
+    from ...models.registry import select  # heavy
+    select(models)  # unknown names fail here, before any work
+    axes = planning.parse_axes(provider, ["onnxruntime"], batch_sizes, DEFAULT_THREADS, DEFAULT_SPINNING)
+    axes = planning.usable_providers(axes, console.say)
+    timing = TimingConfig(rounds=FAST[0], min_s=FAST[1], min_iters=FAST[2]) if fast else TimingConfig()
+    req = planning.RunRequest(tuple(models) if models else None, axes, profile=profile, seed=seed, dataset=dataset,
+                              results_dir=results_dir, data_dir=data_dir, artifacts_dir=artifacts_dir, timing=timing)
+    t0 = time.perf_counter()
+    console.train(models, profile, device, seed, dataset, data_dir, artifacts_dir)
+    t1 = time.perf_counter()
+    console.export(models, profile, seed, dataset, data_dir, artifacts_dir)
+    t2 = time.perf_counter()
+    console.benchmark(req)
+    t3 = time.perf_counter()
+    console.out.print(f"wall time: train {t1 - t0:.0f} s, export {t2 - t1:.0f} s, run {t3 - t2:.0f} s, total {t3 - t0:.0f} s")
+
+
+@app.command()
+@guarded
+def reproduce(
+    models: o.Models = None, seeds: o.Seeds = 3, profile: o.Profile = "paper", device: o.Device = "auto",
+    dataset: o.Dataset = "mnist", ae_study: o.AeStudy = True, reduce_on_cpu: o.ReduceOnCpu = True,
+    out_path: o.ReproduceOut = None, resume: o.ReproduceResume = False,
+    results_dir: o.ReproduceDir = Path("results") / "reproduce", executor: o.Executor = "local",
+    address: o.RayAddress = None, max_retries: o.MaxRetries = 2, cpus_per_run: o.CpusPerRun = 2.0,
+    data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+) -> None:
+    """Train each model with its paper's recipe over several seeds and compare with the paper's claim.
+
+    Writes one CSV row per finished run (so an interrupted reproduction keeps its runs), then a
+    markdown table beside it: claim, mean ± sd, min–max, verdict. On a CPU, fan-resnet runs a stated
+    reduced budget unless --full-on-cpu.
+
+    Example: mnistbench reproduce --seeds 3 ; mnistbench reproduce zhu-mlp zhu-cnn --seeds 10 --resume --out X.csv
+    """
+    from .. import api
+    from . import console
+    from ..measure import inputs
+    from ..launch import ray_executor as rx  # heavy
+    inputs.check_executor(executor)
+    api.check_reproduce(models, max_retries, cpus_per_run)  # before a Ray cluster starts
+    kw = dict(seeds=seeds, profile=profile, device=device, dataset=dataset, ae_study=ae_study,
+              reduce_on_cpu=reduce_on_cpu, out_path=out_path, resume=resume, results_dir=results_dir,
+              data_dir=data_dir, artifacts_dir=artifacts_dir, max_retries=max_retries, cpus_per_run=cpus_per_run)
+    with console.reproduce_bars() as cb, \
+            (rx.RayCluster(address) if executor == "ray" else contextlib.nullcontext()) as cluster:
+        ray = cluster is not None
+        result = api.reproduce(models, cluster=cluster, on_plan=functools.partial(cb["on_plan"], ray=ray),
+                               on_start=None if ray else cb["on_start"],
+                               on_done=functools.partial(cb["on_done"], ray=ray), **kw)
+    console.show_reproduction(result)
+    api.reproduce_failures(result.rows)
+
+
+@app.command()
+@guarded
+def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target: o.Target = 0.99,
+             epochs: o.Epochs = None, profile: o.Profile = "paper", device: o.Device = "auto",
+             dataset: o.Dataset = "mnist", out_path: o.SpeedOut = None, amp: o.Amp = "off",
+             channels_last: o.ChannelsLast = False, data_dir: o.DataDir = None) -> None:
+    """Time-to-accuracy: train a model once per seed and report training wall time and test accuracy.
+
+    The clock covers model construction through the last optimiser step. Excluded, and said in
+    the output: data loading and preprocessing, one untimed 10-step warm-up per process, and the
+    test evaluation.
+
+    Example: mnistbench speedrun speed-cnn --seeds 5 --target 0.99
+    """
+    from . import console
+    from ..training import speedrun as sr  # heavy
+    spec, dev, csv_path, data, load_s = sr.prepare(model, target, device, dataset, out_path, data_dir)
+    console.err.print(sr.header(spec, dev, profile, load_s))
+    results = sr.speedrun(spec, data, seeds, device, epochs, profile, amp=amp, channels_last=channels_last,
+                          on_result=lambda r: console.err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
+    console.show_speedrun(f"speedrun {spec.name} ({dataset}, {dev.type}): train seconds and test accuracy per seed",
+                          results, sr.summarize(results, target), target)
+    sr.write_csv(csv_path, spec, dataset, dev, profile, epochs, amp, channels_last, target, results, load_s)
+    console.out.print(f"runs: {csv_path}")
+
+
+@app.command()
+@guarded
+def doctor(
+    sweep: o.Sweep = True, min_s: o.SweepMinS = 0.5, check_defaults: o.CheckDefaults = False,
+    models: o.DoctorModels = None, rounds: o.DefaultsRounds = 15, out_path: o.DefaultsOut = None,
+    calibrate: o.Calibrate = False, trials: o.Trials = 20, calibrate_modes: o.CalibrateModes = "separate,live",
+    calibration_dir: o.CalibrationDir = Path("results/calibration"), profile: o.CalibrateProfile = None,
+    condition: o.Condition = "as-is", noise_seed: o.NoiseSeed = 0, calibrate_configs: o.CalibrateConfigs = "lenet5:32",
+    calibrate_levels: o.CalibrateLevels = None,
+    data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+) -> None:
+    """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
+    the null-model overhead floor, and the best thread settings for ONNX Runtime on this CPU.
+
+    Example: mnistbench doctor ; mnistbench doctor --check-defaults --out results/defaults.csv
+    """
+    from . import console
+    from ..analysis import diagnostics, doctor as doc  # heavy
+    if check_defaults:
+        return console.check_defaults(models, rounds, out_path)
+    if calibrate:
+        modes = tuple(m.strip() for m in calibrate_modes.split(",") if m.strip())
+        command = "mnistbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        return console.out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir,
+                                                         console.say, modes,
+                                                 condition, noise_seed, calibrate_configs, command, calibrate_levels),
+                         markup=False, highlight=False)
+    timing = diagnostics.doctor_timing(min_s)
+    console.show_machine(diagnostics.machine_figures(timing, artifacts_dir))
+    console.show_overhead(diagnostics.harness_overhead())
+    if sweep:
+        with console.counted("threads x spinning sweep (lenet5, fan-resnet; random weights)", lazy=False):
+            points = doc.sweep(timing)
+        console.show_sweep(points)
+
+
+@app.command()
+def compare(
+    base: o.Base, new: o.New, fail_on: o.FailOn = None, noise: o.Noise = None,
+    fail_on_inconclusive: o.FailOnInconclusive = False, drift_correction: o.DriftCorrection = False,
+    fmt: o.Format = "rich", live: o.Live = False, batch_sizes: o.LiveBatchSizes = "1,32", rounds: o.LiveRounds = LIVE_ROUNDS,
+    min_s: o.LiveMinS = LIVE_MIN_S, sessions: o.LiveSessions = LIVE_SESSIONS, max_s: o.LiveMaxS = LIVE_MAX_S,
+    threads: o.LiveThreads = "auto", out_path: o.LiveOut = None, profile: o.LiveProfile = None,
+    seed: o.Seed = 0, dataset: o.Dataset = "mnist", data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+) -> None:
+    """Compare results, or two models live. Per configuration: p50, p99, throughput and accuracy
+    side by side, the typical block p50's ratio and 95% interval from interleaved blocks, widened by the
+    machine's movement between the runs (the host's noise profile or the reference network's move), and a
+    verdict: faster, slower, no change or inconclusive. --live measures both now, stage by stage, until a
+    sequential test decides or --max-s is spent.
+    Exit 0; 1 when --fail-on is crossed or a cell cannot be judged; 2 for unusable input.
+
+    Example: mnistbench compare results/base.csv results/new.csv --fail-on 'p50:+5%,accuracy:-0.1pp' --format markdown
+
+    Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
+    """
+    from .. import api
+    from . import console  # heavy
+    results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions, max_s), threads, out_path,
+                           drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
+                                artifacts_dir=artifacts_dir))
+    console.show_changes(results, fmt)
+    gate = api.gate(results, fail_on, fail_on_inconclusive)
+    if gate.rules:
+        console.show_gate(gate)
+        if not gate.passed:
+            raise typer.Exit(1)
+
+
+@guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
+def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing, threads, out_path, drift, where):
+    from .. import api
+    from . import console
+    from ..measure import inputs
+    from ..launch import planning  # heavy
+    from ..analysis.live import live_timing as live_stage_timing  # heavy
+    inputs.check_format(fmt)
+    noise = api.parse_noise(noise)
+    api.gate([], fail_on)  # the rules parse before any work
+    if not live:
+        return [api.compare(base, path, noise=noise, drift_correction=drift) for path in new]
+    if len(new) != 1:
+        raise UsageError("--live compares two models: give BASE and one NEW")
+    axes = planning.Axes(threads=tuple(inputs.parse_threads(threads)),
+                         batch_sizes=tuple(inputs.parse_batch_sizes(batch_sizes)))
+    rounds, min_s, sessions, max_s = live_timing
+    with console.counted("live") as bar:
+        return [api.compare_live(base, new[0], axes=axes, timing=live_stage_timing(rounds, min_s), noise=noise,
+                                 sessions=sessions, max_s=max_s,
+                                 out_path=out_path, progress=lambda d, n, tot: bar(d, None, None), **where)]
+
+
+@app.command()
+@guarded
+def report(results: o.ReportResults, out_dir: o.ReportDir = Path("report"), slo_ms: o.SloMs = 10.0) -> None:
+    """Figures (latency and throughput against batch size, accuracy against latency with the Pareto
+    front, per-model bars) and one self-contained HTML file with the tables.
+
+    Example: mnistbench report results/ --out-dir results/report --slo-ms 5
+    """
+    from ..analysis import best as best_mod  # heavy
+    from . import console  # heavy
+    from ..analysis.htmlreport import load_rows, write_report  # heavy
+    if slo_ms <= 0:
+        raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
+    samples = best_mod.load_samples(best_mod.csv_files(results))
+    path = write_report(load_rows(results), out_dir, slo_ms, [str(p) for p in results], samples)
+    console.out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
+
+
+@app.command()
+@guarded
+def table(csv_paths: o.TableCsvs, fmt: o.Format = "rich") -> None:
+    """Summarise a results CSV by model (test metric, latency, throughput per batch size), or
+    reproduction CSVs as the paper reproduction table.
+
+    Example: mnistbench table results/20261121T101500Z-mnist-quick-cpu.csv --format markdown
+    """
+    from . import console
+    from ..measure import inputs  # heavy
+    inputs.check_format(fmt)
+    console.show_table(csv_paths, fmt)
+
+
+@app.command()
+@guarded
+def verify(path: o.VerifyPath, repair: o.Repair = False, drop_unsampled: o.DropUnsampled = False) -> None:
+    """Check results: complete rows, each measured row's samples present and matching, identities
+    consistent, no configuration measured twice, no temporary files. Exit 1 when a problem remains.
+
+    Example: mnistbench verify results/ ; mnistbench verify results/run.csv --repair
+    """
+    from . import console  # heavy
+    from ..analysis.verify import verify_path  # heavy
+    bad = console.show_verify(verify_path(path, repair, drop_unsampled))
+    if bad:
+        raise MnistBenchError(f"{bad} results file(s) have problems (see above)")
+
+
+@app.command()
+@guarded
+def best(results: o.BestResults, max_accuracy_drop: o.MaxAccuracyDrop = "0.2pp",
+         max_mse_increase: o.MaxMseIncrease = 0.01,
+         fmt: o.Format = "rich") -> None:
+    """The fastest configuration (runtime, provider, variant or precision, threads) per model and batch
+    size whose accuracy is within a budget of ONNX Runtime fp32, its speedup over ONNX Runtime fp32
+    with default settings, and the configurations tied with it.
+
+    Example: mnistbench best results/cross-runtime/ --max-accuracy-drop 0.2pp --format markdown
+    """
+    from ..analysis import best as best_mod  # heavy
+    from . import console
+    from ..measure import inputs  # heavy
+    inputs.check_format(fmt)
+    drop = inputs.accuracy_points(max_accuracy_drop)
+    rows, samples = best_mod.load(results)
+    verdicts = best_mod.best_configs(rows, drop, max_mse_increase, samples)
+    if not verdicts:
+        raise UsageError("no measured rows of a scored model in the results given")
+    console.show_best(verdicts, drop, max_mse_increase, fmt)
+
+
+def main() -> None:
+    """Console-script entry point (see :func:`entrypoint.run_app`)."""
+    run_app(app, _interrupted_while_starting)
+

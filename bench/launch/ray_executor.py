@@ -1,0 +1,418 @@
+"""``--executor ray``: reproduction sweeps and fleet benchmarks on a Ray cluster.
+
+Imported only when a command is given ``--executor ray``; Ray itself (the optional extra
+``[ray]``) is imported by :func:`connect`, and its absence is one :class:`UsageError` line.
+
+* :meth:`RayCluster.reproduce`: each planned training run is one Ray task (``num_cpus`` per
+  run, one GPU per run when training on CUDA). A task trains into a temporary folder of its
+  worker (with one torch thread per CPU it holds) and returns its CSV row and the bytes of its checkpoint files; the driver alone
+  appends the rows to the runs CSV (fsynced per row, in completion order) and writes the
+  checkpoints atomically under its own artifacts folder, so no shared filesystem is needed.
+  A worker that dies (crash, out of memory, lost node) is retried ``max_retries`` times by
+  Ray; then, like an exception raised by the training itself (not retried: it would fail
+  again), it becomes an error row and the sweep goes on.
+* :meth:`RayCluster.run_on_nodes`: the ``run`` benchmark matrix once per selected node, as
+  one task pinned to that node (``NodeAffinitySchedulingStrategy``, hard) that claims all of
+  the node's CPUs and GPUs, so nothing else Ray schedules runs beside it. The task runs the
+  ``mnistbench run`` command line in a subprocess on the node and returns the files it wrote
+  beside its CSV (the CSV, ``<stem>.system.json``, the raw samples), which the driver writes
+  under ``<results-dir>/<run-id>/`` with the host as the stem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ...models.data import Dataset
+from ...models.errors import MnistBenchError, UsageError
+from ...models.files import atomic_write_bytes
+from ..measure.records import CsvAppender
+from ..runtimes.runtime import first_line
+from ..training import reproduce as rp
+
+# The local cluster started when no --address is given: small enough to share a laptop or CI box.
+LOCAL_CPUS = 2
+LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2
+INSTALL_HINT = 'pip install -e ".[ray]"'
+# Test hook (fault injection), read on the driver and passed to every task:
+# "<experiment>/<model>/<seed>:<times>[,...]" makes the first <times> attempts of that run kill
+# their worker with os._exit(1); attempts are counted in files under MNISTBENCH_RAY_FAULT_DIR.
+FAULT_ENV = "MNISTBENCH_RAY_FAULT"
+FAULT_DIR_ENV = "MNISTBENCH_RAY_FAULT_DIR"
+# Options of `run` that the fleet driver sets itself instead of passing them to each node.
+_DRIVER_ONLY = {"executor", "nodes", "address", "out_path", "results_dir"}
+# Environment passed from the driver to each node's `mnistbench run` (paths are the same on
+# every node: a shared filesystem or the same layout).
+_PASS_ENV = ("MNISTBENCH_DATA", "MNISTBENCH_ARTIFACTS")
+
+
+def _import_ray():
+    try:
+        import ray  # optional extra [ray]: imported only for --executor ray
+    except ImportError:
+        raise UsageError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+class RayCluster:
+    """A connection to a Ray cluster: the one at ``address`` (``ray start --head`` prints it;
+    ``auto`` finds a local one), else a new local cluster of :data:`LOCAL_CPUS` CPUs.
+
+    Use as a context manager; a cluster started here is shut down on exit. When Ray is
+    already initialised in this process (tests, notebooks) that connection is used and kept.
+
+    Raises:
+        UsageError: Ray is not installed; the address cannot be reached.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        self.ray = ray = _import_ray()
+        self.owned = not ray.is_initialized()
+        if not self.owned:
+            return
+        quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
+        try:
+            if address:
+                ray.init(address=address, **quiet)
+            else:
+                ray.init(num_cpus=LOCAL_CPUS, num_gpus=torch.cuda.device_count(), include_dashboard=False,
+                         object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+            raise UsageError(f"cannot connect to {where}: {first_line(exc)}") from None
+
+    def __enter__(self) -> "RayCluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.owned:
+            self.ray.shutdown()
+
+    # ------------------------------------------------------------------------------------ nodes
+
+    def alive_nodes(self) -> list[dict]:
+        """``ray.nodes()`` entries of the live nodes, ordered by host name then node id."""
+        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        return sorted(nodes, key=lambda n: (n["NodeManagerHostname"], n["NodeID"]))
+
+    def device(self, requested: str) -> torch.device:
+        """The training device of a sweep: ``auto`` is CUDA when the cluster has GPUs.
+
+        Raises:
+            UsageError: ``cuda`` on a cluster without GPUs; an unknown name.
+        """
+        gpus = self.ray.cluster_resources().get("GPU", 0)
+        if requested == "auto":
+            return torch.device("cuda" if gpus else "cpu")
+        if requested == "cuda" and not gpus:
+            raise UsageError("--device cuda: the Ray cluster has no GPU")
+        if requested not in ("cpu", "cuda"):
+            raise UsageError(f"unknown device {requested!r}; choose auto, cpu or cuda")
+        return torch.device(requested)
+
+    def select_nodes(self, spec: str) -> list[dict]:
+        """Nodes chosen by ``--nodes``: ``all``; ``N`` (the first N by host name); or
+        ``label=KEY=VALUE`` (nodes started with ``ray start --labels '{"KEY": "VALUE"}'``).
+
+        Raises:
+            UsageError: a malformed spec; more nodes asked for than are alive; no node with the label.
+        """
+        nodes = self.alive_nodes()
+        if spec == "all":
+            return nodes
+        if spec.isdigit():
+            n = int(spec)
+            if not 1 <= n <= len(nodes):
+                raise UsageError(f"--nodes {n}: the cluster has {len(nodes)} live node(s)")
+            return nodes[:n]
+        if spec.startswith("label=") and "=" in spec[len("label="):]:
+            key, value = spec[len("label="):].split("=", 1)
+            hits = [n for n in nodes if (n.get("Labels") or {}).get(key) == value]
+            if not hits:
+                raise UsageError(f"--nodes {spec}: no live node has label {key}={value}")
+            return hits
+        raise UsageError(f"--nodes must be all, a count or label=KEY=VALUE, got {spec!r}")
+
+    # -------------------------------------------------------------------------------- reproduce
+
+    def check_cpus_per_run(self, cpus_per_run: float) -> None:
+        """Raises UsageError unless some live node has ``cpus_per_run`` CPUs (else the tasks
+        would wait forever to be scheduled)."""
+        if cpus_per_run <= 0:
+            raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")
+        biggest = max((n.get("Resources", {}).get("CPU", 0) for n in self.alive_nodes()), default=0)
+        if cpus_per_run > biggest:
+            raise UsageError(f"--cpus-per-run {cpus_per_run:g}: no node of the Ray cluster has that many CPUs "
+                             f"(the largest has {biggest:g})")
+
+    def reproduce(self, runs: list[rp.PlannedRun], data: Dataset, device: torch.device, sink: CsvAppender,
+                  artifacts_root: Path | None, *, max_retries: int = 2, cpus_per_run: float = 2,
+                  on_done: Callable[[dict], None] | None = None, commit: str = "") -> list[dict]:
+        """Train ``runs`` as Ray tasks; append each row to ``sink`` as it comes back.
+
+        Returns the rows in completion order (error rows included). The dataset is put once
+        into the object store (about 55 MB for MNIST) and shared by every task.
+
+        Raises:
+            UsageError: ``max_retries`` below 0; ``cpus_per_run`` not positive, or more than any
+                live node has (the tasks could never be scheduled).
+            KeyboardInterrupt: after cancelling the tasks still running (finished rows stay in the CSV).
+        """
+        if max_retries < 0:
+            raise UsageError(f"--max-retries must be at least 0, got {max_retries}")
+        self.check_cpus_per_run(cpus_per_run)
+        ray = self.ray
+        gpus = 1 if device.type == "cuda" else 0
+        task = ray.remote(_train_one).options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=max_retries,
+                                              retry_exceptions=False)
+        fault = os.environ.get(FAULT_ENV, ""), os.environ.get(FAULT_DIR_ENV, "")
+        data_ref = ray.put(data)
+        threads = max(1, int(cpus_per_run))
+        pending = {task.remote(run, data_ref, device.type, threads, commit, fault): run for run in runs}
+        done = []
+        with _cancel_on_error(ray, pending):
+            while pending:
+                ref, run = _next_done(ray, pending)
+                try:
+                    row, files = ray.get(ref)
+                    if artifacts_root is not None:
+                        for rel, blob in files.items():
+                            atomic_write_bytes(artifacts_root / rel, blob)
+                except ray.exceptions.RayTaskError as exc:  # the training raised: deterministic, not retried
+                    cause = exc.cause if exc.cause is not None else exc
+                    row = rp.error_row(run, data.name, f"{type(cause).__name__}: {first_line(cause)}", commit)
+                except ray.exceptions.RayError as exc:  # the worker or its node died, after the retries
+                    row = rp.error_row(run, data.name, f"{type(exc).__name__} (after {max_retries} "
+                                       f"retries): {first_line(exc)}", commit)
+                sink.append_row(row)
+                done.append(row)
+                if on_done:
+                    on_done(row)
+        return done
+
+    # ---------------------------------------------------------------------------------- fleet
+
+    def run_on_nodes(self, nodes: list[dict], args: list[str], results_dir: Path,
+                     on_done: Callable[["NodeResult"], None] | None = None) -> tuple[Path, list["NodeResult"]]:
+        """Run ``mnistbench run ARGS`` once on each node, one task per node holding all of its
+        CPUs and GPUs; write each node's files as ``<results_dir>/<run-id>/<host>.*``.
+
+        Returns the run folder and one :class:`NodeResult` per node (in completion order).
+        A node whose command fails keeps whatever files it wrote (error rows included).
+
+        Raises:
+            UsageError: the results folder cannot be created.
+            KeyboardInterrupt: after cancelling the tasks still running.
+        """
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        ray = self.ray
+        run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        folder = results_dir / run_id
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create {folder}: {exc.strerror}") from None
+        hosts = [n["NodeManagerHostname"] for n in nodes]
+        env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
+        pending = {}
+        for node in nodes:
+            host = node["NodeManagerHostname"]
+            key = host if hosts.count(host) == 1 else f"{host}-{node['NodeID'][:8]}"
+            res = node.get("Resources", {})
+            task = ray.remote(_bench_on_node).options(
+                num_cpus=res.get("CPU", 0), num_gpus=res.get("GPU", 0), max_retries=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+            pending[task.remote(args, key, os.getcwd(), env)] = key
+        results = []
+        with _cancel_on_error(ray, pending):
+            while pending:
+                ref, key = _next_done(ray, pending)
+                try:
+                    rc, host, log, files = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    rc, host, log, files = -1, key, f"{type(exc).__name__}: {first_line(exc)}", {}
+                _write_gathered(folder, key, files)
+                r = NodeResult(key, host, rc, log, sorted(files))
+                results.append(r)
+                if on_done:
+                    on_done(r)
+        return folder, results
+
+
+@dataclass
+class NodeResult:
+    """One node's benchmark: its key (the file stem), host name, exit code of ``mnistbench run``
+    (-1 when the task itself died), the last line of its stderr, and the files gathered."""
+
+    key: str
+    host: str
+    returncode: int
+    log: str
+    files: list[str]
+
+
+def _next_done(ray, pending: dict) -> tuple:
+    """Wait for the next finished task of ``pending`` (ref -> what it is for); removes and returns it."""
+    (ref,), _ = ray.wait(list(pending), num_returns=1)
+    return ref, pending.pop(ref)
+
+
+@contextlib.contextmanager
+def _cancel_on_error(ray, pending: dict):
+    """On any error or Ctrl-C in the block, cancel the tasks still in ``pending``, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def run_args(ctx) -> list[str]:
+    """The ``run`` command line of a (Typer) click context, as given by the user, for the nodes:
+    every parameter not left at its default except the driver's own (``--executor``,
+    ``--nodes``, ``--address``, ``--out``, ``--results-dir``); path values made absolute."""
+    args: list[str] = []
+    for p in ctx.command.params:
+        source = ctx.get_parameter_source(p.name)
+        if p.name in _DRIVER_ONLY or source is None or source.name == "DEFAULT":
+            continue
+        value = ctx.params[p.name]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        values = [str(v.resolve()) if isinstance(v, Path) else str(v) for v in values if v is not None]
+        if p.param_type_name == "argument":
+            args += values
+        elif p.is_flag:
+            if value:
+                args.append(p.opts[0])
+            elif p.secondary_opts:
+                args.append(p.secondary_opts[0])
+        else:
+            for v in values:
+                args += [p.opts[0], v]
+    return args
+
+
+def _write_gathered(folder: Path, key: str, files: dict[str, bytes]) -> None:
+    """Write one node's files into ``folder``, each atomically, the CSV last (so a CSV there
+    means its companions are there too)."""
+    for rel in sorted(files, key=lambda r: r.endswith(".csv") and "/" not in r):
+        atomic_write_bytes(folder / rel, files[rel])
+
+
+# ------------------------------------------------------------------------------- remote side
+
+
+def _maybe_crash(run: rp.PlannedRun, fault: tuple[str, str]) -> None:
+    """The fault-injection test hook (see :data:`FAULT_ENV`)."""
+    spec, counter = fault
+    for item in filter(None, spec.split(",")):
+        which, _, times = item.rpartition(":")
+        if which != f"{run.experiment}/{run.model}/{run.seed}":
+            continue
+        folder = Path(counter or tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = which.replace("/", "-")
+        attempt = len(list(folder.glob(f"{stem}.attempt*")))
+        (folder / f"{stem}.attempt{attempt}").touch()
+        if attempt < int(times):
+            os._exit(1)
+
+
+def _train_one(run: rp.PlannedRun, data: Dataset, device: str, threads: int, commit: str,
+               fault: tuple[str, str]) -> tuple[dict, dict[str, bytes]]:
+    """Ray task: train one run with ``threads`` torch threads (its CPUs; workers are reused, so
+    set on every task) into a temporary artifacts folder; returns its row and the bytes of the
+    files it wrote there, keyed by their path relative to the artifacts root."""
+    _maybe_crash(run, fault)
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="mnistbench-ray-") as tmp:
+        root = Path(tmp)
+        row = rp.execute(run, data, device, root, None, commit)
+        files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return row, files
+
+
+def _bench_on_node(args: list[str], key: str, cwd: str, env: dict[str, str]) -> tuple[int, str, str, dict]:
+    """Ray task: ``mnistbench run ARGS --out <tmp>/<key>.csv`` on this node; returns
+    (exit code, host name, last stderr line, {file name: bytes} of everything named
+    ``<key>.*`` that it wrote, files inside a ``<key>.*`` folder included)."""
+    with tempfile.TemporaryDirectory(prefix="mnistbench-ray-run-") as tmp:
+        out = Path(tmp) / f"{key}.csv"
+        child_env = {**os.environ, **env}
+        if "OMP_NUM_THREADS" not in env:  # Ray sets it to the task's CPUs; the benchmark picks its own
+            child_env.pop("OMP_NUM_THREADS", None)
+        proc = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", "run", *args, "--out", str(out)],
+                              cwd=cwd if Path(cwd).is_dir() else tmp, env=child_env, capture_output=True, text=True)
+        files = {}
+        for p in sorted(Path(tmp).rglob("*")):
+            rel = p.relative_to(tmp)
+            if p.is_file() and rel.parts[0].startswith(f"{key}.") and not rel.name.endswith(".lock"):  # not the writer lock
+                files[rel.as_posix()] = p.read_bytes()
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    return proc.returncode, socket.gethostname(), lines[-1] if lines else "", files
+
+
+def describe(results: list[NodeResult], folder: Path) -> str:
+    """One line per node: rows gathered, or why it failed."""
+    lines = []
+    for r in results:
+        csvs = [f for f in r.files if f.endswith(".csv")]
+        state = "ok" if r.returncode == 0 else f"failed (exit {r.returncode}): {r.log}"
+        lines.append(f"{r.key}: {state}; {len(r.files)} file(s)" + (f" -> {folder / csvs[0]}" if csvs else ""))
+    return "\n".join(lines)
+
+
+def manifest(folder: Path, args: list[str], results: list[NodeResult]) -> None:
+    """``<run-id>/fleet.json``: the command given to every node and each node's outcome."""
+    atomic_write_bytes(folder / "fleet.json", json.dumps({
+        "run_id": folder.name, "args": args,
+        "nodes": [{"key": r.key, "host": r.host, "returncode": r.returncode, "log": r.log, "files": r.files}
+                  for r in results]}, indent=2).encode())
+
+
+def check_failures(results: list[NodeResult]) -> None:
+    """Raises MnistBenchError naming the first failed node, if any failed."""
+    bad = [r for r in results if r.returncode != 0]
+    if bad:
+        raise MnistBenchError(f"{len(bad)} of {len(results)} node(s) failed; first: {bad[0].key}: {bad[0].log}")
+
+
+
+def run_everywhere(args: list[str], nodes: str, address: str | None, results_dir: Path, out_path: Path | None,
+                   resume: bool, note: Callable[[str], None], show: Callable[[str], None]) -> None:
+    """``run --executor ray``: the ``run`` command line ``args`` on each selected node, one at a time
+    each, the files gathered into ``results_dir/<run-id>/``; ``note`` gets progress lines, ``show``
+    the summary.
+
+    Raises:
+        UsageError: ``out_path`` or ``resume`` given (they name one host's file), no node matches
+        ``nodes``; MnistBenchError: a node's run failed.
+    """
+    if out_path is not None or resume:
+        raise UsageError("--executor ray writes <results-dir>/<run-id>/<host>.csv; --out and --resume are for one host")
+    with RayCluster(address) as cluster:
+        chosen = cluster.select_nodes(nodes)
+        note(f"benchmarking on {len(chosen)} node(s), one at a time each: "
+             + ", ".join(n["NodeManagerHostname"] for n in chosen))
+        folder, results = cluster.run_on_nodes(
+            chosen, args, results_dir, on_done=lambda r: note(f"  {r.key}: exit {r.returncode}"))
+    manifest(folder, args, results)
+    show(describe(results, folder))
+    show(f"merged report: mnistbench report {folder}")
+    check_failures(results)

@@ -1,0 +1,237 @@
+"""Command-line text to typed values: every option refused up front, in one line (:class:`UsageError`).
+
+Each parser takes the text a user typed (``"1,8,32"``, ``"auto,2"``, ``"on,off"``) and returns the
+values :class:`mnistbench.bench.measure.runner.Axes` and the other typed configurations hold, or raises
+:class:`UsageError` naming the option and an example. Nothing here reads files or builds sessions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+
+from ...models.errors import UsageError
+from ..runtimes.runtime import provider_name
+from .defaults import DEFAULT_SPINNING, DEFAULT_THREADS  # noqa: F401  (re-exported)
+from .runner import AUTO, PRECISIONS, RUNTIME_VARIANTS, RUNTIMES
+
+VARIANTS = ("fp32", "int8", "fp16", "fp16-io")  # fp16-io: fp16 with float16 inputs and outputs
+FORMATS = ("rich", "markdown")
+
+# A call's input is float32 (b, 1, 28, 28): 3,136 bytes an image. A batch whose input alone would take
+# more than a quarter of free host memory (it is copied for the call, its outputs and the session's
+# arena grow with it) is refused before any session is built.
+IMAGE_BYTES = 4 * 28 * 28
+MAX_THREADS_PER_CORE = 4  # more intra-op threads than this per logical core only oversubscribes
+
+
+def parse_ints(text: str, what: str, minimum: int, example: str) -> list[int]:
+    """Comma-separated whole numbers, each at least ``minimum``; sorted, duplicates dropped.
+
+    Raises:
+        UsageError: a part that is not a whole number, or one below ``minimum``.
+    """
+    vals = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            v = int(part)
+        except ValueError:
+            raise UsageError(f"{what} {part!r} is not a whole number (use e.g. {example})") from None
+        if v < minimum:
+            raise UsageError(f"{what} must be at least {minimum}, got {v}")
+        vals.append(v)
+    return sorted(set(vals))
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    """``--batch-sizes``: images per call, e.g. ``"1,8,32"`` -> ``[1, 8, 32]``.
+
+    Raises:
+        UsageError: not whole numbers >= 1, or a batch whose float32 input alone would take more
+            than a quarter of the host's free memory.
+    """
+    sizes = parse_ints(text, "batch size", 1, "--batch-sizes 1,8,32")
+    free = psutil.virtual_memory().available
+    for b in sizes:
+        if b * IMAGE_BYTES > free / 4:
+            raise UsageError(f"batch size {b:,} needs {b * IMAGE_BYTES / 2**30:,.1f} GiB for its input alone; "
+                             f"this host has {free / 2**30:.1f} GiB free (largest batch allowed here: "
+                             f"{int(free / 4 / IMAGE_BYTES):,})")
+    return sizes
+
+
+def parse_threads(text: str) -> list[int]:
+    """``--threads``: ``auto`` (:data:`runner.AUTO`), 0 (the runtime's choice) or counts, comma-separated.
+
+    Raises:
+        UsageError: not ``auto`` or a whole number >= 0, or more than
+            :data:`MAX_THREADS_PER_CORE` per logical core.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    nums = ",".join(p for p in parts if p.lower() != "auto")
+    vals = ([AUTO] if any(p.lower() == "auto" for p in parts) else []) + (
+        parse_ints(nums, "thread count", 0, "--threads auto,1,2") if nums else [])
+    most = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if max(vals, default=0) > most:
+        raise UsageError(f"thread count {max(vals)} is more than {MAX_THREADS_PER_CORE} per logical core "
+                         f"({os.cpu_count()} here): at most {most}")
+    return vals
+
+
+def threads_text(threads: tuple[int, ...]) -> str:
+    """The ``--threads`` text of parsed thread counts (inverse of :func:`parse_threads`)."""
+    return ",".join("auto" if t == AUTO else str(t) for t in threads)
+
+
+SPINNING = {"default": None, "on": True, "off": False}
+
+
+def parse_spinning(text: str) -> list[bool | None]:
+    """``--spinning``: default (None), on (True), off (False), comma-separated.
+
+    Raises:
+        UsageError: another word.
+    """
+    vals = []
+    for part in text.split(","):
+        key = part.strip().lower()
+        if key not in SPINNING:
+            raise UsageError(f"--spinning takes default, on or off (comma-separated), not {part.strip()!r}")
+        vals.append(SPINNING[key])
+    return list(dict.fromkeys(vals))
+
+
+def spinning_text(spinning: tuple[bool | None, ...]) -> str:
+    """The ``--spinning`` text of parsed values (inverse of :func:`parse_spinning`)."""
+    return ",".join(next(k for k, v in SPINNING.items() if v is s) for s in spinning)
+
+
+def parse_providers(values: list[str]) -> list[str]:
+    """``--provider`` (repeated or comma-separated): execution provider short names, e.g. cpu, cuda.
+
+    Raises:
+        UsageError: an unknown provider.
+    """
+    provs = [p.strip().lower() for v in values for p in v.split(",") if p.strip()]
+    for p in provs:
+        provider_name(p)
+    return list(dict.fromkeys(provs))
+
+
+def parse_runtimes(values: list[str]) -> list[str]:
+    """``--runtime`` (repeated or comma-separated): names from :data:`runner.RUNTIMES`.
+
+    Raises:
+        UsageError: an unknown runtime.
+    """
+    rts = [r.strip().lower() for v in values for r in v.split(",") if r.strip()]
+    for r in rts:
+        if r not in RUNTIMES:
+            raise UsageError(f"unknown runtime {r!r}; choose one of: {', '.join(RUNTIMES)}")
+    return list(dict.fromkeys(rts))
+
+
+def row_variants(variant: str, precision: str, runtimes: list[str]) -> list[str]:
+    """The row variants of ``run``: the ONNX files of ``--variant`` (fp32, int8, fp16, fp16-io) and the
+    precisions of ``--precision`` other than fp32 (bf16: the fp32 file run at bf16 by the runtimes
+    that take a precision). fp32 rows are kept only when fp32 is in both lists.
+
+    Raises:
+        UsageError: an unknown variant or precision; a precision that none of ``runtimes`` runs.
+    """
+    files = [v.strip() for v in variant.split(",") if v.strip()]
+    precs = [p.strip().lower() for p in precision.split(",") if p.strip()]
+    for v in files:
+        if v not in VARIANTS:
+            raise UsageError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    for p in precs:
+        if p not in PRECISIONS:
+            raise UsageError(f"unknown precision {p!r}; choose from {', '.join(PRECISIONS)}")
+        if p != "fp32" and not any(p in RUNTIME_VARIANTS[r] for r in runtimes):
+            raise UsageError(f"precision {p} needs --runtime openvino, torch or torch.compile "
+                             f"(ONNX Runtime runs fp32; its int8 is --variant int8)")
+    out = [v for v in files if v != "fp32" or "fp32" in precs] + [p for p in precs if p != "fp32"]
+    if not out:
+        raise UsageError("--variant and --precision leave nothing to run (fp32 rows need fp32 in both)")
+    return list(dict.fromkeys(out))
+
+
+def variant_texts(variants: tuple[str, ...]) -> tuple[str, str]:
+    """``(--variant, --precision)`` texts that :func:`row_variants` turns back into ``variants``."""
+    files = [v for v in variants if v in VARIANTS and v != "fp32"]
+    precs = [v for v in variants if v not in VARIANTS]
+    if "fp32" in variants:
+        return ",".join(["fp32", *files]), ",".join(["fp32", *precs])
+    return ",".join(files or ["fp32"]), ",".join(precs or ["fp32"])
+
+
+def pin_cpus(text: str | None) -> str:
+    """Pin this process to the CPUs in ``text`` (``0,2-3``); returns the affinity as a list, '' when not asked.
+
+    Raises:
+        UsageError: a malformed list, or CPUs this process may not run on.
+    """
+    if not text:
+        return ""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UsageError(f"--pin-cpus takes a list such as 0,2-3, got {text!r}") from None
+    allowed = os.sched_getaffinity(0)
+    if not cpus or not cpus <= allowed:
+        raise UsageError(f"--pin-cpus {text}: this process may run on CPUs {sorted(allowed)} only")
+    os.sched_setaffinity(0, cpus)
+    return ",".join(map(str, sorted(cpus)))
+
+
+def new_csv(path: Path, hint: str = "") -> Path:
+    """``path`` checked as a new CSV to write: a ``.csv`` name, not there yet, its folder created.
+
+    Raises:
+        UsageError: another suffix, an existing file, or a folder that cannot be created.
+    """
+    if path.suffix != ".csv":
+        raise UsageError(f"--out must name a .csv file, got {path}")
+    if path.exists():
+        raise UsageError(f"{path} exists; choose another --out{hint}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {path.parent}: {exc.strerror}") from None
+    return path
+
+
+def check_executor(executor: str) -> None:
+    """``--executor``: local or ray. Raises UsageError otherwise."""
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {executor!r}; choose local or ray")
+
+
+def check_format(fmt: str) -> None:
+    """``--format``: rich or markdown. Raises UsageError otherwise."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+
+
+def at_least(value: float, minimum: float, option: str) -> None:
+    """Raise UsageError ``<option> must be at least <minimum>, got <value>`` when ``value < minimum``."""
+    if value < minimum:
+        raise UsageError(f"{option} must be at least {minimum}, got {value}")
+
+
+def accuracy_points(text: str) -> float:
+    """``--max-accuracy-drop``: percentage points, ``0.2`` or ``0.2pp`` -> 0.2.
+
+    Raises:
+        UsageError: not a number.
+    """
+    try:
+        return float(text.strip().lower().removesuffix("pp"))
+    except ValueError:
+        raise UsageError(f"--max-accuracy-drop takes percentage points such as 0.2pp, not {text!r}") from None

@@ -1,0 +1,146 @@
+"""Raw latency samples beside a results CSV: one file per cell, written once, read back validated.
+
+Layout: ``<csv stem>.samples/<cell_id>.npz`` (uncompressed ``numpy.savez``), holding
+
+- ``ns``: int64 (n,), every timed call's latency in nanoseconds, in the order measured;
+- ``block_n``: int64 (m,), the calls of each block (``ns`` is the blocks concatenated);
+- ``block_wall_ns``: int64 (m,), each block's wall time in nanoseconds (throughput per block);
+- ``block_round``: int64 (m,), the round of the run each block was measured in (interleaved
+  measurement visits every cell once per round; blocks of one round can be paired across cells).
+
+Each cell's file is written atomically before its CSV row, so the cost of committing a cell does
+not grow with the number of cells, and a row never names samples that are not there. Results
+written before schema 5 kept one ``<stem>.samples.npz`` (or ``<stem>.rN.samples.npz`` per repeat)
+of plain per-call arrays with no blocks: :func:`load` still reads them, as one contiguous run of
+calls (``blocked`` False), which :mod:`bench.compare` splits into contiguous pseudo-blocks and
+says that its verdict is weaker.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...models.errors import UsageError
+from ...models.files import atomic_write_bytes
+
+_CELL_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class CellSamples:
+    """One cell's raw samples.
+
+    Attributes:
+        ns: int64 (n,) latencies of the timed calls, nanoseconds, in measured order.
+        block_n: int64 (m,) calls per block; sums to n.
+        block_wall_ns: int64 (m,) wall time of each block, nanoseconds (loop overhead included).
+        block_round: int64 (m,) round index of each block.
+        blocked: False for samples of schema 4 and older (one contiguous loop, no block data).
+    """
+
+    ns: np.ndarray
+    block_n: np.ndarray
+    block_wall_ns: np.ndarray
+    block_round: np.ndarray
+    blocked: bool = True
+
+    def blocks(self) -> list[np.ndarray]:
+        """The per-call latencies of each block, nanoseconds."""
+        return np.split(self.ns, np.cumsum(self.block_n)[:-1])
+
+    @classmethod
+    def from_blocks(cls, blocks: list[np.ndarray], walls_ns: list[int], rounds: list[int]) -> "CellSamples":
+        """Samples of ``blocks`` (int64 arrays of ns), with each block's wall time (ns) and round."""
+        return cls(np.concatenate(blocks).astype(np.int64), np.array([len(b) for b in blocks], np.int64),
+                   np.asarray(walls_ns, np.int64), np.asarray(rounds, np.int64))
+
+
+def folder_for(csv_path: Path) -> Path:
+    """``<stem>.samples/`` beside ``csv_path``."""
+    return csv_path.with_name(csv_path.stem + ".samples")
+
+
+def save(csv_path: Path, cell_id: str, s: CellSamples) -> Path:
+    """Write one cell's samples atomically; returns the file.
+
+    Raises:
+        UsageError: ``cell_id`` is not a plain file name; OSError from the filesystem propagates.
+    """
+    if not _CELL_ID.match(cell_id):
+        raise UsageError(f"cell id {cell_id!r} is not a plain name")
+    folder = folder_for(csv_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, ns=s.ns, block_n=s.block_n, block_wall_ns=s.block_wall_ns, block_round=s.block_round)
+    path = folder / f"{cell_id}.npz"
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def _check(name: str, s: CellSamples) -> CellSamples:
+    ok = (s.ns.ndim == 1 and s.ns.dtype.kind in "iu" and len(s.ns) > 0 and bool(np.all(s.ns >= 0))
+          and s.block_n.ndim == 1 and len(s.block_n) == len(s.block_wall_ns) == len(s.block_round)
+          and bool(np.all(s.block_n > 0)) and int(s.block_n.sum()) == len(s.ns) and bool(np.all(s.block_wall_ns > 0)))
+    if not ok:
+        raise UsageError(f"{name}: samples are damaged (shapes, counts or signs do not add up); "
+                         "run `mnistbench verify` on the results, or measure the cell again")
+    return s
+
+
+def read_cell(path: Path) -> CellSamples:
+    """One cell's samples file, validated.
+
+    Raises:
+        UsageError: unreadable, not an npz of the layout above, or inconsistent.
+    """
+    try:
+        with np.load(path) as z:
+            s = CellSamples(z["ns"].astype(np.int64), z["block_n"].astype(np.int64),
+                            z["block_wall_ns"].astype(np.int64), z["block_round"].astype(np.int64))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        raise UsageError(f"{path} is not a readable samples file; delete it, then `mnistbench verify --repair "
+                         "--drop-unsampled` drops the rows whose samples are gone and `run --resume` measures them again") from None
+    return _check(str(path), s)
+
+
+def _legacy(ns: np.ndarray) -> CellSamples:
+    ns = np.asarray(ns).astype(np.int64)
+    return CellSamples(ns, np.array([len(ns)], np.int64), np.array([max(int(ns.sum()), 1)], np.int64),
+                       np.zeros(1, np.int64), blocked=False)
+
+
+def load(csv_path: Path) -> dict[str, CellSamples]:
+    """Every cell's samples beside ``csv_path``: the per-cell folder, and the single ``.npz`` files
+    of schema 4 and older (``<stem>.samples.npz``, ``<stem>.rN.samples.npz``). Missing is empty.
+
+    Raises:
+        UsageError: a samples file exists but is damaged.
+    """
+    out: dict[str, CellSamples] = {}
+    for npz in [csv_path.with_name(csv_path.stem + ".samples.npz"),
+                *sorted(csv_path.parent.glob(csv_path.stem + ".r*.samples.npz"))]:
+        if not npz.is_file():
+            continue
+        try:
+            with np.load(npz) as z:
+                out.update({k: _legacy(z[k]) for k in z.files})
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+            raise UsageError(f"{npz} is not a readable samples file; compare and resume cannot use it "
+                             "(move it away to treat those rows as having no samples)") from None
+    folder = folder_for(csv_path)
+    if folder.is_dir():
+        for f in sorted(folder.glob("*.npz")):
+            out[f.stem] = read_cell(f)
+    return out
+
+
+def leftovers(csv_path: Path) -> list[Path]:
+    """Temporary files an interrupted write may have left in the samples folder."""
+    folder = folder_for(csv_path)
+    return sorted(p for p in folder.glob(".*.tmp")) if folder.is_dir() else []
