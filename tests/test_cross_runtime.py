@@ -14,7 +14,7 @@ from mnistbench.bench.cli import app
 from mnistbench.bench.measure.pipeline import Artifacts, eval_inputs, export_model, onnx_for, torch_builder, train_model
 from mnistbench.bench.analysis.report import variants
 from mnistbench.bench.measure.runner import Axes, Target, plan, run_matrix
-from mnistbench.bench.runtimes.runtime import TorchRuntime
+from mnistbench.bench.runtimes.torch_eager import TorchRuntime
 from mnistbench.bench.measure.timing import TimingConfig
 from mnistbench.models.registry import get_spec
 

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from mnistbench.bench.cli import app
 from mnistbench.bench.measure.records import COLUMNS, read_csv
 from mnistbench.bench.measure.runner import AUTO, Axes, Target, applies, plan
-from mnistbench.bench.runtimes.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, TorchRuntime,
-                                      cuda_graph_blockers, options_label, provider_options, validate_config)
+from mnistbench.bench.runtimes.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, cuda_graph_blockers,
+                                               options_label, provider_options, validate_config)
+from mnistbench.bench.runtimes.torch_eager import TorchRuntime
 from mnistbench.models.errors import ProviderUnavailableError, UsageError
 from mnistbench.models.registry import get_spec
 
@@ -55,10 +56,13 @@ def test_cuda_graph_heuristic_tf32_and_device_are_passed_through():
 
 
 def test_torch_cuda_rows_search_cudnn_as_onnx_runtime_does():
-    from mnistbench.bench.measure.runner import torch_gpu_label
+    from mnistbench.bench.runtimes.base import get_runtime
 
-    assert torch_gpu_label(GpuOptions()) == "cudnn_benchmark=1;tf32=0"  # EXHAUSTIVE <-> cudnn.benchmark
-    assert torch_gpu_label(GpuOptions(0, "heuristic", True)) == "cudnn_benchmark=0;tf32=1"
+    for name in ("torch", "torch.compile"):
+        label = get_runtime(name).options_label
+        assert label(None, "cuda", "end-to-end", GpuOptions()) == "cudnn_benchmark=1;tf32=0"  # EXHAUSTIVE <-> benchmark
+        assert label(None, "cuda", "device", GpuOptions(0, "heuristic", True)) == "cudnn_benchmark=0;tf32=1"
+        assert label(None, "cpu", "end-to-end", GpuOptions()) == ""
 
 
 def test_tensorrt_falls_back_to_cuda_then_cpu_and_cpu_has_no_options():

@@ -68,7 +68,7 @@ def test_missing_ray_is_one_line_naming_the_extra(monkeypatch):
 
 
 def test_the_default_executor_does_not_import_ray():
-    code = "import sys; from mnistbench.bench import cli, reproduce, runner; print('ray' in sys.modules)"
+    code = "import sys; from mnistbench.bench import cli; from mnistbench.bench.training import reproduce; from mnistbench.bench.measure import runner; print('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 

@@ -40,6 +40,8 @@ from ..measure.records import BenchmarkRecord, read_csv
 DEFAULT_MAX_ACCURACY_DROP_PP = 0.2
 DEFAULT_MAX_MSE_INCREASE = 0.01
 CI_LEVEL = 0.95
+# What every configuration is measured against: ONNX Runtime fp32 on the CPU EP (runtime, provider, variant).
+BASELINE = ("onnxruntime", "cpu", "fp32")
 NAN = float("nan")
 CI_COLUMNS = ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms")
 
@@ -138,7 +140,7 @@ def _metric(r: BenchmarkRecord) -> float:
 
 
 def _is_reference(r: BenchmarkRecord) -> bool:
-    return r.runtime == "onnxruntime" and r.variant == "fp32" and r.provider == "cpu"
+    return (r.runtime, r.provider, r.variant) == BASELINE
 
 
 def _is_default(key: tuple) -> bool:
@@ -214,7 +216,7 @@ def best_configs(rows: Sequence[BenchmarkRecord], max_accuracy_drop_pp: float = 
             return c.metric <= base_metric * (1 + max_mse_increase) + 1e-12
 
         note = ""
-        ref_keys = [k for k in cands if k[0] == "onnxruntime" and k[1] == "cpu" and k[2] == "fp32"]
+        ref_keys = [k for k in cands if k[:3] == BASELINE]
         defaults = [k for k in ref_keys if _is_default(k)]
         baseline = None
         if defaults:

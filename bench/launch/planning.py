@@ -44,9 +44,9 @@ from ..measure.records import BenchmarkRecord, CsvAppender, read_csv, writer_loc
 from ..measure.runner import PRECISIONS, Axes, RunProgress, Target, resume_keys, run_matrix
 from ..measure.system import gemm_peaks, hygiene, write_system_json
 from ..measure.timing import TimingConfig
+from ..runtimes.base import get_runtime
 from ..runtimes.foreign import ForeignModel, foreign_inputs, inspect
-from ..runtimes.openvino_runtime import check_openvino
-from ..runtimes.runtime import IO_MODES, GpuOptions, SessionConfig, check_provider, set_call_timeout, validate_config
+from ..runtimes.runtime import IO_MODES, GpuOptions, SessionConfig, set_call_timeout, validate_config
 
 Note = Callable[[str], None]
 
@@ -184,16 +184,19 @@ def check_runtime_providers(runtimes: list[str], provs: list[str], note: Note = 
         ProviderUnavailableError, UsageError: a provider that cannot run here.
     """
     keep = []
+    rts = [get_runtime(r) for r in runtimes]
     for p in provs:
-        if "onnxruntime" in runtimes:
-            try:
-                check_provider(p)
-            except ProviderUnavailableError as exc:
-                if p == "tensorrt" and len(provs) > 1:
-                    note(f"tensorrt skipped: {exc}")
-                    continue
-                raise
-        _check_other_runtimes(runtimes, p)
+        serving = [r for r in rts if r.serves(p)]
+        if not serving:
+            raise UsageError(rts[0].unserved(p))
+        try:
+            for r in serving:
+                r.check(p)
+        except ProviderUnavailableError as exc:
+            if p == "tensorrt" and len(provs) > 1:
+                note(f"tensorrt skipped: {exc}")
+                continue
+            raise
         keep.append(p)
     return keep
 
@@ -204,21 +207,8 @@ def usable_providers(axes: Axes, note: Note = _stderr) -> Axes:
     return dataclasses.replace(axes, providers=tuple(keep))
 
 
-def _check_other_runtimes(runtimes: list[str], p: str) -> None:
-    if "openvino" in runtimes:
-        if p == "cpu":
-            check_openvino()
-        elif runtimes == ["openvino"]:
-            raise UsageError(f"the openvino runtime runs on cpu here, not {p!r}")
-    if any(r.startswith("torch") for r in runtimes):
-        if p not in ("cpu", "cuda") and "onnxruntime" not in runtimes:
-            raise UsageError(f"the torch runtime runs on cpu or cuda, not {p!r}")
-        if p == "cuda" and not torch.cuda.is_available():
-            raise ProviderUnavailableError("torch runtime on cuda: torch sees no CUDA device on this host")
-
-
 def _foreign_models(req: RunRequest) -> list[ForeignModel]:
-    if req.onnx and (req.names or any(r.startswith("torch") for r in req.axes.runtimes)):
+    if req.onnx and (req.names or any(get_runtime(r).needs_checkpoint for r in req.axes.runtimes)):
         raise UsageError("--onnx benchmarks the given files alone: name no registered models and no torch runtime")
     if req.onnx and req.preprocess not in PREPROCESS_CHOICES:
         raise UsageError(f"unknown preprocess {req.preprocess!r}; choose one of: {', '.join(PREPROCESS_CHOICES)}")

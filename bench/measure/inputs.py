@@ -13,9 +13,10 @@ from pathlib import Path
 import psutil
 
 from ...models.errors import UsageError
+from ..runtimes.base import get_runtime
 from ..runtimes.runtime import provider_name
 from .defaults import DEFAULT_SPINNING, DEFAULT_THREADS  # noqa: F401  (re-exported)
-from .runner import AUTO, PRECISIONS, RUNTIME_VARIANTS, RUNTIMES
+from .runner import AUTO, PRECISIONS
 
 VARIANTS = ("fp32", "int8", "fp16", "fp16-io")  # fp16-io: fp16 with float16 inputs and outputs
 FORMATS = ("rich", "markdown")
@@ -122,15 +123,14 @@ def parse_providers(values: list[str]) -> list[str]:
 
 
 def parse_runtimes(values: list[str]) -> list[str]:
-    """``--runtime`` (repeated or comma-separated): names from :data:`runner.RUNTIMES`.
+    """``--runtime`` (repeated or comma-separated): names of registered runtimes (:mod:`runtimes.base`).
 
     Raises:
         UsageError: an unknown runtime.
     """
     rts = [r.strip().lower() for v in values for r in v.split(",") if r.strip()]
     for r in rts:
-        if r not in RUNTIMES:
-            raise UsageError(f"unknown runtime {r!r}; choose one of: {', '.join(RUNTIMES)}")
+        get_runtime(r)  # UsageError naming the registered ones
     return list(dict.fromkeys(rts))
 
 
@@ -150,7 +150,7 @@ def row_variants(variant: str, precision: str, runtimes: list[str]) -> list[str]
     for p in precs:
         if p not in PRECISIONS:
             raise UsageError(f"unknown precision {p!r}; choose from {', '.join(PRECISIONS)}")
-        if p != "fp32" and not any(p in RUNTIME_VARIANTS[r] for r in runtimes):
+        if p != "fp32" and not any(p in get_runtime(r).variants for r in runtimes):
             raise UsageError(f"precision {p} needs --runtime openvino, torch or torch.compile "
                              f"(ONNX Runtime runs fp32; its int8 is --variant int8)")
     out = [v for v in files if v != "fp32" or "fp32" in precs] + [p for p in precs if p != "fp32"]

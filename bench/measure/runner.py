@@ -46,6 +46,7 @@ from ... import __version__ as _mnistbench_version
 from ...exporters.onnx import default_opset
 from ...models.errors import ProviderUnavailableError, StorageError, UsageError
 from ...models.files import atomic_write_bytes, sha256_file
+from ..runtimes.base import get_runtime, runtime_names, runtime_variants
 from ..runtimes.runtime import (
     CELL_ERRORS,
     GRAPH_CAPTURE_CALLS,
@@ -53,13 +54,11 @@ from ..runtimes.runtime import (
     OrtRuntime,
     Placement,
     SessionConfig,
-    TorchRuntime,
-    audit_placement,
     cuda_graph_blockers,
     first_line,
     nonfinite_fraction,
-    options_label,
 )
+from ..runtimes.torch_eager import TorchRuntime
 from . import samples as samples_io
 from .metrics import BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, throughput_ips, top1_accuracy
 from .records import SCHEMA_VERSION, BenchmarkRecord, CsvAppender, config_id, error_record
@@ -70,16 +69,15 @@ from .timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
 EVAL_CHUNK = 500  # images per call when scoring the whole test set
-RUNTIMES = ("onnxruntime", "torch", "torch.compile", "openvino")
+RUNTIMES = runtime_names()  # the registered runtimes (bench.runtimes.base); see RUNTIME_VARIANTS
 # Precisions a runtime applies to the fp32 ONNX file itself (``run --precision``), carried as the row's
 # variant: ``bf16`` is OpenVINO's inference precision hint and PyTorch's bf16 autocast. ONNX Runtime
 # runs each file as written (its reduced precisions are the int8/fp16 variant files).
 PRECISIONS = ("fp32", "bf16")
-# Which variants each runtime runs: ONNX Runtime every ONNX file; PyTorch the checkpoint at fp32 or
-# under bf16 autocast (never an int8/fp16 file); OpenVINO the fp32 file at either precision hint and
-# the int8 QDQ file.
-RUNTIME_VARIANTS = {"onnxruntime": ("fp32", "int8", "fp16", "fp16-io", "foreign"), "torch": ("fp32", "bf16"),
-                    "torch.compile": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8", "foreign")}
+# Which variants each runtime runs (its Runtime.variants): ONNX Runtime every ONNX file; PyTorch the
+# checkpoint at fp32 or under bf16 autocast (never an int8/fp16 file); OpenVINO the fp32 file at either
+# precision hint and the int8 QDQ file.
+RUNTIME_VARIANTS = runtime_variants()
 NAN = float("nan")
 AUTO = -1  # threads axis value: choose per cell by a short probe (see autotune_threads)
 PROBE = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=3, min_s=0.15)  # cheap even at batch 512
@@ -185,41 +183,18 @@ def quality(t: Target, out: np.ndarray, ref: np.ndarray | None) -> dict[str, flo
 
 def _sessions(t: Target, runtime: str, provider: str, threads: int, spinning: bool | None,
               io_mode: str = "end-to-end", gpu: GpuOptions = GpuOptions()):
-    """A factory of fresh runtimes; ``threads`` AUTO means the runtime's default (0) here."""
+    """A factory of fresh sessions of the registered ``runtime``; ``threads`` AUTO means the runtime's
+    default (0) here."""
     th = 0 if threads == AUTO else threads
-    precision = "bf16" if t.variant == "bf16" else "fp32"
-    if runtime in ("torch", "torch.compile"):
-        return lambda: TorchRuntime(t.build_torch, provider, th, io_mode, compile=runtime == "torch.compile",
-                                    tf32=gpu.tf32, cudnn_benchmark=gpu.cudnn_conv_algo_search == "exhaustive",
-                                    precision=precision)
-    if runtime == "openvino":
-        from ..runtimes.openvino_runtime import OpenVinoRuntime  # optional extra: imported when asked for
-
-        return lambda: OpenVinoRuntime(t.path, precision, th)
-    cfg = SessionConfig(provider, th, spinning, io_mode=io_mode, gpu=gpu)
-    return lambda: OrtRuntime(t.path, cfg)
-
-
-def torch_gpu_label(gpu: GpuOptions) -> str:
-    """The ``provider_options`` of a PyTorch CUDA row: cuDNN benchmark mode (on for ``exhaustive``
-    search, as ONNX Runtime's EXHAUSTIVE) and TF32, as ``key=value;...``."""
-    return f"cudnn_benchmark={int(gpu.cudnn_conv_algo_search == 'exhaustive')};tf32={int(gpu.tf32)}"
+    rt = get_runtime(runtime)
+    return lambda: rt.open(t, provider, th, spinning, io_mode, gpu)
 
 
 def applies(runtime: str, provider: str, io_mode: str) -> bool:
-    """Whether a cell of this (runtime, provider, io mode) exists: device modes need a GPU provider;
-    CUDA graphs are an ONNX Runtime CUDA EP option; PyTorch runs on cpu and cuda only."""
-    if runtime != "onnxruntime" and provider not in ("cpu", "cuda"):
-        return False
-    if runtime == "openvino" and provider != "cpu":
-        return False
-    if io_mode == "end-to-end":
-        return True
-    if provider not in ("cuda", "tensorrt"):
-        return False
-    if io_mode == "device-graph":
-        return runtime == "onnxruntime" and provider == "cuda"
-    return runtime == "onnxruntime" or provider == "cuda"
+    """Whether a cell of this (runtime, provider, io mode) exists (:meth:`base.Runtime.applies`): device
+    modes need a GPU provider; CUDA graphs are an ONNX Runtime CUDA EP option; PyTorch runs on cpu
+    and cuda only; OpenVINO on cpu."""
+    return get_runtime(runtime).applies(provider, io_mode)
 
 
 def thread_candidates() -> tuple[int, ...]:
@@ -315,11 +290,12 @@ def plan(targets: list[Target], axes: Axes, shuffle_seed: int | None = None) -> 
     for t in targets:
         for rt, prov, th, sp, io in itertools.product(axes.runtimes, axes.providers, axes.threads, axes.spinning,
                                                       axes.io_modes):
-            if not applies(rt, prov, io) or t.variant not in RUNTIME_VARIANTS[rt]:
+            r = get_runtime(rt)
+            if not r.applies(prov, io) or t.variant not in r.variants:
                 continue
-            if rt != "onnxruntime":
-                if t.build_torch is None and rt != "openvino":
-                    continue
+            if r.needs_checkpoint and t.build_torch is None:
+                continue
+            if not r.has_spinning:
                 sp = None
             # by identity: targets of one model (fp32, bf16) hold equal-valued numpy arrays, which == cannot compare
             if not any(g[0] is t and g[1:] == (rt, prov, th, sp, io) for g in groups):
@@ -464,16 +440,12 @@ def run_matrix(
             proto = onnx.load(str(t.path), load_external_data=False)
             meta[t.path] = (model_sha256(t.path, proto), default_opset(proto))
         sha, opset = meta[t.path]
-        gpu_opts = (options_label(SessionConfig(prov, io_mode=io_mode, gpu=axes.gpu))
-                    if runtime == "onnxruntime" else (torch_gpu_label(axes.gpu) if prov == "cuda" else ""))
-        if runtime == "openvino":
-            from ..runtimes.openvino_runtime import options_label as ov_label  # optional extra
-
-            gpu_opts = ov_label("bf16" if t.variant == "bf16" else "fp32")
+        rt = get_runtime(runtime)
+        gpu_opts = rt.options_label(t, prov, io_mode, axes.gpu)
         v = dict(run_id=run_id, repeat=repeat, host=host, model=t.name, variant=t.variant, dataset=t.dataset,
                  task=t.task, runtime=runtime, provider=prov, batch_size=b,
                  threads_requested="auto" if threads == AUTO else str(threads),
-                 spinning=_SPIN[spinning] if runtime == "onnxruntime" else "n/a", io_mode=io_mode,
+                 spinning=_SPIN[spinning] if rt.has_spinning else "n/a", io_mode=io_mode,
                  provider_options=gpu_opts, onnx_sha256=sha, opset=opset, cpu_model=cpu,
                  onnxruntime_version=ort.__version__, torch_version=torch.__version__, onnx_version=onnx.__version__,
                  mnistbench_version=_mnistbench_version, checkpoint_profile=t.profile, checkpoint_seed=t.seed,
@@ -526,19 +498,19 @@ def run_matrix(
                 q = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
                      {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
                                        "max_abs_diff_vs_torch", "nonfinite_fraction")})
-                placement = (audit_placement(t.path, SessionConfig(prov, max(threads, 0), spinning, gpu=axes.gpu),
-                                             batch_input(t.inputs, t.fixed_batch or 1))
-                             if runtime == "onnxruntime" else Placement(-1, -1, -1, -1, {}))
+                placement = (get_runtime(runtime).placement(t.path, prov, threads, spinning, axes.gpu,
+                                                            batch_input(t.inputs, t.fixed_batch or 1))
+                             or Placement(-1, -1, -1, -1, {}))
                 scored[key] = (q, placement)
             q, placement = scored[key]
             if io_mode == "device-graph" and (why := cuda_graph_blockers(placement)):
                 raise ProviderUnavailableError(f"{t.name} cannot run as one CUDA graph: {why}")
             x = batch_input(t.inputs, b)
             used = max(threads, 0)
-            if threads == AUTO and runtime == "onnxruntime":
+            if threads == AUTO and get_runtime(runtime).tunes_threads:
                 used = auto_threads.get(AutoThreadsCache.key(values["onnx_sha256"], prov, spinning, b),
                                         lambda: autotune_threads(t.path, prov, spinning, x, axes.gpu))
-                rt = OrtRuntime(t.path, SessionConfig(prov, used, spinning, io_mode=io_mode, gpu=axes.gpu))
+                rt = get_runtime(runtime).open(t, prov, used, spinning, io_mode, axes.gpu)
             else:
                 rt = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)()
             used = getattr(rt, "threads_used", 0) or used  # OpenVINO reports the count it really uses
@@ -636,7 +608,7 @@ def _record(c: _Cell, smp: CellSamples, cell_id: str, peaks: dict, score: bool, 
     gflops = (t.flops or 0) * ips / 1e9
     return BenchmarkRecord(
         **c.values, cell_id=cell_id, timestamp_utc=_now(), providers_used=c.providers,
-        intra_op_threads=c.threads_used, graph_optimization=_GRAPH_OPT[runtime],
+        intra_op_threads=c.threads_used, graph_optimization=get_runtime(runtime).graph_optimization,
         session_create_ms=c.create_ms, first_inference_ms=c.first_ms, warmup_iters=c.warmup, timed_iters=st.n,
         timed_wall_s=wall_s, latency_mean_ms=st.mean_ms, latency_std_ms=st.std_ms, latency_min_ms=st.min_ms,
         latency_p50_ms=st.p50_ms, latency_p90_ms=st.p90_ms, latency_p99_ms=st.p99_ms, latency_max_ms=st.max_ms,
@@ -650,9 +622,6 @@ def _record(c: _Cell, smp: CellSamples, cell_id: str, peaks: dict, score: bool, 
         p50_ci_halfwidth_rel=ci_halfwidth_rel(ci.p50_low_ms, ci.p50_high_ms, st.p50_ms),
         interleave_group=str(group), group_cells=group_cells,
     )
-
-
-_GRAPH_OPT = {"onnxruntime": "all", "torch": "eager", "torch.compile": "compiled", "openvino": "compiled"}
 
 
 _SPIN = {None: "default", True: "on", False: "off"}

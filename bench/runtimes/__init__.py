@@ -1,2 +1,8 @@
-"""The inference runtimes a cell runs on: ONNX Runtime and PyTorch (:mod:`.runtime`), OpenVINO
-(:mod:`.openvino_runtime`) and foreign ONNX files (:mod:`.foreign`). Bottom layer of ``bench``."""
+"""The inference runtimes a cell runs on, behind one interface (:mod:`.base`: :class:`~.base.Runtime`,
+:func:`~.base.register`, :func:`~.base.get_runtime`): ONNX Runtime (:mod:`.ort`, sessions in
+:mod:`.runtime`), PyTorch eager (:mod:`.torch_eager`), ``torch.compile`` (:mod:`.torch_compile`) and
+OpenVINO (:mod:`.openvino_runtime`), registered in that order when this package is imported; foreign
+ONNX files are inspected by :mod:`.foreign`. Bottom layer of ``bench``."""
+
+# Each registers its runtime; this order is the order `--runtime` lists them in.
+from . import ort, torch_eager, torch_compile, openvino_runtime  # noqa: F401, I001

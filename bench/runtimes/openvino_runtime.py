@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...models.errors import ProviderUnavailableError, UsageError
+from .base import Runtime, register
 
 # mnistbench precision -> OpenVINO inference precision hint (element type name).
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
@@ -153,3 +154,26 @@ class OpenVinoRuntime:
             self._compile(x.shape)  # scoring in chunks; cells are compiled by prepare, before timing
         self._request.infer({0: x}, share_inputs=True)
         return np.array(self._request.get_output_tensor(0).data, dtype=np.float32)
+
+
+@register
+class OpenVino(Runtime):
+    """OpenVINO on the CPU (``run --runtime openvino``): the fp32 ONNX file at an fp32 or bf16
+    precision hint, the int8 QDQ file, foreign files."""
+
+    name = "openvino"
+    variants = ("fp32", "bf16", "int8", "foreign")
+    providers = ("cpu",)
+    graph_optimization = "compiled"
+
+    def unserved(self, provider: str) -> str:
+        return f"the openvino runtime runs on cpu here, not {provider!r}"
+
+    def check(self, provider: str) -> None:
+        check_openvino()
+
+    def open(self, target, provider, threads, spinning, io_mode, gpu) -> OpenVinoRuntime:
+        return OpenVinoRuntime(target.path, "bf16" if target.variant == "bf16" else "fp32", threads)
+
+    def options_label(self, target, provider, io_mode, gpu) -> str:
+        return options_label("bf16" if target.variant == "bf16" else "fp32")
