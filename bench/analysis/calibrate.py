@@ -51,7 +51,6 @@ from ...models.files import atomic_write_bytes
 from ..measure import noiseprofile
 from ..measure.runner import Axes, Target, auto_threads_fixed
 from ..measure.system import describe_system, hygiene
-from ..measure.timing import TimingConfig
 from . import compare as cmp
 from .live import LIVE_MAX_S, live_compare
 from .noise import Neighbour, check_condition
