@@ -485,6 +485,7 @@ def run_matrix(
 
     def prepare(g: tuple, b: int) -> _Cell | None:
         t, runtime, prov, threads, spinning, io_mode = g
+        impl = get_runtime(runtime)
         values = identity(g, b)
         if progress:
             progress(f"{_label(g)}: batch {b}, preparing", len([r for r in rows if r.task != "reference"]), total)
@@ -498,8 +499,8 @@ def run_matrix(
                 q = (quality(t, full_output(scorer, t.inputs, t.fixed_batch), refs[t.name]) if score else
                      {k: NAN for k in ("accuracy_top1", "test_mse", "agreement_top1_vs_torch",
                                        "max_abs_diff_vs_torch", "nonfinite_fraction")})
-                placement = (get_runtime(runtime).placement(t.path, prov, threads, spinning, axes.gpu,
-                                                            batch_input(t.inputs, t.fixed_batch or 1))
+                placement = (impl.placement(t.path, prov, threads, spinning, axes.gpu,
+                                             batch_input(t.inputs, t.fixed_batch or 1))
                              or Placement(-1, -1, -1, -1, {}))
                 scored[key] = (q, placement)
             q, placement = scored[key]
@@ -507,10 +508,10 @@ def run_matrix(
                 raise ProviderUnavailableError(f"{t.name} cannot run as one CUDA graph: {why}")
             x = batch_input(t.inputs, b)
             used = max(threads, 0)
-            if threads == AUTO and get_runtime(runtime).tunes_threads:
+            if threads == AUTO and impl.tunes_threads:
                 used = auto_threads.get(AutoThreadsCache.key(values["onnx_sha256"], prov, spinning, b),
                                         lambda: autotune_threads(t.path, prov, spinning, x, axes.gpu))
-                rt = get_runtime(runtime).open(t, prov, used, spinning, io_mode, axes.gpu)
+                rt = impl.open(t, prov, used, spinning, io_mode, axes.gpu)
             else:
                 rt = _sessions(t, runtime, prov, threads, spinning, io_mode, axes.gpu)()
             used = getattr(rt, "threads_used", 0) or used  # OpenVINO reports the count it really uses
