@@ -55,6 +55,7 @@ from .launch.planning import Note, RunOutcome, RunRequest, _stderr, check_failur
 from .launch.repeats import run_repeats
 from .measure import inputs, noiseprofile
 from .measure import samples as samples_io
+from .measure.defaults import RUNS_DIR
 from .measure.pipeline import (
     Artifacts,
     artifacts_root,
@@ -432,7 +433,7 @@ class Reproduction:
 
 def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str = "paper", device: str = "auto",
               dataset: str = "mnist", ae_study: bool = True, reduce_on_cpu: bool = True, out_path: Path | None = None,
-              resume: bool = False, results_dir: Path = Path("results") / "reproduce",
+              resume: bool = False, results_dir: Path = RUNS_DIR / "reproduce",
               data_dir: Path | None = None, artifacts_dir: Path | None = None, cluster=None, max_retries: int = 2,
               cpus_per_run: float = 2.0, on_plan: Callable[[int, Path], None] | None = None,
               on_start: Callable[[rp.PlannedRun, int, int], ProgressFn | None] | None = None,

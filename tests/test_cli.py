@@ -91,3 +91,22 @@ def test_cuda_on_cpu_host_fails_cleanly_and_writes_nothing(tmp_path):
     assert res.exit_code == 1
     assert "provider 'cuda' is not usable here" in one_line_error(res)
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.integration
+def test_a_default_run_writes_under_runs_which_git_ignores(tmp_path, monkeypatch, matmul_chain, mnist, real_data_root):
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    model = matmul_chain(tmp_path / "m.onnx", 1)
+    monkeypatch.chdir(tmp_path)
+    res = invoke("run", "--onnx", model, "--batch-sizes", "4", "--min-s", "0.05", "--no-null", "--no-score",
+                 "--no-reference", "--artifacts-dir", tmp_path / "arts", "--data-dir", real_data_root)
+    assert res.exit_code == 0, res.output
+    written = sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*.csv"))
+    assert written == ["runs"], written  # nothing beside it, nothing under results/
+    check = subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", "runs/x.csv"], capture_output=True)
+    if check.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert check.returncode == 0, "runs/ is not ignored by git"

@@ -32,7 +32,7 @@ if (Path(sys.argv[0]).name == "mnistbench" or Path(sys.argv[0]).resolve() == Pat
 import typer  # noqa: E402  (after the Ctrl-C handler above)
 
 from . import options as o  # noqa: E402  (the option declarations, named like their flags)
-from ..measure.defaults import (DEFAULT_SPINNING, DEFAULT_THREADS, FAST, LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S)  # noqa: E402
+from ..measure.defaults import (RUNS_DIR, DEFAULT_SPINNING, DEFAULT_THREADS, FAST, LIVE_MAX_S, LIVE_MIN_S, LIVE_ROUNDS, LIVE_SESSIONS, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S)  # noqa: E402
 from .entrypoint import run_app  # noqa: E402
 from ...models.errors import MnistBenchError, UsageError  # noqa: E402
 
@@ -136,7 +136,7 @@ def run(
     threads: o.Threads = DEFAULT_THREADS, spinning: o.Spinning = DEFAULT_SPINNING, null: o.Null = True,
     score: o.Score = True, repeat: o.Repeat = 1, shuffle_seed: o.ShuffleSeed = None, repeat_index: o.RepeatIndex = None,
     resume: o.Resume = False, variant: o.Variant = "fp32", precision: o.Precision = "fp32", onnx: o.Onnx = None,
-    layout: o.Layout = "auto", preprocess: o.Preprocess = "unit", results_dir: o.ResultsDir = Path("results"),
+    layout: o.Layout = "auto", preprocess: o.Preprocess = "unit", results_dir: o.ResultsDir = RUNS_DIR,
     out_path: o.RunOut = None, io_mode: o.IoMode = "end-to-end", cuda_graph: o.CudaGraph = False,
     cudnn_algo: o.CudnnAlgo = "exhaustive", tf32: o.Tf32 = False, device_id: o.DeviceId = 0,
     executor: o.Executor = "local", nodes: o.Nodes = "all", address: o.RayAddress = None,
@@ -176,7 +176,7 @@ def run(
 @guarded
 def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider: o.AllProvider = ["cpu"],
             batch_sizes: o.BatchSizes = "1,8,32,128,512", device: o.Device = "auto", seed: o.Seed = 0,
-            dataset: o.Dataset = "mnist", results_dir: o.ResultsDir = Path("results"), data_dir: o.DataDir = None,
+            dataset: o.Dataset = "mnist", results_dir: o.ResultsDir = RUNS_DIR, data_dir: o.DataDir = None,
             artifacts_dir: o.ArtifactsDir = None, fast: o.Fast = False) -> None:
     """Train every model, export each to ONNX with parity, and benchmark them: the main job.
 
@@ -211,7 +211,7 @@ def reproduce(
     models: o.Models = None, seeds: o.Seeds = 3, profile: o.Profile = "paper", device: o.Device = "auto",
     dataset: o.Dataset = "mnist", ae_study: o.AeStudy = True, reduce_on_cpu: o.ReduceOnCpu = True,
     out_path: o.ReproduceOut = None, resume: o.ReproduceResume = False,
-    results_dir: o.ReproduceDir = Path("results") / "reproduce", executor: o.Executor = "local",
+    results_dir: o.ReproduceDir = RUNS_DIR / "reproduce", executor: o.Executor = "local",
     address: o.RayAddress = None, max_retries: o.MaxRetries = 2, cpus_per_run: o.CpusPerRun = 2.0,
     data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
 ) -> None:
@@ -274,7 +274,7 @@ def doctor(
     sweep: o.Sweep = True, min_s: o.SweepMinS = 0.5, check_defaults: o.CheckDefaults = False,
     models: o.DoctorModels = None, rounds: o.DefaultsRounds = 15, out_path: o.DefaultsOut = None,
     calibrate: o.Calibrate = False, trials: o.Trials = 20, calibrate_modes: o.CalibrateModes = "separate,live",
-    calibration_dir: o.CalibrationDir = Path("results/calibration"), profile: o.CalibrateProfile = None,
+    calibration_dir: o.CalibrationDir = RUNS_DIR / "calibration", profile: o.CalibrateProfile = None,
     condition: o.Condition = "as-is", noise_seed: o.NoiseSeed = 0, calibrate_configs: o.CalibrateConfigs = "lenet5:32",
     calibrate_levels: o.CalibrateLevels = None,
     data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
@@ -282,7 +282,7 @@ def doctor(
     """Check what this machine can really run: providers (by creating sessions), the GEMM peak,
     the null-model overhead floor, and the best thread settings for ONNX Runtime on this CPU.
 
-    Example: mnistbench doctor ; mnistbench doctor --check-defaults --out results/defaults.csv
+    Example: mnistbench doctor ; mnistbench doctor --check-defaults --out runs/defaults.csv
     """
     from . import console
     from ..analysis import diagnostics, doctor as doc  # heavy

@@ -125,7 +125,7 @@ ReduceOnCpu = Annotated[bool, typer.Option("--reduce-on-cpu/--full-on-cpu", help
                                            "marked infeasible there (fan-resnet's 30 epochs) with their quick "
                                            "recipe, labelled reduced.")]
 ReproduceOut = Annotated[Optional[Path], typer.Option("--out", help="Runs CSV to write (default "
-                                                      "results/reproduce/<UTC stamp>-<dataset>-<profile>.csv).")]
+                                                      "runs/reproduce/<UTC stamp>-<dataset>-<profile>.csv).")]
 ReproduceResume = Annotated[bool, typer.Option("--resume", help="Complete the --out CSV: train only the runs it lacks "
                                                "(more seeds or models may be added), then rewrite its table.")]
 ReproduceDir = Annotated[Path, typer.Option(help="Folder for the runs CSV, its table and system JSON.")]
@@ -141,7 +141,7 @@ SpeedSeeds = Annotated[int, typer.Option("--seeds", help="Runs, seeds 0..N-1.")]
 Target = Annotated[float, typer.Option("--target", help="Test accuracy to reach (fraction), judged on the "
                                        "mean over seeds.")]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epoch count.")]
-SpeedOut = Annotated[Optional[Path], typer.Option("--out", help="CSV to write (default results/speedrun/"
+SpeedOut = Annotated[Optional[Path], typer.Option("--out", help="CSV to write (default runs/speedrun/"
                                                   "<UTC stamp>-<dataset>-<model>-<device>.csv).")]
 
 # ---------------------------------------------------------------- doctor

@@ -27,6 +27,7 @@ from ...models.errors import MnistBenchError, ProviderUnavailableError, UsageErr
 from ...models.preprocess import PREPROCESS_CHOICES, preprocess
 from ...models.registry import select
 from ..measure import inputs, noiseprofile
+from ..measure.defaults import RUNS_DIR
 from ..measure.pipeline import (
     NULL_MODEL,
     REFERENCE_MODEL,
@@ -92,7 +93,7 @@ class RunRequest:
     onnx: tuple[Path, ...] = ()
     layout: str = "auto"
     preprocess: str = "unit"
-    results_dir: Path = Path("results")
+    results_dir: Path = RUNS_DIR
     out_path: Path | None = None
     resume: bool = False
     repeat: int = 1

@@ -4,6 +4,12 @@ command line declares its options without importing the measurement."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# Where commands write by default: a folder git ignores (.gitignore), so that a user's runs never land in
+# the committed results/ (the project's evidence, written only with an explicit --results-dir or --out).
+RUNS_DIR = Path("runs")
+
 # Defaults, shown in `mnistbench run --help`. 16 timed calls and 1 s bound the
 # cost of the slowest cell (fan-resnet at batch 512, 2 to 4 s a call on 2 cores)
 # while small models collect thousands of samples in the 1 s. With interleaving

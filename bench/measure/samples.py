@@ -14,12 +14,17 @@ written before schema 5 kept one ``<stem>.samples.npz`` (or ``<stem>.rN.samples.
 of plain per-call arrays with no blocks: :func:`load` still reads them, as one contiguous run of
 calls (``blocked`` False), which :mod:`bench.compare` splits into contiguous pseudo-blocks and
 says that its verdict is weaker.
+
+Committed evidence keeps one file a run instead of a folder: :func:`pack` writes
+``<csv stem>.samples.packed.npz`` (the cells' arrays concatenated, ``cell_ids``,
+``calls`` and ``blocks`` to split them; LZMA, about 1.5 bytes a call against 8) and removes the folder; :func:`load` reads both.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +114,76 @@ def read_cell(path: Path) -> CellSamples:
     return _check(str(path), s)
 
 
+PACKED_SUFFIX = ".samples.packed.npz"
+_FIELDS = ("ns", "block_n", "block_wall_ns", "block_round")
+
+
+def packed_for(csv_path: Path) -> Path:
+    """``<stem>.samples.packed.npz`` beside ``csv_path``."""
+    return csv_path.with_name(csv_path.stem + PACKED_SUFFIX)
+
+
+def _packed_bytes(cells: dict[str, CellSamples]) -> bytes:
+    ids = sorted(cells)
+    arrays = {"cell_ids": np.array(ids, dtype=str),
+              "calls": np.array([len(cells[i].ns) for i in ids], np.int64),
+              "blocks": np.array([len(cells[i].block_n) for i in ids], np.int64),
+              **{f: np.concatenate([getattr(cells[i], f) for i in ids]).astype(np.int64) if ids
+                 else np.zeros(0, np.int64) for f in _FIELDS}}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_LZMA) as z:
+        for name, arr in arrays.items():
+            with z.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def read_packed(path: Path) -> dict[str, CellSamples]:
+    """Every cell of a packed samples file, validated.
+
+    Raises:
+        UsageError: unreadable, not a packed samples file, or a cell's arrays do not add up.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ids, calls, blocks = [str(i) for i in z["cell_ids"]], z["calls"], z["blocks"]
+            per_call = np.split(z["ns"].astype(np.int64), np.cumsum(calls)[:-1])
+            per_block = [np.split(z[f].astype(np.int64), np.cumsum(blocks)[:-1]) for f in _FIELDS[1:]]
+            if not (len(ids) == len(calls) == len(blocks) == len(per_call) and int(calls.sum()) == len(z["ns"])):
+                raise ValueError("counts")
+            out = {i: CellSamples(per_call[k], *(b[k] for b in per_block)) for k, i in enumerate(ids)}
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile, EOFError, NotImplementedError):
+        raise UsageError(f"{path} is not a readable packed samples file; check it out again from git, or "
+                         "move it away to treat those rows as having no samples") from None
+    return {i: _check(f"{path}[{i}]", s) for i, s in out.items()}
+
+
+def pack(csv_path: Path) -> tuple[Path, int]:
+    """Pack the per-cell samples folder beside ``csv_path`` into one compressed file, then remove
+    the folder. The packed file is written atomically and read back (every array equal) before
+    anything is removed, so an interrupt at any instant leaves the samples readable. Cells already
+    packed are kept. Returns (the packed file, cells in it).
+
+    Raises:
+        UsageError: no samples folder or packed file, a damaged samples file, or a read-back mismatch.
+        StorageError: the packed file cannot be written (the folder is left as it was).
+    """
+    folder, target = folder_for(csv_path), packed_for(csv_path)
+    cells = read_packed(target) if target.is_file() else {}
+    if not folder.is_dir() and not cells:
+        raise UsageError(f"{csv_path}: no samples folder ({folder.name}/) to pack")
+    if folder.is_dir():
+        cells.update({f.stem: read_cell(f) for f in sorted(folder.glob("*.npz"))})
+    atomic_write_bytes(target, _packed_bytes(cells))
+    back = read_packed(target)
+    if back.keys() != cells.keys() or any(not np.array_equal(getattr(back[i], f), getattr(cells[i], f))
+                                          for i in cells for f in _FIELDS):
+        raise UsageError(f"{target}: read-back differs from the samples folder; the folder is kept")
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    return target, len(cells)
+
+
 def _legacy(ns: np.ndarray) -> CellSamples:
     ns = np.asarray(ns).astype(np.int64)
     return CellSamples(ns, np.array([len(ns)], np.int64), np.array([max(int(ns.sum()), 1)], np.int64),
@@ -116,8 +191,8 @@ def _legacy(ns: np.ndarray) -> CellSamples:
 
 
 def load(csv_path: Path) -> dict[str, CellSamples]:
-    """Every cell's samples beside ``csv_path``: the per-cell folder, and the single ``.npz`` files
-    of schema 4 and older (``<stem>.samples.npz``, ``<stem>.rN.samples.npz``). Missing is empty.
+    """Every cell's samples beside ``csv_path``: the per-cell folder, the packed file (:func:`pack`),
+    and the single ``.npz`` files of schema 4 and older (``<stem>.samples.npz``, ``<stem>.rN.samples.npz``). Missing is empty.
 
     Raises:
         UsageError: a samples file exists but is damaged.
@@ -133,6 +208,8 @@ def load(csv_path: Path) -> dict[str, CellSamples]:
         except (OSError, ValueError, zipfile.BadZipFile, EOFError):
             raise UsageError(f"{npz} is not a readable samples file; compare and resume cannot use it "
                              "(move it away to treat those rows as having no samples)") from None
+    if packed_for(csv_path).is_file():
+        out.update(read_packed(packed_for(csv_path)))
     folder = folder_for(csv_path)
     if folder.is_dir():
         for f in sorted(folder.glob("*.npz")):

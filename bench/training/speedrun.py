@@ -34,6 +34,7 @@ from ...models.preprocess import preprocess
 from ...models.registry import get_spec
 from ...models.spec import ModelSpec, TrainRecipe
 from ...models.train import _optimizer, autocast_for, evaluate, optimizer_step, resolve_device
+from ..measure.defaults import RUNS_DIR
 from ..measure.inputs import new_csv
 from ..measure.system import write_system_json
 
@@ -196,7 +197,7 @@ def prepare(model: str, target: float, device: str, dataset: str, out_path: Path
         raise UsageError(f"--target is a fraction in (0, 1], got {target}")
     dev = resolve_device(device)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    csv_path = new_csv(out_path or Path("results") / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv")
+    csv_path = new_csv(out_path or RUNS_DIR / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv")
     t_load = time.perf_counter()
     data = load_dataset(dataset, data_dir)
     return spec, dev, csv_path, data, time.perf_counter() - t_load
