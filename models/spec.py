@@ -9,9 +9,10 @@ claim beside the measurement and tests can check every registered model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
-from torch import nn
+if TYPE_CHECKING:  # annotations only: the registry and `mnistbench list` need no torch until a model is built
+    from torch import nn
 
 Task = Literal["classify", "reconstruct"]
 Confidence = Literal["high", "medium", "low"]

@@ -71,3 +71,45 @@ def test_bad_input_raises_usage_errors(call, message, tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=re.escape(message)):
         call()
     assert not any(tmp_path.iterdir())  # refused before any file
+
+
+def test_run_configuration_round_trips_as_plain_data():
+    import json
+
+    from mnistbench.bench.measure.config import RunRequest
+    from mnistbench.bench.measure.timing import TimingConfig
+    from mnistbench.bench.runtimes.runtime import GpuOptions
+
+    req = RunRequest(("lenet5", "zhu-*"), api.Axes(runtimes=("onnxruntime", "torch"), threads=(api.AUTO, 2),
+                                                   spinning=(None, False), batch_sizes=(1, 32),
+                                                   gpu=GpuOptions(device_id=1, tf32=True)),
+                     TimingConfig(min_s=0.25, rounds=4), variants=("fp32", "int8"), out_path=Path("r/x.csv"),
+                     data_dir=Path("/data"), repeat=3, call_timeout=2, command="mnistbench run lenet5")
+    data = json.loads(json.dumps(req.to_dict()))  # JSON-ready: what a Ray task or a spawned process receives
+    back = RunRequest.from_dict(data)
+    assert back == req and back.axes.gpu.device_id == 1 and back.out_path == Path("r/x.csv")
+    assert isinstance(back.call_timeout, float) and back.axes.spinning == (None, False)
+    with pytest.raises(UsageError, match="no setting colour"):
+        RunRequest.from_dict({**data, "colour": "red"})
+    with pytest.raises(UsageError, match="--repeat must be at least 1"):
+        RunRequest.from_dict({**data, "repeat": 0})
+    with pytest.raises(UsageError, match="TimingConfig"):
+        RunRequest.from_dict({**data, "timing": {"min_s": 0.25, "rounds": 4, "speed": "max"}})
+
+
+@pytest.mark.integration
+def test_repeats_run_in_fresh_processes_from_the_configuration(tmp_path, matmul_chain, mnist, real_data_root):
+    from mnistbench.bench.measure.config import RunRequest
+    from mnistbench.bench.measure.timing import TimingConfig
+
+    model = matmul_chain(tmp_path / "m.onnx", 1)
+    out = tmp_path / "rep.csv"
+    req = RunRequest(onnx=(model,), axes=api.Axes(batch_sizes=(1, 4), threads=(1,)),
+                     timing=TimingConfig(min_s=0.05, rounds=2), out_path=out, repeat=2, null=False, score=False,
+                     reference=False, data_dir=real_data_root, artifacts_dir=tmp_path / "arts")
+    outcome = api.run(req, note=lambda s: None)
+    rows = read_csv(out)
+    assert sorted((r.repeat, r.batch_size) for r in rows) == [(0, 1), (0, 4), (1, 1), (1, 4)]
+    assert len({r.run_id for r in rows}) == 2  # one run per fresh process
+    assert outcome.repeats == 2 and out.with_suffix(".system.json").is_file()
+    assert all(r.status == "ok" for r in rows)

@@ -210,7 +210,8 @@ def test_run_on_each_node_matches_a_local_run(cluster, data_env, tiny_onnx):
     assert system["results_csv"] == f"{host}.csv"
     fleet = json.loads((folder / "fleet.json").read_text())
     assert fleet["run_id"] == folder.name and [n["returncode"] for n in fleet["nodes"]] == [0]
-    assert "--executor" not in fleet["args"] and str(tiny_onnx) in fleet["args"]
+    assert fleet["config"]["onnx"] == [str(tiny_onnx.resolve())] and fleet["config"]["out_path"] is None
+    assert fleet["config"]["axes"]["batch_sizes"] == [1, 8] and fleet["config"]["timing"]["min_iters"] == 5
     # `report` reads the gathered folder as it is
     res = invoke("report", folder, "--out-dir", data_env / "report")
     assert res.exit_code == 0, res.output

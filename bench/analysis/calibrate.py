@@ -36,8 +36,6 @@ import math
 import os
 import random
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +47,7 @@ import onnx
 from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
 from ..measure import noiseprofile
+from ..measure.config import RunRequest
 from ..measure.runner import Axes, Target, auto_threads_fixed
 from ..measure.system import describe_system, hygiene
 from . import compare as cmp
@@ -148,18 +147,26 @@ def per_node_cost(cfg: Config, inputs: np.ndarray, work: Path) -> tuple[float, f
         k *= 4
 
 
-def run_side(folder: Path, out_csv: Path, data_dir: Path | None, artifacts: Path, cache: Path | None = None) -> None:
-    """One ``mnistbench run`` process over every ``.onnx`` in ``folder``, default settings (``cache``:
-    the user cache it sees, so that the study's runs use no stored noise profile)."""
-    cmd = [sys.executable, "-m", "mnistbench.bench.cli", "run", *sum((["--onnx", str(p)] for p in
-                                                                       sorted(folder.glob("*.onnx"))), []),
-           "--no-null", "--no-score", "--out", str(out_csv), "--artifacts-dir", str(artifacts)]
-    if data_dir:
-        cmd += ["--data-dir", str(data_dir)]
-    env = {**os.environ, **({"MNISTBENCH_CACHE": str(cache)} if cache else {})}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        raise UsageError(f"calibration run failed: {res.stderr.strip().splitlines()[-1] if res.stderr else res.returncode}")
+# How a separate run is started: the run configuration and the environment of a fresh process ->
+# (exit code, error line). The launcher layer provides it (``launch.process.run_in_fresh_process``);
+# this module only builds the configuration, so analysis never imports the launchers.
+LaunchRun = Callable[[RunRequest, dict], tuple[int, str]]
+
+
+def run_side(folder: Path, out_csv: Path, data_dir: Path | None, artifacts: Path, cache: Path | None,
+             launch: LaunchRun) -> None:
+    """One fresh-process ``run`` over every ``.onnx`` in ``folder``, default settings (``cache``: the
+    user cache it sees, so that the study's runs use no stored noise profile), started by ``launch``.
+
+    Raises:
+        UsageError: the run failed (its error's line).
+    """
+    req = RunRequest(onnx=tuple(sorted(folder.glob("*.onnx"))), profile="foreign", null=False, score=False,
+                     out_path=out_csv, artifacts_dir=artifacts, data_dir=data_dir,
+                     command=f"(calibration) mnistbench run --onnx {folder}/*.onnx --no-null --no-score --out {out_csv}")
+    code, error = launch(req, {"MNISTBENCH_CACHE": str(cache)} if cache else {})
+    if code != 0:
+        raise UsageError(f"calibration run failed: {error or code}")
 
 
 TRIAL_FIELDS = ["trial", "condition", "mode", "config", "level", "nodes", "first", "ratio", "ratio_low", "ratio_high",
@@ -181,11 +188,12 @@ def _name(cfg: Config, lv: float) -> str:
 def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int = 20, data_dir: Path | None = None,
           levels: tuple[float, ...] = LEVELS, live_levels: tuple[float, ...] = LIVE_LEVELS,
           progress: Callable[[str], None] = lambda s: None, modes: tuple[str, ...] = MODES,
-          condition: str = "as-is", seed: int = 0, command: str = "") -> dict:
+          condition: str = "as-is", seed: int = 0, command: str = "", launch: LaunchRun | None = None) -> dict:
     """Run the study under ``condition`` (neighbour seed ``seed``); returns the rows and true ratios
     (also written to ``out_dir``). ``modes``: which of ``separate`` and ``live`` to run (both by
     default). ``levels``: planted changes of the separate runs, each as a slowdown and (above 0) a
-    speedup. ``command``: the command line, recorded in ``system.json``.
+    speedup. ``command``: the command line, recorded in ``system.json``. ``launch``: starts each
+    separate run in a fresh process (needed when ``separate`` is among the modes).
 
     ``inputs``: float32 (N, 1, 28, 28) images for the live runs (the separate runs read the test set).
 
@@ -194,6 +202,8 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
     """
     check_modes(modes)
     check_condition(condition)
+    if "separate" in modes and levels and launch is None:
+        raise UsageError("the separate-run calibration needs a launcher of fresh-process runs (launch=)")
     out_dir.mkdir(parents=True, exist_ok=True)
     work = out_dir / "work"
     shutil.rmtree(work, ignore_errors=True)
@@ -208,7 +218,7 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
     neighbour = Neighbour(condition, seed=seed)
     try:
         with neighbour:
-            rows, truth, costs, nodes = _trials(configs, inputs, work, trials, data_dir, levels, live_levels,
+            rows, truth, costs, nodes = _trials(configs, inputs, work, trials, (data_dir, launch), levels, live_levels,
                                                 progress, condition, rng, out_dir)
     finally:
         if condition == "quiet" and affinity:
@@ -230,7 +240,7 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
     return {"rows": rows, "truth": truth, "sigma": sigma}
 
 
-def _trials(configs, inputs, work, trials, data_dir, levels, live_levels, progress, condition, rng, out_dir):
+def _trials(configs, inputs, work, trials, runs, levels, live_levels, progress, condition, rng, out_dir):
     nodes: dict[tuple[str, float], int] = {}
     costs = {}
     for cfg in configs:
@@ -258,7 +268,7 @@ def _trials(configs, inputs, work, trials, data_dir, levels, live_levels, progre
         w.writeheader()
         for i in range(trials):
             if levels:
-                rows += separate_trial(i, trials, side_base, side_new, work, data_dir, nodes, w, progress, condition,
+                rows += separate_trial(i, trials, side_base, side_new, work, runs, nodes, w, progress, condition,
                                        rng.random() < 0.5, cache)
             if live_levels:
                 progress(f"trial {i + 1}/{trials}: live")
@@ -304,17 +314,18 @@ def _inverted(c: cmp.Change) -> cmp.Change:
                    verdict=swap.get(c.verdict, c.verdict))
 
 
-def separate_trial(i: int, trials: int, side_base: Path, side_new: Path, work: Path, data_dir: Path | None,
+def separate_trial(i: int, trials: int, side_base: Path, side_new: Path, work: Path,
+                   runs: tuple[Path | None, LaunchRun],
                    nodes: dict, w: csv.DictWriter, progress: Callable[[str], None], condition: str = "as-is",
                    new_first: bool = False, cache: Path | None = None) -> list[dict]:
     """Trial ``i`` of the separate runs: one ``run`` process over the base side and one over the new
     side (``new_first``: in that order), then ``compare`` (default noise model, no stored profile) and
-    the gate; its rows (also written to ``w``)."""
+    the gate; its rows (also written to ``w``). ``runs``: the data folder and the launcher of the runs."""
     progress(f"trial {i + 1}/{trials}: separate runs ({'new' if new_first else 'base'} first)")
     t = time.perf_counter()
     b_csv, n_csv = work / f"b{i}.csv", work / f"n{i}.csv"
     for folder, out in ((side_new, n_csv), (side_base, b_csv)) if new_first else ((side_base, b_csv), (side_new, n_csv)):
-        run_side(folder, out, data_dir, work, cache)
+        run_side(folder, out, runs[0], work, cache, runs[1])
     base, new = cmp.load(b_csv), cmp.load(n_csv)
     changes, _, _ = cmp.compare(base, new, sigma=noiseprofile.DEFAULT_SIGMA)
     failed = {id(c) for c, _ in cmp.gate(changes, cmp.parse_rules(GATE))}

@@ -78,7 +78,8 @@ def write_defaults_csv(out_path: Path, results: list[doc.DefaultsCheck]) -> None
 
 def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path | None, artifacts_dir: Path | None,
                 progress: Say, modes: tuple[str, ...] = cal.MODES, condition: str = "as-is", seed: int = 0,
-                configs: str = "lenet5:32", command: str = "", levels: str | None = None) -> str:
+                configs: str = "lenet5:32", command: str = "", levels: str | None = None,
+                launch: cal.LaunchRun | None = None) -> str:
     """The calibration study of ``compare`` (:func:`calibrate.study`) under a neighbour ``condition``
     (:mod:`bench.noise`, seeded by ``seed``) over ``configs`` (``MODEL:BATCH,...``); returns its
     summary markdown. ``levels``: planted changes in percent, comma-separated, for the modes run
@@ -115,7 +116,7 @@ def calibration(trials: int, folder: Path, profile: str | None, data_dir: Path |
     configs_ = [cal.Config(n, onnx_for(get_spec(n), arts)[0], b) for n, b in pairs]
     x = preprocess(load_dataset("mnist", data_dir).test_images[:512], "mnist-norm")
     cal.study(configs_, x, folder, trials, data_dir, progress=progress, modes=modes, condition=condition, seed=seed,
-              command=command, **kw)
+              command=command, launch=launch, **kw)
     return (folder / "summary.md").read_text()
 
 

@@ -2,4 +2,5 @@
 
 from .app import main
 
-main()
+if __name__ == "__main__":  # not when a spawned worker process imports the main module again
+    main()

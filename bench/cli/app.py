@@ -128,7 +128,7 @@ def export(models: o.Models = None, profile: o.ExportProfile = None, seed: o.See
 @app.command()
 @guarded
 def run(
-    ctx: typer.Context, models: o.Models = None, provider: o.Provider = ["cpu"], runtime: o.Runtime = ["onnxruntime"],
+    models: o.Models = None, provider: o.Provider = ["cpu"], runtime: o.Runtime = ["onnxruntime"],
     batch_sizes: o.BatchSizes = "1,8,32,128,512", profile: o.RunProfile = None, seed: o.Seed = 0,
     dataset: o.Dataset = "mnist", warmup_iters: o.WarmupIters = WARMUP_ITERS, warmup_s: o.WarmupS = WARMUP_S,
     min_iters: o.MinIters = MIN_ITERS, min_s: o.MinS = MIN_S, rounds: o.Rounds = ROUNDS,
@@ -167,7 +167,7 @@ def run(
         tuple(onnx or ()), layout, preprocess, results_dir, out_path, resume, repeat, repeat_index, shuffle_seed, null,
         reference, score, max_live_sessions, pin_cpus, allow_stale, call_timeout, data_dir, artifacts_dir)
     if executor == "ray":
-        return rx.run_everywhere(rx.run_args(ctx), nodes, address, results_dir, out_path, resume, note=console.err.print,
+        return rx.run_everywhere(req, nodes, address, note=console.err.print,
                                  show=lambda s: console.out.print(s, markup=False, highlight=False))
     console.benchmark(req)
 
@@ -256,16 +256,14 @@ def speedrun(model: o.SpeedModel = "speed-cnn", seeds: o.SpeedSeeds = 5, target:
 
     Example: mnistbench speedrun speed-cnn --seeds 5 --target 0.99
     """
-    from . import console
-    from ..training import speedrun as sr  # heavy
-    spec, dev, csv_path, data, load_s = sr.prepare(model, target, device, dataset, out_path, data_dir)
-    console.err.print(sr.header(spec, dev, profile, load_s))
-    results = sr.speedrun(spec, data, seeds, device, epochs, profile, amp=amp, channels_last=channels_last,
-                          on_result=lambda r: console.err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
-    console.show_speedrun(f"speedrun {spec.name} ({dataset}, {dev.type}): train seconds and test accuracy per seed",
-                          results, sr.summarize(results, target), target)
-    sr.write_csv(csv_path, spec, dataset, dev, profile, epochs, amp, channels_last, target, results, load_s)
-    console.out.print(f"runs: {csv_path}")
+    from .. import api
+    from . import console  # heavy
+    res = api.speedrun(model, seeds=seeds, target=target, epochs=epochs, profile=profile, device=device,
+                       dataset=dataset, out_path=out_path, amp=amp, channels_last=channels_last, data_dir=data_dir,
+                       on_start=console.err.print,
+                       on_result=lambda r: console.err.print(f"  seed {r.seed}: {r.accuracy:.2%} in {r.train_s:.2f} s"))
+    console.show_speedrun(res.title, res.results, res.summary, target)
+    console.out.print(f"runs: {res.csv_path}")
 
 
 @app.command()
@@ -284,23 +282,24 @@ def doctor(
 
     Example: mnistbench doctor ; mnistbench doctor --check-defaults --out runs/defaults.csv
     """
-    from . import console
-    from ..analysis import diagnostics, doctor as doc  # heavy
+    from .. import api
+    from . import console  # heavy
     if check_defaults:
         return console.check_defaults(models, rounds, out_path)
     if calibrate:
         modes = tuple(m.strip() for m in calibrate_modes.split(",") if m.strip())
         command = "mnistbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        return console.out.print(diagnostics.calibration(trials, calibration_dir, profile, data_dir, artifacts_dir,
-                                                         console.say, modes,
-                                                 condition, noise_seed, calibrate_configs, command, calibrate_levels),
-                         markup=False, highlight=False)
-    timing = diagnostics.doctor_timing(min_s)
-    console.show_machine(diagnostics.machine_figures(timing, artifacts_dir))
-    console.show_overhead(diagnostics.harness_overhead())
+        summary = api.calibrate(trials=trials, out_dir=calibration_dir, profile=profile, data_dir=data_dir,
+                                artifacts_dir=artifacts_dir, progress=console.say, modes=modes, condition=condition,
+                                noise_seed=noise_seed, configs=calibrate_configs, levels=calibrate_levels, command=command)
+        return console.out.print(summary, markup=False, highlight=False)
+    label = "threads x spinning sweep (lenet5, fan-resnet; random weights)"
+    res = api.doctor(sweep=False, min_s=min_s, artifacts_dir=artifacts_dir)
+    console.show_machine(res.machine)
+    console.show_overhead(res.overhead)
     if sweep:
-        with console.counted("threads x spinning sweep (lenet5, fan-resnet; random weights)", lazy=False):
-            points = doc.sweep(timing)
+        with console.counted(label, lazy=False):
+            points = api.doctor_sweep(min_s)
         console.show_sweep(points)
 
 
@@ -324,8 +323,8 @@ def compare(
 
     Example: mnistbench compare --live lenet5:fp32 lenet5:int8 --batch-sizes 1,32 --profile quick
     """
-    from .. import api
-    from . import console  # heavy
+    from ..api import comparison as api
+    from . import screen as console  # the light half: comparing two CSVs imports no torch
     results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions, max_s), threads, out_path,
                            drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
                                 artifacts_dir=artifacts_dir))
@@ -339,11 +338,9 @@ def compare(
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
 def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing, threads, out_path, drift, where):
-    from .. import api
-    from . import console
+    from ..api import comparison as api
+    from . import screen as console
     from ..measure import inputs
-    from ..launch import planning  # heavy
-    from ..analysis.live import live_timing as live_stage_timing  # heavy
     inputs.check_format(fmt)
     noise = api.parse_noise(noise)
     api.gate([], fail_on)  # the rules parse before any work
@@ -351,7 +348,9 @@ def _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, live_timing,
         return [api.compare(base, path, noise=noise, drift_correction=drift) for path in new]
     if len(new) != 1:
         raise UsageError("--live compares two models: give BASE and one NEW")
-    axes = planning.Axes(threads=tuple(inputs.parse_threads(threads)),
+    from ..analysis.live import live_timing as live_stage_timing  # heavy: the live A/B measures
+    from ..measure.config import Axes  # heavy
+    axes = Axes(threads=tuple(inputs.parse_threads(threads)),
                          batch_sizes=tuple(inputs.parse_batch_sizes(batch_sizes)))
     rounds, min_s, sessions, max_s = live_timing
     with console.counted("live") as bar:
@@ -368,13 +367,9 @@ def report(results: o.ReportResults, out_dir: o.ReportDir = Path("report"), slo_
 
     Example: mnistbench report results/ --out-dir results/report --slo-ms 5
     """
-    from ..analysis import best as best_mod  # heavy
-    from . import console  # heavy
-    from ..analysis.htmlreport import load_rows, write_report  # heavy
-    if slo_ms <= 0:
-        raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
-    samples = best_mod.load_samples(best_mod.csv_files(results))
-    path = write_report(load_rows(results), out_dir, slo_ms, [str(p) for p in results], samples)
+    from .. import api
+    from . import screen as console
+    path = api.report(results, out_dir=out_dir, slo_ms=slo_ms)
     console.out.print(f"report: {path} (+ latency.png, throughput.png, pareto.png, models.png)")
 
 
@@ -386,10 +381,11 @@ def table(csv_paths: o.TableCsvs, fmt: o.Format = "rich") -> None:
 
     Example: mnistbench table results/20261121T101500Z-mnist-quick-cpu.csv --format markdown
     """
-    from . import console
-    from ..measure import inputs  # heavy
+    from .. import api
+    from . import console  # heavy
+    from ..measure import inputs
     inputs.check_format(fmt)
-    console.show_table(csv_paths, fmt)
+    console.show_table(api.table(csv_paths), fmt)
 
 
 @app.command()
@@ -400,9 +396,9 @@ def verify(path: o.VerifyPath, repair: o.Repair = False, drop_unsampled: o.DropU
 
     Example: mnistbench verify results/ ; mnistbench verify results/run.csv --repair
     """
+    from .. import api
     from . import console  # heavy
-    from ..analysis.verify import verify_path  # heavy
-    bad = console.show_verify(verify_path(path, repair, drop_unsampled))
+    bad = console.show_verify(api.verify(path, repair=repair, drop_unsampled=drop_unsampled))
     if bad:
         raise MnistBenchError(f"{bad} results file(s) have problems (see above)")
 
@@ -418,15 +414,12 @@ def best(results: o.BestResults, max_accuracy_drop: o.MaxAccuracyDrop = "0.2pp",
 
     Example: mnistbench best results/cross-runtime/ --max-accuracy-drop 0.2pp --format markdown
     """
-    from ..analysis import best as best_mod  # heavy
-    from . import console
-    from ..measure import inputs  # heavy
+    from .. import api
+    from . import console  # heavy
+    from ..measure import inputs
     inputs.check_format(fmt)
     drop = inputs.accuracy_points(max_accuracy_drop)
-    rows, samples = best_mod.load(results)
-    verdicts = best_mod.best_configs(rows, drop, max_mse_increase, samples)
-    if not verdicts:
-        raise UsageError("no measured rows of a scored model in the results given")
+    verdicts = api.best(results, max_accuracy_drop=drop, max_mse_increase=max_mse_increase)
     console.show_best(verdicts, drop, max_mse_increase, fmt)
 
 

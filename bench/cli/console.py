@@ -6,32 +6,22 @@ beyond what it is handed; :mod:`bench.cli` calls the library, then these functio
 from __future__ import annotations
 
 import contextlib
-import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ...models.errors import UsageError
 from .. import api
 from ..analysis import best as best_mod
-from ..analysis import diagnostics
 from ..analysis.diagnostics import MachineFigures
 from ..analysis.doctor import (
-    DEFAULTS_CSV_HEAD,
-    SWEEP_BATCHES,
     DefaultsCheck,
     Overhead,
     SweepPoint,
-    read_defaults_csv,
     recommend,
 )
 from ..analysis.report import (
-    compare_markdown,
-    compare_table,
     export_table,
     nonfinite_warning,
     repeat_spread_table,
@@ -43,64 +33,14 @@ from ..analysis.report import (
     variant_markdown,
     variant_table,
 )
-from ..api import Comparison, Gate, Reproduction
+from ..api import Reproduction, ResultsTable
 from ..launch.planning import RunOutcome, RunRequest, check_failures
 from ..measure.pipeline import NULL_MODEL, Artifacts, artifacts_root
-from ..measure.records import read_csv
 from ..training import reproduce as rp
 from ..training import speedrun as sr
+from .screen import _LazyProgress, counted, err, out, progress, say, show_changes, show_gate
 
-# Piped output (logs, CI) gets room for the tables instead of rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def say(msg: str) -> None:
-    """One plain line on stderr (no rich markup or highlighting)."""
-    err.print(msg, markup=False, highlight=False)
-
-
-def progress() -> Progress:
-    """A progress bar on stderr: description, bar, done/total, elapsed."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=False)
-
-
-class _LazyProgress:
-    """A progress bar on stderr that appears at its first use, so that input refused before any work
-    prints its one error line alone."""
-
-    def __init__(self) -> None:
-        self.bar: Progress | None = None
-
-    def __call__(self) -> Progress:
-        if self.bar is None:
-            self.bar = progress()
-            self.bar.start()
-        return self.bar
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-@contextlib.contextmanager
-def counted(label: str, total: int | None = None, lazy: bool = True) -> Iterator:
-    """A bar for ``(description, done, total)`` callbacks (``None`` leaves a figure as it is), shown
-    at the first callback (``lazy``) or at once."""
-    bar, task = _LazyProgress(), []
-
-    def cb(d, n, tot):
-        if not task:
-            task.append(bar().add_task(label, total=total))
-        bar().update(task[0], description=d, completed=n, total=tot)
-
-    try:
-        if not lazy:
-            task.append(bar().add_task(label, total=total))
-        yield cb
-    finally:
-        bar.stop()
+RE_EXPORTED = (counted, err, out, say, show_changes, show_gate)  # the light half, reachable as console.<name>
 
 
 @contextlib.contextmanager
@@ -152,13 +92,11 @@ def benchmark(req: RunRequest) -> None:
 
 
 def check_defaults(models: list[str] | None, rounds: int, out_path: Path | None) -> None:
-    """``doctor --check-defaults``: measure with a bar, print the table, write the CSV when asked."""
-    specs = diagnostics.check_defaults_request(models, rounds, out_path)
-    with counted("defaults check", len(specs) * len(SWEEP_BATCHES)) as bar:
-        results = diagnostics.check_defaults(specs, rounds, bar)
+    """``doctor --check-defaults``: :func:`api.check_defaults` with a bar, then its table."""
+    with counted("defaults check", api.check_defaults_cells(models, rounds, out_path)) as bar:
+        results = api.check_defaults(models, rounds=rounds, out_path=out_path, progress=bar)
     out.print(defaults_table(results))
     if out_path is not None:
-        diagnostics.write_defaults_csv(out_path, results)
         out.print(f"figures: {out_path}")
 
 
@@ -182,39 +120,6 @@ def show_run(o: RunOutcome) -> None:
         say(nonfinite)
     out.print(f"{len(rows)} rows -> {o.csv_path}  (system: {o.system_path.name}, raw samples: {o.csv_path.stem}"
               ".samples/)")
-
-
-def show_changes(results: list[Comparison], fmt: str) -> None:
-    """Each comparison as a table (warnings on stderr) or as markdown (warnings quoted)."""
-    for r in results:
-        if fmt == "markdown":
-            print("\n".join(f"> {ln}" for ln in r.lines) + ("\n\n" if r.lines else "")
-                  + compare_markdown(r.changes, r.title))
-        else:
-            for ln in r.lines:
-                say(f"warning: {ln}")
-            out.print(compare_table(r.changes, r.title))
-
-
-def _key(c) -> str:
-    return "/".join(map(str, c.key[:5]))
-
-
-def show_gate(g: Gate) -> None:
-    """The gate's findings on stderr, one line each, then ``gate: passed`` when it passed."""
-    for c, r in g.failed:
-        acc = "" if math.isnan(c.acc_delta_pp) else f"accuracy {c.acc_delta_pp:+.2f} pp, "
-        print(f"gate: {_key(c)} crosses {r} (ratio {c.ratio:.3f} [{c.ratio_low:.3f}, {c.ratio_high:.3f}], "
-              f"{acc}{c.verdict})", file=sys.stderr)
-    if g.unjudged:
-        print(f"gate: {len(g.unjudged)} cells cannot be judged (no raw samples, or fewer than 3 blocks), e.g. "
-              f"{_key(g.unjudged[0])}: the gate does not pass what it could not judge", file=sys.stderr)
-    if g.inconclusive:
-        hint = "raise --max-s to keep measuring" if g.live else "measure more or use --live"
-        print(f"gate: {len(g.inconclusive)} cells inconclusive (interval too wide to decide; {hint}), "
-              f"e.g. {_key(g.inconclusive[0])}", file=sys.stderr)
-    if g.passed:
-        print(f"gate: passed ({', '.join(map(str, g.rules))})", file=sys.stderr)
 
 
 def defaults_table(results: list[DefaultsCheck]) -> Table:
@@ -347,39 +252,22 @@ def show_reproduction(r: Reproduction) -> None:
     out.print(f"runs: {r.csv_path}  table: {r.md_path}")
 
 
-def _first_line(path: Path) -> str:
-    try:
-        with open(path, newline="") as fh:
-            return fh.readline()
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
-def show_table(csv_paths: list[Path], fmt: str) -> None:
-    """``table``: a results CSV by model, reproduction CSVs as the reproduction table, or a defaults check.
-
-    Raises:
-        UsageError: several results CSVs, or one without rows.
-    """
-    head = _first_line(csv_paths[0])
-    if head.startswith(",".join(DEFAULTS_CSV_HEAD)):
-        return out.print(defaults_table(read_defaults_csv(csv_paths[0])))
-    if head.startswith("experiment,"):
-        return print(rp.markdown([r for p in csv_paths for r in rp.read_runs(p)], [p.name for p in csv_paths]))
-    if len(csv_paths) > 1:
-        raise UsageError("give one results CSV (several are merged only for reproduction CSVs)")
-    rows = read_csv(csv_paths[0])
-    if not rows:
-        raise UsageError(f"{csv_paths[0]} has no rows")
-    several = len({r.variant for r in rows if r.status == "ok"}) > 1
+def show_table(t: ResultsTable, fmt: str) -> None:
+    """``table``: what :func:`api.table` read, as a results summary by model (with the variants
+    table when several variants ran), the reproduction table, or the defaults check."""
+    if t.kind == "defaults":
+        return out.print(defaults_table(t.rows))
+    if t.kind == "reproduction":
+        return print(t.markdown)
+    several = len({r.variant for r in t.rows if r.status == "ok"}) > 1
     if fmt == "markdown":
-        print(results_markdown(rows))
+        print(results_markdown(t.rows))
         if several:
-            print("\n" + variant_markdown(rows))
+            print("\n" + variant_markdown(t.rows))
     else:
-        out.print(results_table(rows, f"{csv_paths[0].name}: {len(rows)} rows"))
+        out.print(results_table(t.rows, t.title))
         if several:
-            out.print(variant_table(rows))
+            out.print(variant_table(t.rows))
 
 
 def show_verify(reports) -> int:

@@ -27,7 +27,7 @@ from ...models.errors import MnistBenchError, ProviderUnavailableError, UsageErr
 from ...models.preprocess import PREPROCESS_CHOICES, preprocess
 from ...models.registry import select
 from ..measure import inputs, noiseprofile
-from ..measure.defaults import RUNS_DIR
+from ..measure.config import RunRequest
 from ..measure.pipeline import (
     NULL_MODEL,
     REFERENCE_MODEL,
@@ -44,7 +44,6 @@ from ..measure.pipeline import (
 from ..measure.records import BenchmarkRecord, CsvAppender, read_csv, writer_lock
 from ..measure.runner import PRECISIONS, Axes, RunProgress, Target, resume_keys, run_matrix
 from ..measure.system import gemm_peaks, hygiene, write_system_json
-from ..measure.timing import TimingConfig
 from ..runtimes.base import get_runtime
 from ..runtimes.foreign import ForeignModel, foreign_inputs, inspect
 from ..runtimes.runtime import IO_MODES, GpuOptions, SessionConfig, set_call_timeout, validate_config
@@ -54,63 +53,6 @@ Note = Callable[[str], None]
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """Everything one benchmark run needs, typed (the options of ``mnistbench run``).
-
-    Attributes:
-        names: registered model names or patterns (None: every model); empty with ``onnx``.
-        axes: runtimes, providers, threads, spinning, batch sizes (images per call), io modes, GPU options.
-        timing: warm-up and timed-loop bounds (calls and seconds per cell, interleaved rounds).
-        variants: row variants: ONNX files (fp32, int8, fp16, fp16-io) and precisions (bf16).
-        profile, seed, dataset: which artifacts (``foreign`` for ``onnx`` files).
-        onnx, layout, preprocess: foreign MNIST classifiers and how to feed them.
-        out_path: the exact results CSV (None: ``results_dir/<UTC stamp>-<dataset>-<profile>-<providers>.csv``).
-        resume: complete ``out_path``, measuring only its missing cells.
-        repeat: whole-matrix repeats, each in a fresh process (:mod:`bench.repeats`); ``repeat_index``
-            is set in those child processes only.
-        null, reference, score: also measure the null model / the drift reference; score the test set.
-        max_live: sessions alive and interleaved at once. pin_cpus: CPU affinity text (``0,2-3``).
-        allow_stale: run ONNX files that do not come from the current checkpoint.
-        call_timeout: seconds one ONNX Runtime call may take (None: the default).
-
-    Raises:
-        UsageError: ``repeat`` or ``max_live`` below 1.
-
-    Example: ``RunRequest(("lenet5",), Axes(batch_sizes=(1, 32)), TimingConfig(min_s=0.5), profile="quick",
-    out_path=Path("r.csv"))``
-    """
-
-    names: tuple[str, ...] | None = None
-    axes: Axes = Axes()
-    timing: TimingConfig = TimingConfig()
-    variants: tuple[str, ...] = ("fp32",)
-    profile: str = "quick"
-    seed: int = 0
-    dataset: str = "mnist"
-    onnx: tuple[Path, ...] = ()
-    layout: str = "auto"
-    preprocess: str = "unit"
-    results_dir: Path = RUNS_DIR
-    out_path: Path | None = None
-    resume: bool = False
-    repeat: int = 1
-    repeat_index: int | None = None
-    shuffle_seed: int | None = None
-    null: bool = True
-    reference: bool = True
-    score: bool = True
-    max_live: int = 64
-    pin_cpus: str | None = None
-    allow_stale: bool = False
-    call_timeout: float | None = None
-    data_dir: Path | None = None
-    artifacts_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        check_request(self)
 
 
 @dataclass
@@ -154,11 +96,8 @@ def parse_axes(provider: list[str], runtime: list[str], batch_sizes: str, thread
 
 
 def check_request(req: RunRequest) -> None:
-    """Refuse counts out of range, before any work. Raises UsageError."""
-    if req.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1, got {req.repeat}")
-    if req.max_live < 1:
-        raise UsageError(f"--max-live-sessions must be at least 1, got {req.max_live}")
+    """Refuse counts out of range, before any work (the request checks itself). Raises UsageError."""
+    RunRequest.__post_init__(req)
 
 
 def default_profile(artifacts_dir: Path | None, dataset: str, seed: int, pattern: str, what: str,
@@ -303,7 +242,7 @@ def _run_locked(csv_path: Path, req: RunRequest, specs, found, foreign, arts: Ar
     if req.repeat_index is not None:
         return RunOutcome(rows, csv_path)
     system_path = csv_path.with_suffix(".system.json")
-    write_system_json(system_path, {"results_csv": csv_path.name, "command": " ".join(sys.argv),
+    write_system_json(system_path, {"results_csv": csv_path.name, "command": req.command or " ".join(sys.argv),
                                     "gemm_peak_gflops": peak["cpu"], "gemm_peak_gflops_cuda": peak.get("cuda"),
                                     "pinned_cpus": pinned, "machine_before": before, "machine_after": hygiene(),
                                     "noise_profile": noiseprofile.load()})

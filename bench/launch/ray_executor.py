@@ -13,8 +13,9 @@ Imported only when a command is given ``--executor ray``; Ray itself (the option
   again), it becomes an error row and the sweep goes on.
 * :meth:`RayCluster.run_on_nodes`: the ``run`` benchmark matrix once per selected node, as
   one task pinned to that node (``NodeAffinitySchedulingStrategy``, hard) that claims all of
-  the node's CPUs and GPUs, so nothing else Ray schedules runs beside it. The task runs the
-  ``mnistbench run`` command line in a subprocess on the node and returns the files it wrote
+  the node's CPUs and GPUs, so nothing else Ray schedules runs beside it. The task receives the
+  run configuration as data (``RunRequest.to_dict``), runs it in a fresh process on the node
+  (:func:`.process.run_in_fresh_process`) and returns the files it wrote
   beside its CSV (the CSV, ``<stem>.system.json``, the raw samples), which the driver writes
   under ``<results-dir>/<run-id>/`` with the host as the stem.
 """
@@ -22,12 +23,11 @@ Imported only when a command is given ``--executor ray``; Ray itself (the option
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -40,9 +40,11 @@ import torch
 from ...models.data import Dataset
 from ...models.errors import MnistBenchError, UsageError
 from ...models.files import atomic_write_bytes
+from ..measure.config import RunRequest
 from ..measure.records import CsvAppender
 from ..runtimes.runtime import first_line
 from ..training import reproduce as rp
+from .process import run_in_fresh_process
 
 # The local cluster started when no --address is given: small enough to share a laptop or CI box.
 LOCAL_CPUS = 2
@@ -53,9 +55,7 @@ INSTALL_HINT = 'pip install -e ".[ray]"'
 # their worker with os._exit(1); attempts are counted in files under MNISTBENCH_RAY_FAULT_DIR.
 FAULT_ENV = "MNISTBENCH_RAY_FAULT"
 FAULT_DIR_ENV = "MNISTBENCH_RAY_FAULT_DIR"
-# Options of `run` that the fleet driver sets itself instead of passing them to each node.
-_DRIVER_ONLY = {"executor", "nodes", "address", "out_path", "results_dir"}
-# Environment passed from the driver to each node's `mnistbench run` (paths are the same on
+# Environment passed from the driver to each node's run (paths are the same on
 # every node: a shared filesystem or the same layout).
 _PASS_ENV = ("MNISTBENCH_DATA", "MNISTBENCH_ARTIFACTS")
 
@@ -206,9 +206,9 @@ class RayCluster:
 
     # ---------------------------------------------------------------------------------- fleet
 
-    def run_on_nodes(self, nodes: list[dict], args: list[str], results_dir: Path,
+    def run_on_nodes(self, nodes: list[dict], config: dict, results_dir: Path,
                      on_done: Callable[["NodeResult"], None] | None = None) -> tuple[Path, list["NodeResult"]]:
-        """Run ``mnistbench run ARGS`` once on each node, one task per node holding all of its
+        """Run the run configuration ``config`` (``RunRequest.to_dict``) once on each node, one task per node holding all of its
         CPUs and GPUs; write each node's files as ``<results_dir>/<run-id>/<host>.*``.
 
         Returns the run folder and one :class:`NodeResult` per node (in completion order).
@@ -237,7 +237,7 @@ class RayCluster:
             task = ray.remote(_bench_on_node).options(
                 num_cpus=res.get("CPU", 0), num_gpus=res.get("GPU", 0), max_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-            pending[task.remote(args, key, os.getcwd(), env)] = key
+            pending[task.remote(config, key, os.getcwd(), env)] = key
         results = []
         with _cancel_on_error(ray, pending):
             while pending:
@@ -256,8 +256,8 @@ class RayCluster:
 
 @dataclass
 class NodeResult:
-    """One node's benchmark: its key (the file stem), host name, exit code of ``mnistbench run``
-    (-1 when the task itself died), the last line of its stderr, and the files gathered."""
+    """One node's benchmark: its key (the file stem), host name, exit code of the run (as ``mnistbench
+    run``'s; -1 when the task itself died), the error's line, and the files gathered."""
 
     key: str
     host: str
@@ -283,29 +283,12 @@ def _cancel_on_error(ray, pending: dict):
         raise
 
 
-def run_args(ctx) -> list[str]:
-    """The ``run`` command line of a (Typer) click context, as given by the user, for the nodes:
-    every parameter not left at its default except the driver's own (``--executor``,
-    ``--nodes``, ``--address``, ``--out``, ``--results-dir``); path values made absolute."""
-    args: list[str] = []
-    for p in ctx.command.params:
-        source = ctx.get_parameter_source(p.name)
-        if p.name in _DRIVER_ONLY or source is None or source.name == "DEFAULT":
-            continue
-        value = ctx.params[p.name]
-        values = list(value) if isinstance(value, (list, tuple)) else [value]
-        values = [str(v.resolve()) if isinstance(v, Path) else str(v) for v in values if v is not None]
-        if p.param_type_name == "argument":
-            args += values
-        elif p.is_flag:
-            if value:
-                args.append(p.opts[0])
-            elif p.secondary_opts:
-                args.append(p.secondary_opts[0])
-        else:
-            for v in values:
-                args += [p.opts[0], v]
-    return args
+def node_request(req: RunRequest) -> RunRequest:
+    """``req`` as each node runs it: its paths made absolute (the same layout on every node), the
+    driver's own settings (``out_path``, ``resume``, ``results_dir``, ``repeat_index``) cleared."""
+    absolute = lambda p: None if p is None else Path(p).resolve()  # noqa: E731
+    return dataclasses.replace(req, onnx=tuple(Path(p).resolve() for p in req.onnx), data_dir=absolute(req.data_dir),
+                               artifacts_dir=absolute(req.artifacts_dir), out_path=None, resume=False)
 
 
 def _write_gathered(folder: Path, key: str, files: dict[str, bytes]) -> None:
@@ -348,24 +331,23 @@ def _train_one(run: rp.PlannedRun, data: Dataset, device: str, threads: int, com
     return row, files
 
 
-def _bench_on_node(args: list[str], key: str, cwd: str, env: dict[str, str]) -> tuple[int, str, str, dict]:
-    """Ray task: ``mnistbench run ARGS --out <tmp>/<key>.csv`` on this node; returns
-    (exit code, host name, last stderr line, {file name: bytes} of everything named
-    ``<key>.*`` that it wrote, files inside a ``<key>.*`` folder included)."""
+def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str]) -> tuple[int, str, str, dict]:
+    """Ray task: the run ``config`` (``RunRequest.to_dict``) into ``<tmp>/<key>.csv`` in a fresh process
+    on this node; returns (exit code, host name, the error's line, {file name: bytes} of everything
+    named ``<key>.*`` that it wrote, files inside a ``<key>.*`` folder included)."""
     with tempfile.TemporaryDirectory(prefix="mnistbench-ray-run-") as tmp:
         out = Path(tmp) / f"{key}.csv"
-        child_env = {**os.environ, **env}
+        req = RunRequest.from_dict({**config, "out_path": str(out)})
+        child_env: dict[str, str | None] = dict(env)
         if "OMP_NUM_THREADS" not in env:  # Ray sets it to the task's CPUs; the benchmark picks its own
-            child_env.pop("OMP_NUM_THREADS", None)
-        proc = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", "run", *args, "--out", str(out)],
-                              cwd=cwd if Path(cwd).is_dir() else tmp, env=child_env, capture_output=True, text=True)
+            child_env["OMP_NUM_THREADS"] = None
+        res = run_in_fresh_process(req, env=child_env, cwd=cwd if Path(cwd).is_dir() else tmp, quiet=True)
         files = {}
         for p in sorted(Path(tmp).rglob("*")):
             rel = p.relative_to(tmp)
             if p.is_file() and rel.parts[0].startswith(f"{key}.") and not rel.name.endswith(".lock"):  # not the writer lock
                 files[rel.as_posix()] = p.read_bytes()
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    return proc.returncode, socket.gethostname(), lines[-1] if lines else "", files
+    return res.exit_code, socket.gethostname(), res.error, files
 
 
 def describe(results: list[NodeResult], folder: Path) -> str:
@@ -378,10 +360,10 @@ def describe(results: list[NodeResult], folder: Path) -> str:
     return "\n".join(lines)
 
 
-def manifest(folder: Path, args: list[str], results: list[NodeResult]) -> None:
-    """``<run-id>/fleet.json``: the command given to every node and each node's outcome."""
+def manifest(folder: Path, config: dict, results: list[NodeResult]) -> None:
+    """``<run-id>/fleet.json``: the run configuration given to every node and each node's outcome."""
     atomic_write_bytes(folder / "fleet.json", json.dumps({
-        "run_id": folder.name, "args": args,
+        "run_id": folder.name, "config": config,
         "nodes": [{"key": r.key, "host": r.host, "returncode": r.returncode, "log": r.log, "files": r.files}
                   for r in results]}, indent=2).encode())
 
@@ -394,25 +376,25 @@ def check_failures(results: list[NodeResult]) -> None:
 
 
 
-def run_everywhere(args: list[str], nodes: str, address: str | None, results_dir: Path, out_path: Path | None,
-                   resume: bool, note: Callable[[str], None], show: Callable[[str], None]) -> None:
-    """``run --executor ray``: the ``run`` command line ``args`` on each selected node, one at a time
-    each, the files gathered into ``results_dir/<run-id>/``; ``note`` gets progress lines, ``show``
-    the summary.
+def run_everywhere(req: RunRequest, nodes: str, address: str | None, note: Callable[[str], None],
+                   show: Callable[[str], None]) -> None:
+    """``run --executor ray``: the run ``req`` on each selected node, one at a time each, the files
+    gathered into ``req.results_dir/<run-id>/``; ``note`` gets progress lines, ``show`` the summary.
 
     Raises:
-        UsageError: ``out_path`` or ``resume`` given (they name one host's file), no node matches
+        UsageError: ``req.out_path`` or ``req.resume`` given (they name one host's file), no node matches
         ``nodes``; MnistBenchError: a node's run failed.
     """
-    if out_path is not None or resume:
+    if req.out_path is not None or req.resume:
         raise UsageError("--executor ray writes <results-dir>/<run-id>/<host>.csv; --out and --resume are for one host")
+    config = node_request(req).to_dict()
     with RayCluster(address) as cluster:
         chosen = cluster.select_nodes(nodes)
         note(f"benchmarking on {len(chosen)} node(s), one at a time each: "
              + ", ".join(n["NodeManagerHostname"] for n in chosen))
         folder, results = cluster.run_on_nodes(
-            chosen, args, results_dir, on_done=lambda r: note(f"  {r.key}: exit {r.returncode}"))
-    manifest(folder, args, results)
+            chosen, config, req.results_dir, on_done=lambda r: note(f"  {r.key}: exit {r.returncode}"))
+    manifest(folder, config, results)
     show(describe(results, folder))
     show(f"merged report: mnistbench report {folder}")
     check_failures(results)

@@ -10,6 +10,12 @@ from pathlib import Path
 # the committed results/ (the project's evidence, written only with an explicit --results-dir or --out).
 RUNS_DIR = Path("runs")
 
+AUTO = -1  # the threads axis value ``auto``: choose per cell by a short probe (see threads.autotune_threads)
+# Precisions a runtime applies to the fp32 ONNX file itself (``run --precision``), carried as the row's
+# variant: ``bf16`` is OpenVINO's inference precision hint and PyTorch's bf16 autocast. ONNX Runtime
+# runs each file as written (its reduced precisions are the int8/fp16 variant files).
+PRECISIONS = ("fp32", "bf16")
+
 # Defaults, shown in `mnistbench run --help`. 16 timed calls and 1 s bound the
 # cost of the slowest cell (fan-resnet at batch 512, 2 to 4 s a call on 2 cores)
 # while small models collect thousands of samples in the 1 s. With interleaving

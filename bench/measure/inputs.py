@@ -13,10 +13,7 @@ from pathlib import Path
 import psutil
 
 from ...models.errors import UsageError
-from ..runtimes.base import get_runtime
-from ..runtimes.runtime import provider_name
-from .defaults import DEFAULT_SPINNING, DEFAULT_THREADS  # noqa: F401  (re-exported)
-from .runner import AUTO, PRECISIONS
+from .defaults import AUTO, DEFAULT_SPINNING, DEFAULT_THREADS, PRECISIONS  # noqa: F401  (re-exported)
 
 VARIANTS = ("fp32", "int8", "fp16", "fp16-io")  # fp16-io: fp16 with float16 inputs and outputs
 FORMATS = ("rich", "markdown")
@@ -116,6 +113,8 @@ def parse_providers(values: list[str]) -> list[str]:
     Raises:
         UsageError: an unknown provider.
     """
+    from ..runtimes.runtime import provider_name  # onnxruntime: only the commands that run models parse providers
+
     provs = [p.strip().lower() for v in values for p in v.split(",") if p.strip()]
     for p in provs:
         provider_name(p)
@@ -128,6 +127,8 @@ def parse_runtimes(values: list[str]) -> list[str]:
     Raises:
         UsageError: an unknown runtime.
     """
+    from ..runtimes.base import get_runtime  # the registry imports every runtime: for commands that run models
+
     rts = [r.strip().lower() for v in values for r in v.split(",") if r.strip()]
     for r in rts:
         get_runtime(r)  # UsageError naming the registered ones
@@ -142,6 +143,8 @@ def row_variants(variant: str, precision: str, runtimes: list[str]) -> list[str]
     Raises:
         UsageError: an unknown variant or precision; a precision that none of ``runtimes`` runs.
     """
+    from ..runtimes.base import get_runtime  # the registry imports every runtime: for commands that run models
+
     files = [v.strip() for v in variant.split(",") if v.strip()]
     precs = [p.strip().lower() for p in precision.split(",") if p.strip()]
     for v in files:

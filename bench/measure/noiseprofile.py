@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import socket
 import time
 from pathlib import Path
@@ -37,6 +38,18 @@ DEFAULT_SIGMA = 0.03
 MIN_TRIALS = 5  # fewer A/A trials give no profile: a standard deviation of 4 values is itself +-35%
 
 
+
+def cpu_model() -> str:
+    """The CPU's marketing name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cache_path() -> Path:
     """``$MNISTBENCH_CACHE/noise-profile.json``, else ``$XDG_CACHE_HOME/mnistbench/...``, else
     ``~/.cache/mnistbench/noise-profile.json``."""
@@ -52,8 +65,6 @@ def host_key(system: dict | None = None) -> str:
     and ``machine_id``): two VMs of one image share a hostname but not a machine id."""
     if system is not None:
         return f"{system.get('host', '')}|{system.get('cpu_model', '')}|{system.get('machine_id', '')}"
-    from .system import cpu_model  # system imports onnxruntime and torch: only when asked
-
     return f"{socket.gethostname()}|{cpu_model()}|{machine_id()}"
 
 
@@ -97,8 +108,6 @@ def save(sigma_log: float, trials: int, condition: str, command: str, path: Path
     Raises:
         ValueError: ``sigma_log`` not finite in [0, 1] or fewer than :data:`MIN_TRIALS` trials.
     """
-    from .system import cpu_model  # system imports onnxruntime and torch: only when asked
-
     profile = {"sigma_log": float(sigma_log), "trials": int(trials), "condition": condition, "command": command,
                "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
                "cpu_model": cpu_model()}

@@ -19,21 +19,10 @@ import torch
 
 from ... import __version__ as _mnistbench_version
 from ...models.files import atomic_write_bytes
-from .noiseprofile import machine_id
+from .noiseprofile import cpu_model, machine_id  # noqa: F401  (cpu_model re-exported: it lives with the host key)
 
 
 @lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU's marketing name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def git_commit() -> str:
     """The mnistbench checkout's commit (``+dirty`` when modified), or ``unknown``."""
     here = Path(__file__).resolve().parent
