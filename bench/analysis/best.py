@@ -203,42 +203,50 @@ def best_configs(rows: Sequence[BenchmarkRecord], max_accuracy_drop_pp: float = 
             out.append(BestConfig(model, b, task, NAN, None, None,
                                   note="no scored ONNX Runtime fp32 CPU row: no accuracy reference"))
             continue
-        base_metric = float(np.median(refs))
-        built = {k: _candidate(rs, samples) for k, rs in configs.items()}
-        cands = {k: c for k, (c, _) in built.items()}
-        sources = {src for _, src in built.values()}
-
-        def eligible(c: Candidate) -> bool:
-            if math.isnan(c.metric):
-                return False
-            if task == "classify":
-                return c.metric >= base_metric - max_accuracy_drop_pp / 100 - 1e-12
-            return c.metric <= base_metric * (1 + max_mse_increase) + 1e-12
-
-        note = ""
-        ref_keys = [k for k in cands if k[:3] == BASELINE]
-        defaults = [k for k in ref_keys if _is_default(k)]
-        baseline = None
-        if defaults:
-            baseline = cands[defaults[0]]
-        elif ref_keys:
-            baseline = min((cands[k] for k in ref_keys), key=lambda c: c.p50_ms)
-            note = f"baseline: {baseline.label} (no default-settings ONNX Runtime fp32 row)"
-        else:
-            note = "no ONNX Runtime fp32 CPU row at this batch size: no speedup"
-        good = sorted((c for c in cands.values() if eligible(c)), key=lambda c: c.p50_ms)
-        if not good:
-            out.append(BestConfig(model, b, task, base_metric, baseline, None, note="no configuration within budget"))
-            continue
-        best = good[0]
-        source = "columns" if sources == {"columns"} else ("samples" if "none" not in sources else "none")
-        tied = [c for c in good[1:] if best.overlaps(c)] if source != "none" else []
-        rejected = sorted(((c, _change(task, c.metric, base_metric)) for c in cands.values()
-                           if not eligible(c) and c.p50_ms < best.p50_ms), key=lambda x: x[0].p50_ms)
-        out.append(BestConfig(model, b, task, base_metric, baseline, best, tied, rejected,
-                              baseline.p50_ms / best.p50_ms if baseline else NAN,
-                              _change(task, best.metric, base_metric), source, note))
+        out.append(_best_of_cell(model, b, task, float(np.median(refs)), configs, samples,
+                                 max_accuracy_drop_pp, max_mse_increase))
     return out
+
+
+def _best_of_cell(model: str, b: int, task: str, base_metric: float, configs: dict[tuple, list[BenchmarkRecord]],
+                  samples: dict[str, np.ndarray], max_accuracy_drop_pp: float, max_mse_increase: float) -> BestConfig:
+    """The verdict of one (model, batch size): its baseline, the fastest eligible configuration, those
+    tied with it, and the faster ones rejected for their accuracy (or MSE)."""
+    built = {k: _candidate(rs, samples) for k, rs in configs.items()}
+    cands = {k: c for k, (c, _) in built.items()}
+    sources = {src for _, src in built.values()}
+
+    def eligible(c: Candidate) -> bool:
+        if math.isnan(c.metric):
+            return False
+        if task == "classify":
+            return c.metric >= base_metric - max_accuracy_drop_pp / 100 - 1e-12
+        return c.metric <= base_metric * (1 + max_mse_increase) + 1e-12
+
+    baseline, note = _baseline(cands)
+    good = sorted((c for c in cands.values() if eligible(c)), key=lambda c: c.p50_ms)
+    if not good:
+        return BestConfig(model, b, task, base_metric, baseline, None, note="no configuration within budget")
+    best = good[0]
+    source = "columns" if sources == {"columns"} else ("samples" if "none" not in sources else "none")
+    tied = [c for c in good[1:] if best.overlaps(c)] if source != "none" else []
+    rejected = sorted(((c, _change(task, c.metric, base_metric)) for c in cands.values()
+                       if not eligible(c) and c.p50_ms < best.p50_ms), key=lambda x: x[0].p50_ms)
+    return BestConfig(model, b, task, base_metric, baseline, best, tied, rejected,
+                      baseline.p50_ms / best.p50_ms if baseline else NAN,
+                      _change(task, best.metric, base_metric), source, note)
+
+
+def _baseline(cands: dict[tuple, Candidate]) -> tuple[Candidate | None, str]:
+    """ONNX Runtime fp32 on CPU with default settings, else its fastest row (said in the note)."""
+    ref_keys = [k for k in cands if k[:3] == BASELINE]
+    defaults = [k for k in ref_keys if _is_default(k)]
+    if defaults:
+        return cands[defaults[0]], ""
+    if ref_keys:
+        baseline = min((cands[k] for k in ref_keys), key=lambda c: c.p50_ms)
+        return baseline, f"baseline: {baseline.label} (no default-settings ONNX Runtime fp32 row)"
+    return None, "no ONNX Runtime fp32 CPU row at this batch size: no speedup"
 
 
 def load_samples(csvs: Sequence[Path]) -> dict[str, np.ndarray]:

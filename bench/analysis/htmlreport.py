@@ -116,42 +116,56 @@ def _pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, 
 
 def figures(rows: list[BenchmarkRecord], folder: Path) -> dict[str, Path]:
     """Write the four PNGs into ``folder``; returns name -> path."""
-    import matplotlib
+    import matplotlib  # optional at import: only `report` draws
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     multi = len({r.host for r in rows}) > 1
     g = _grouped(rows, multi)
-    models = list(g)
-    cols = min(4, len(models))
-    nrows = math.ceil(len(models) / cols)
     paths = {}
     for name, field, ylabel in (("latency", "latency_p50_ms", "p50 latency (ms)"),
                                 ("throughput", "throughput_ips", "throughput (images/s)")):
-        fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
-        for ax, model in zip(axes.flat, models):
-            for s, pts in g[model].items():
-                ax.plot([b for b, _ in pts], [getattr(r, field) for _, r in pts], marker="o", label=s)
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
-            ax.set_title(model, fontsize=10)
-            ax.set_xlabel("batch size")
-            ax.set_ylabel(ylabel)
-            ax.grid(True, which="both", alpha=0.3)
-        for ax in list(axes.flat)[len(models):]:
-            ax.axis("off")
-        legend = {}
-        for ax in axes.flat:  # every series of every panel, once
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                legend.setdefault(lab, h)
-        fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(4, len(legend)), fontsize=8)
-        fig.tight_layout(rect=(0, 0, 1, 0.93))
-        paths[name] = folder / f"{name}.png"
-        fig.savefig(paths[name], dpi=110)
-        plt.close(fig)
+        paths[name] = _save(plt, _panels(plt, g, field, ylabel), folder / f"{name}.png", tight_rect=(0, 0, 1, 0.93))
+    paths["pareto"] = _save(plt, _pareto_figure(plt, rows, multi), folder / "pareto.png")
+    paths["models"] = _save(plt, _models_figure(plt, rows, list(g), multi), folder / "models.png")
+    return paths
 
-    # one point per model and series: the median over runs of batch-1 p50 and accuracy
+
+def _save(plt, fig, path: Path, tight_rect=None) -> Path:
+    fig.tight_layout(**({"rect": tight_rect} if tight_rect else {}))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _panels(plt, g: dict, field: str, ylabel: str):
+    """One log-log panel per model of ``field`` against batch size, a line per series; one legend."""
+    models = list(g)
+    cols = min(4, len(models))
+    nrows = math.ceil(len(models) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
+    for ax, model in zip(axes.flat, models):
+        for s, pts in g[model].items():
+            ax.plot([b for b, _ in pts], [getattr(r, field) for _, r in pts], marker="o", label=s)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(models):]:
+        ax.axis("off")
+    legend = {}
+    for ax in axes.flat:  # every series of every panel, once
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(lab, h)
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(4, len(legend)), fontsize=8)
+    return fig
+
+
+def _pareto_figure(plt, rows: list[BenchmarkRecord], multi: bool):
+    """Accuracy against batch-1 p50, one point per model and series (medians over runs), the Pareto front."""
     groups = defaultdict(list)
     for r in rows:
         if r.task == "classify" and not math.isnan(r.accuracy_top1) and r.batch_size == 1:
@@ -182,11 +196,11 @@ def figures(rows: list[BenchmarkRecord], folder: Path) -> dict[str, Path]:
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title("Accuracy against latency (batch 1)")
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    paths["pareto"] = folder / "pareto.png"
-    fig.savefig(paths["pareto"], dpi=110)
-    plt.close(fig)
+    return fig
 
+
+def _models_figure(plt, rows: list[BenchmarkRecord], models: list[str], multi: bool):
+    """The best throughput of each model (any batch size), a bar per series."""
     best = defaultdict(float)
     for r in rows:
         best[(r.model, series_key(r, multi))] = max(best[(r.model, series_key(r, multi))], r.throughput_ips)
@@ -201,11 +215,7 @@ def figures(rows: list[BenchmarkRecord], folder: Path) -> dict[str, Path]:
     ax.set_title("Best throughput of each model (any batch size)")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
-    paths["models"] = folder / "models.png"
-    fig.savefig(paths["models"], dpi=110)
-    plt.close(fig)
-    return paths
+    return fig
 
 
 def _html_table(header: list[str], cells: list[list[str]]) -> str:

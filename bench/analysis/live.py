@@ -119,71 +119,104 @@ def live_compare(a: Target, b: Target, axes: Axes, out_csv: Path, timing: Timing
     check_sessions(sessions)
     check_max_s(max_s)
     timing = timing or live_timing()
+    a, b, axes = _sides(a, b, axes)
+    per_session = replace(timing, min_s=timing.min_s / sessions)
+    run = _LiveRun(a, b, out_csv, noise)
+    pending = tuple(axes.batch_sizes)
+    t0 = time.perf_counter()
+    while pending:
+        run.stage += 1
+        rows = run_matrix(run.stage_targets(sessions), replace(axes, batch_sizes=pending), out_csv,
+                          timing=per_session, score=False, progress=progress)
+        pending = run.judge_stage(rows, time.perf_counter() - t0, max_s, stages)
+    changes, when = run.changes()
+    return LiveResult(a.name, b.name, changes, out_csv, when)
+
+
+def _sides(a: Target, b: Target, axes: Axes) -> tuple[Target, Target, Axes]:
+    """The two sides as measured: renamed ``A:``/``B:`` when they have the same name and variant, and
+    threads ``auto`` fixed to one count for both; raises UsageError when no batch size fits both."""
     if (a.name, a.variant) == (b.name, b.variant):
         a, b = replace(a, name=f"A:{a.name}"), replace(b, name=f"B:{b.name}")
     if AUTO in axes.threads:  # a per-cell probe could give the two sides different thread counts
         axes = replace(axes, threads=tuple(dict.fromkeys((auto_threads_fixed() or 0) if t == AUTO else t for t in axes.threads)))
     if a.fixed_batch and b.fixed_batch and a.fixed_batch != b.fixed_batch:
         raise UsageError(f"{a.name} runs only at batch {a.fixed_batch} and {b.name} only at {b.fixed_batch}")
-    per_session = replace(timing, min_s=timing.min_s / sessions)
-    side_of: dict[str, str] = {}
-    tests: dict[tuple, SequentialTest] = {}
-    spent: dict[tuple, float] = {}
-    all_rows: list = []
-    all_samples: dict = {}  # each stage's samples, read once
-    pending = tuple(axes.batch_sizes)
-    t0 = time.perf_counter()
-    stage = 0
-    while pending:
-        stage += 1
+    return a, b, axes
+
+
+class _LiveRun:
+    """The state of one live A/B between stages: which session belongs to which side, the sequential
+    test of each cell (batch size), when each was decided, and every row and sample measured."""
+
+    def __init__(self, a: Target, b: Target, out_csv: Path, noise: float) -> None:
+        self.a, self.b, self.out_csv, self.noise = a, b, out_csv, noise
+        self.stage = 0
+        self.side_of: dict[str, str] = {}
+        self.tests: dict[tuple, SequentialTest] = {}
+        self.spent: dict[tuple, float] = {}
+        self.rows: list = []
+        self.samples: dict = {}  # each stage's samples, read once
+
+    def stage_targets(self, sessions: int) -> list[Target]:
+        """This stage's fresh sessions, ``<name>#<stage>.<k>``: built alternately, the side that leads
+        alternating by stage, so that an effect of the order in which sessions are created (memory
+        placement) falls on both sides alike over the stages."""
         targets = []
-        # sessions are built alternately, the side that leads alternating by stage: an effect of the order
-        # in which sessions are created (memory placement) falls on both sides alike over the stages
         for k in range(sessions):
-            for side, t in ((("a", a), ("b", b)) if (stage + k) % 2 else (("b", b), ("a", a))):
-                name = f"{t.name}#{stage}.{k + 1}"
-                side_of[name] = side
+            for side, t in ((("a", self.a), ("b", self.b)) if (self.stage + k) % 2 else (("b", self.b), ("a", self.a))):
+                name = f"{t.name}#{self.stage}.{k + 1}"
+                self.side_of[name] = side
                 targets.append(replace(t, name=name))
-        rows = run_matrix(targets, replace(axes, batch_sizes=pending), out_csv, timing=per_session, score=False,
-                          progress=progress)
+        return targets
+
+    def judge_stage(self, rows: list, elapsed: float, max_s: float, stages: int | None) -> tuple[int, ...]:
+        """Add a stage's rows to each cell's sequential test and look; the batch sizes still undecided.
+
+        Raises:
+            UsageError: a session could not be measured.
+        """
         errors = [r for r in rows if r.status != "ok"]
         if errors:
             raise UsageError(f"{errors[0].model} could not be measured: {errors[0].error}")
-        all_rows += rows
-        folder = samples_io.folder_for(out_csv)
+        self.rows += rows
+        folder = samples_io.folder_for(self.out_csv)
         stage_samples = {r.cell_id: samples_io.read_cell(folder / f"{r.cell_id}.npz") for r in rows}
-        all_samples.update(stage_samples)
+        self.samples.update(stage_samples)
         rs = ResultSet("live", rows, stage_samples, [])
         by_cell: dict[tuple, dict[str, list]] = {}
         for r in rows:
-            by_cell.setdefault(key(r)[2:], {"a": [], "b": []})[side_of[r.model]].append(block_set([r], rs.samples)[0])
-        elapsed = time.perf_counter() - t0
+            by_cell.setdefault(key(r)[2:], {"a": [], "b": []})[self.side_of[r.model]].append(block_set([r], rs.samples)[0])
         out_of_time = stages is None and elapsed >= max_s
         for cell, v in by_cell.items():
-            test = tests.setdefault(cell, SequentialTest(noise))
+            test = self.tests.setdefault(cell, SequentialTest(self.noise))
             test.add(stage_log_ratio(v["a"], v["b"]))
             if stages is None:
                 test.look(final=out_of_time)
-            elif stage >= stages:
+            elif self.stage >= stages:
                 test.look(final=True)
-            if test.decided or out_of_time or (stages is not None and stage >= stages):
-                spent.setdefault(cell, elapsed)
+            if test.decided or out_of_time or (stages is not None and self.stage >= stages):
+                self.spent.setdefault(cell, elapsed)
         # batch sizes still undecided (one that no target accepts got no cell: it is dropped, never waited for)
-        pending = tuple(dict.fromkeys(c[2] for c in by_cell if c not in spent))
-    rs = ResultSet("live", all_rows, all_samples, [])
-    cells: dict[tuple, dict[str, list]] = {}
-    for r in all_rows:
-        cells.setdefault(key(r)[2:], {"a": [], "b": []})[side_of[r.model]].append(r)
-    changes, when = [], {}
-    for cell, sides in cells.items():
-        ra, rb = sides["a"], sides["b"]
-        k = (f"{a.name} -> {b.name}", f"{ra[0].variant} -> {rb[0].variant}", *cell)
-        test = tests[cell]
-        pooled = judge(k, ra, rb, rs, rs, noise, refs=None, interval=False)  # the sequential test gives it
-        changes.append(replace(pooled, ratio=test.ratio, ratio_low=test.low, ratio_high=test.high,
-                               raw_low=test.low, raw_high=test.high, verdict=test.verdict))
-        when[cell[2]] = (test.n, spent[cell])
-    return LiveResult(a.name, b.name, changes, out_csv, when)
+        return tuple(dict.fromkeys(c[2] for c in by_cell if c not in self.spent))
+
+    def changes(self) -> tuple[list[Change], dict]:
+        """Per cell, the pooled figures of each side with the sequential test's ratio, interval and
+        verdict at its last look; and per batch size (stages, seconds) to that verdict."""
+        rs = ResultSet("live", self.rows, self.samples, [])
+        cells: dict[tuple, dict[str, list]] = {}
+        for r in self.rows:
+            cells.setdefault(key(r)[2:], {"a": [], "b": []})[self.side_of[r.model]].append(r)
+        changes, when = [], {}
+        for cell, sides in cells.items():
+            ra, rb = sides["a"], sides["b"]
+            k = (f"{self.a.name} -> {self.b.name}", f"{ra[0].variant} -> {rb[0].variant}", *cell)
+            test = self.tests[cell]
+            pooled = judge(k, ra, rb, rs, rs, self.noise, refs=None, interval=False)  # the sequential test gives it
+            changes.append(replace(pooled, ratio=test.ratio, ratio_low=test.low, ratio_high=test.high,
+                                   raw_low=test.low, raw_high=test.high, verdict=test.verdict))
+            when[cell[2]] = (test.n, self.spent[cell])
+        return changes, when
 
 
 def stage_log_ratio(base: list, new: list) -> float:
