@@ -51,15 +51,13 @@ from ..measure.config import RunRequest
 from ..measure.runner import Axes, Target, auto_threads_fixed
 from ..measure.system import describe_system, hygiene
 from . import compare as cmp
+from .calibration_summary import GATE, LIVE_GATE, LIVE_MAX_S_1PCT, rejudge, summarise  # noqa: F401  (re-exported)
 from .live import LIVE_MAX_S, live_compare
 from .noise import Neighbour, check_condition
 
 LEVELS = (0.0, 0.02, 0.05, 0.10, 0.20)
 # live: A/A, a planted 1% and 3% slowdown, a planted 3% speedup (negative: the slowed copy is the base)
 LIVE_LEVELS = (0.0, 0.01, 0.03, -0.03)
-LIVE_MAX_S_1PCT = 300.0  # the budget for the 1% level (the issue's bar: flagged within --max-s 300)
-GATE = "p50:+5%"
-LIVE_GATE = "p50:+1%"
 MODES = ("separate", "live")
 PROBE_NODES = 32
 PROBE_STAGES = 8  # stages of the per-node cost's live runs
@@ -354,74 +352,3 @@ def _trial(i: int, condition: str, mode: str, label: str, lv: float, k: int, c: 
             "reference_ratio": _r(c.ref_ratio), "between_sigma": _r(c.between_sigma), "verdict": c.verdict,
             "gate_failed": int(failed), "stages": stages, "decide_s": _r(decide_s), "wall_s": round(wall, 1),
             "loadavg_1m": round(os.getloadavg()[0], 2)}
-
-
-def rejudge(row: dict, sigma: float) -> str:
-    """A separate-run trial's verdict had the between-run spread been ``sigma`` (the widening of
-    :func:`bench.compare.widen`, with the reference movement the trial recorded)."""
-    ratio, lo, hi, ref = (float(row[k]) if row[k] != "" else math.nan
-                          for k in ("ratio", "within_low", "within_high", "reference_ratio"))
-    moved = cmp.reference_movement([ref]) if math.isfinite(ref) else math.nan
-    lo2, hi2 = cmp.widen(ratio, lo, hi, max(sigma, 0.0 if math.isnan(moved) else moved))
-    return cmp.verdict(lo2, hi2, cmp.NOISE)
-
-
-def _rates(rs: list[dict], verdicts: list[str]) -> str:
-    n = len(rs)
-    return " | ".join(f"{sum(v == x for v in verdicts)}" for x in ("slower", "faster", "no change", "inconclusive")) + f" | {n}"
-
-
-def summarise(rows: list[dict], truth: dict, costs: dict, nodes: dict, sigma: float = math.nan,
-              condition: str = "") -> str:
-    """The markdown summary: per mode, configuration and planted change, the count of each verdict
-    (a power curve), gate failures, median ratio, and the copy's true ratio; separate runs judged
-    with the default noise model and again with the host profile the study measured (``sigma``)."""
-    out = [f"Condition: {condition}. Verdict counts per planted change (negative: a planted speedup; true ratio "
-           "1/(1+L)).", ""]
-    sep = [r for r in rows if r["mode"] == "separate"]
-    if sep:
-        out += [f"### Separate runs (gate {GATE}), default noise model: between-run spread "
-                f"{noiseprofile.DEFAULT_SIGMA:.0%} or the reference's movement", "",
-                "| config | planted | nodes | true ratio [95% CI] | slower | faster | no change | inconclusive | trials "
-                "| gate failed | median ratio | within-run only: slower | within-run only: faster |",
-                "|" + "---|" * 13]
-        for cfg, lv in sorted({(r["config"], r["level"]) for r in sep}):
-            rs = [r for r in sep if (r["config"], r["level"]) == (cfg, lv)]
-            within = [cmp.verdict(float(r["within_low"]), float(r["within_high"]), cmp.NOISE) if r["within_low"] != ""
-                      else "n/a" for r in rs]
-            out.append(f"| {cfg} | {lv:+.0%} | {rs[0]['nodes']} | {_truth(truth, cfg, lv)} | "
-                       f"{_rates(rs, [r['verdict'] for r in rs])} | {sum(r['gate_failed'] for r in rs)} | "
-                       f"{np.median([float(r['ratio']) for r in rs]):.3f} | {within.count('slower')} | "
-                       f"{within.count('faster')} |")
-        if math.isfinite(sigma):
-            out += ["", f"The same trials judged with the host profile this study measured (A/A spread of ln ratio "
-                    f"{sigma:.4f}):", "", "| config | planted | slower | faster | no change | inconclusive | trials |",
-                    "|" + "---|" * 7]
-            for cfg, lv in sorted({(r["config"], r["level"]) for r in sep}):
-                rs = [r for r in sep if (r["config"], r["level"]) == (cfg, lv)]
-                out.append(f"| {cfg} | {lv:+.0%} | {_rates(rs, [rejudge(r, sigma) for r in rs])} |")
-    live = [r for r in rows if r["mode"] == "live"]
-    if live:
-        out += ["", f"### Live A/B (gate {LIVE_GATE}), defaults; budget --max-s {LIVE_MAX_S:g} "
-                f"({LIVE_MAX_S_1PCT:g} for the 1% level)", "",
-                "| config | planted | true ratio [95% CI] | slower | faster | no change | inconclusive | trials | "
-                "gate failed | median s to decide | median stages |", "|" + "---|" * 11]
-        for cfg, lv in sorted({(r["config"], r["level"]) for r in live}):
-            rs = [r for r in live if (r["config"], r["level"]) == (cfg, lv)]
-            out.append(f"| {cfg} | {lv:+.0%} | {_truth(truth, cfg, lv)} | {_rates(rs, [r['verdict'] for r in rs])} | "
-                       f"{sum(r['gate_failed'] for r in rs)} | {np.median([float(r['decide_s']) for r in rs]):.0f} | "
-                       f"{np.median([r['stages'] for r in rs]):.0f} |")
-    out.append("")
-    out.append("Per-node cost (live, base p50 and ms per appended Mul node): " + "; ".join(
-        f"{k}: {t0:.4f} ms, {c * 1e3:.2f} µs/node" for k, (t0, c) in costs.items()))
-    return "\n".join(out) + "\n"
-
-
-def _truth(truth: dict, cfg: str, lv: float) -> str:
-    if lv == 0:
-        return "1 (A/A)"
-    tr = truth.get((cfg, abs(lv)))
-    if not tr:
-        return "-"
-    r, lo, hi = tr if lv > 0 else (1 / tr[0], 1 / tr[2], 1 / tr[1])
-    return f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
