@@ -313,6 +313,7 @@ CASES = [
     ("compare-header-only", lambda c: ["compare", header_only(c), header_only(c, "h2.csv")], 2, "no measured rows"),
     # issue 18: stale, damaged and shared result files
     ("two-writers-lock-held", lambda c: c.run("--out", c.hold_lock(c / "w.csv")), 2, "another mnistbench process is writing"),
+    ("verify-repair-beside-a-writer", lambda c: ["verify", "--repair", c.hold_lock(torn(c))], 2, "a run is writing it"),
     ("resume-other-dataset", lambda c: c.run("--resume", "--dataset", "fashion-mnist", "--out", c.results()), 2, "holds mnist rows"),
     ("resume-other-profile", lambda c: c.run("--resume", "--out", c.results(edit=set_cells(checkpoint_profile="paper"))), 2, "profile 'paper'"),
     ("resume-other-model-file", lambda c: c.run("--resume", "--out", another_model_file(c)), 2, "another model file"),
@@ -393,6 +394,7 @@ CASES = [
     ("api-call-timeout-nan", api_call_timeout, 2, "--call-timeout"),
     ("api-inspect-folder", api_inspect_folder, 2, "is a folder"),
 ]
+SLOW_CASES = {"run-batch-1e9"}  # over 3 s here: `pytest -m "not slow"` skips it
 
 
 def _write(path, data: bytes):
@@ -450,7 +452,9 @@ def test_matrix_holds_at_least_sixty_distinct_cases_and_its_table_is_true():
         assert f"| {case} | {module}::{test} |" in __doc__, case
 
 
-@pytest.mark.parametrize("case, build, code, words", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case, build, code, words",
+                         [pytest.param(*c, marks=pytest.mark.slow) if c[0] in SLOW_CASES else c for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_bad_input(case, build, code, words, tmp_path, monkeypatch, base):
     if case == "cuda-unusable":
         from mnistbench.bench.runtimes.runtime import check_provider
@@ -501,6 +505,22 @@ def test_verify_repair_restores_a_torn_file(tmp_path, base):
     res = runner.invoke(app, ["verify", str(path), "--repair"])
     assert res.exit_code == 0 and "dropped the partial last line" in res.output, res.output
     assert path.read_bytes() == whole
+
+
+def test_verify_reports_and_repair_removes_samples_without_a_row(tmp_path, base):
+    from mnistbench.bench.measure import samples as samples_io
+
+    path = Ctx(tmp_path, base).results("orphan.csv")
+    folder = samples_io.folder_for(path)
+    some = sorted(folder.glob("*.npz"))[0]
+    orphan = folder / "20261127T000000Z-abcdef-r0-9999.npz"  # what a run killed between samples and rows leaves
+    orphan.write_bytes(some.read_bytes())
+    res = runner.invoke(app, ["verify", str(path)])
+    assert res.exit_code == 1 and "1 samples files have no row" in res.stderr and orphan.exists()
+    res = runner.invoke(app, ["verify", str(path), "--repair"])
+    assert res.exit_code == 0 and "removed 1 samples files without a row" in res.output, res.output
+    assert not orphan.exists() and some.exists()
+    assert runner.invoke(app, ["verify", str(path)]).exit_code == 0
 
 
 def test_checkpoint_of_another_architecture_is_one_line(tmp_path):

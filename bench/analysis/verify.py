@@ -22,7 +22,7 @@ import numpy as np
 from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
 from ..measure import samples as samples_io
-from ..measure.records import COLUMNS, IDENTITY_FIELDS, config_id, read_csv
+from ..measure.records import COLUMNS, IDENTITY_FIELDS, config_id, read_csv, writer_lock
 
 
 @dataclass
@@ -44,13 +44,30 @@ def _torn_tail(path: Path) -> bytes | None:
 
 
 def verify(path: Path, repair: bool = False, drop_unsampled: bool = False) -> Report:
-    """Check one results CSV; see the module docstring.
+    """Check one results CSV; see the module docstring. ``repair`` holds the file's writer lock
+    (:func:`records.writer_lock`) while it checks and mends, so it never touches a file that a run is
+    writing.
 
     Raises:
-        UsageError: the file is missing, or is not a results CSV of this or an older schema.
+        UsageError: the file is missing, is not a results CSV of this or an older schema, or (with
+            ``repair``) a run is writing it.
     """
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
+    if not repair:
+        return _verify(path, False, drop_unsampled)
+    try:
+        lock = writer_lock(path)
+        lock.__enter__()
+    except UsageError:
+        raise UsageError(f"{path}: a run is writing it; --repair waits for no one: repair it once that run has ended") from None
+    try:
+        return _verify(path, True, drop_unsampled)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _verify(path: Path, repair: bool, drop_unsampled: bool) -> Report:
     rep = Report(path)
     tail = _torn_tail(path)
     if tail is not None:
@@ -92,6 +109,15 @@ def verify(path: Path, repair: bool = False, drop_unsampled: bool = False) -> Re
         if repair and drop_unsampled:
             _rewrite_without(path, set(unsampled))
             rep.repaired.append(f"dropped {len(unsampled)} rows without samples")
+    orphans = sorted(set(samples_io.cell_files(path)) - {r.cell_id for r in rows})
+    if orphans and repair:
+        files = samples_io.cell_files(path)
+        for cell in orphans:
+            files[cell].unlink(missing_ok=True)
+        rep.repaired.append(f"removed {len(orphans)} samples files without a row")
+    elif orphans:
+        rep.problems.append(f"{len(orphans)} samples files have no row (e.g. {orphans[0]}; a run stopped between "
+                            "a group's samples and its rows)")
     left = samples_io.leftovers(path)
     if left:
         rep.problems.append(f"{len(left)} temporary files in {samples_io.folder_for(path).name}/")

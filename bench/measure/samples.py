@@ -217,6 +217,12 @@ def load(csv_path: Path) -> dict[str, CellSamples]:
     return out
 
 
+def cell_files(csv_path: Path) -> dict[str, Path]:
+    """The per-cell samples files beside ``csv_path`` (cell id -> file; the packed file not included)."""
+    folder = folder_for(csv_path)
+    return {f.stem: f for f in sorted(folder.glob("*.npz"))} if folder.is_dir() else {}
+
+
 def leftovers(csv_path: Path) -> list[Path]:
     """Temporary files an interrupted write may have left in the samples folder."""
     folder = folder_for(csv_path)
