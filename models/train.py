@@ -193,6 +193,91 @@ def _run_stage(
     return out
 
 
+def _build_model(spec: ModelSpec, dev: torch.device, channels_last: bool) -> nn.Module:
+    """``spec``'s model on ``dev`` (drawing its initial weights from torch's seeded generator),
+    in channels-last memory format when asked."""
+    model = spec.build().to(dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _resident_tensors(spec: ModelSpec, data: Dataset, r: TrainRecipe, dev: torch.device,
+                      channels_last: bool) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The preprocessed training and test sets on ``dev``: ``(n_train, x, y, xt, yt)``, the first
+    ``n_train`` training images (the recipe's ``train_images``, at most all of them) in the model's
+    memory format, float32 images and int64 labels."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    n_train = min(r.train_images or len(data.train_images), len(data.train_images))
+    x = _tensor(data.train_images[:n_train], spec.preprocess, dev).contiguous(memory_format=fmt)
+    y = torch.from_numpy(data.train_labels[:n_train].astype(np.int64)).to(dev)
+    xt = _tensor(data.test_images, spec.preprocess, dev)
+    yt = torch.from_numpy(data.test_labels.astype(np.int64)).to(dev)
+    return n_train, x, y, xt, yt
+
+
+def _run_stages(spec: ModelSpec, model: nn.Module, r: TrainRecipe, x: torch.Tensor, y: torch.Tensor,
+                xt: torch.Tensor, yt: torch.Tensor, gen: torch.Generator, progress: ProgressFn | None,
+                log: list[dict], t0: float, ac: Callable[[], object]) -> dict[str, dict]:
+    """Every stage of ``spec.trainer`` in order, each scored on the test set (``xt``, ``yt``) at
+    the end of each epoch; returns each stage's summary by stage name (see :func:`_run_stage`)."""
+    stages: dict[str, dict] = {}
+
+    def classify_score() -> float:
+        return evaluate(model, xt, yt, "classify")
+
+    if spec.trainer == "classify":
+        stages["classify"] = _run_stage(model, list(model.parameters()), F.cross_entropy, model, x, y, r,
+                                        r.epochs, r.steps, classify_score, "classify", gen, progress, log, t0, ac)
+    elif spec.trainer == "reconstruct":
+        stages["reconstruct"] = _run_stage(model, list(model.parameters()), F.mse_loss, model, x, x, r,
+                                           r.epochs, r.steps, lambda: evaluate(model, xt, None, "reconstruct"),
+                                           "reconstruct", gen, progress, log, t0, ac)
+    elif spec.trainer == "two-stage-autoencoder":
+        # Stage 1: encoder + decoder on reconstruction MSE. Stage 2: encoder frozen, classifier on the codes.
+        ae_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
+        stages["autoencoder"] = _run_stage(
+            model, ae_params, F.mse_loss, model.reconstruct, x, x, r, r.stage_epochs, None,
+            lambda: _recon_mse(model, xt), "autoencoder", gen, progress, log, t0, ac)
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+        stages["classifier"] = _run_stage(model, list(model.classifier.parameters()), F.cross_entropy, model, x, y,
+                                          r, r.epochs, None, classify_score, "classifier", gen, progress, log, t0, ac)
+        for p in model.encoder.parameters():
+            p.requires_grad_(True)
+    else:  # pragma: no cover - guarded by the spec's Literal type
+        raise ValueError(spec.trainer)
+    return stages
+
+
+def _train_meta(spec: ModelSpec, data: Dataset, profile: str, r: TrainRecipe, seed: int, dev: torch.device,
+                amp: str, channels_last: bool, stages: dict[str, dict], n_train: int, wall: float,
+                final: float) -> dict:
+    """The checkpoint metadata of a finished training run (see :func:`train`); ``finished_utc`` is now."""
+    return {
+        "model": spec.name,
+        "paper": spec.paper,
+        "dataset": data.name,
+        "task": spec.task,
+        "metric": "accuracy" if spec.task == "classify" else "mse",
+        "test_metric": final,
+        "profile": profile,
+        "recipe": asdict(r),
+        "recipe_summary": r.describe(),
+        "seed": seed,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "amp": amp,
+        "channels_last": channels_last,
+        "stages": stages,
+        "epochs_done": sum(s["epochs"] for s in stages.values()),
+        "train_images": n_train,
+        "wall_time_s": wall,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": {"torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__},
+    }
+
+
 def train(
     spec: ModelSpec,
     data: Dataset,
@@ -235,70 +320,15 @@ def train(
         raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = spec.build().to(dev)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if channels_last:
-        model = model.to(memory_format=fmt)
-    n_train = min(r.train_images or len(data.train_images), len(data.train_images))
-    x = _tensor(data.train_images[:n_train], spec.preprocess, dev).contiguous(memory_format=fmt)
-    y = torch.from_numpy(data.train_labels[:n_train].astype(np.int64)).to(dev)
-    xt = _tensor(data.test_images, spec.preprocess, dev)
-    yt = torch.from_numpy(data.test_labels.astype(np.int64)).to(dev)
+    model = _build_model(spec, dev, channels_last)
+    n_train, x, y, xt, yt = _resident_tensors(spec, data, r, dev, channels_last)
     log: list[dict] = []
     t0 = time.perf_counter()
-    stages: dict[str, dict] = {}
-
-    ac = autocast_for(dev, amp)
-
-    def classify_score() -> float:
-        return evaluate(model, xt, yt, "classify")
-
-    if spec.trainer == "classify":
-        stages["classify"] = _run_stage(model, list(model.parameters()), F.cross_entropy, model, x, y, r,
-                                        r.epochs, r.steps, classify_score, "classify", gen, progress, log, t0, ac)
-    elif spec.trainer == "reconstruct":
-        stages["reconstruct"] = _run_stage(model, list(model.parameters()), F.mse_loss, model, x, x, r,
-                                           r.epochs, r.steps, lambda: evaluate(model, xt, None, "reconstruct"),
-                                           "reconstruct", gen, progress, log, t0, ac)
-    elif spec.trainer == "two-stage-autoencoder":
-        # Stage 1: encoder + decoder on reconstruction MSE. Stage 2: encoder frozen, classifier on the codes.
-        ae_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
-        stages["autoencoder"] = _run_stage(
-            model, ae_params, F.mse_loss, model.reconstruct, x, x, r, r.stage_epochs, None,
-            lambda: _recon_mse(model, xt), "autoencoder", gen, progress, log, t0, ac)
-        for p in model.encoder.parameters():
-            p.requires_grad_(False)
-        stages["classifier"] = _run_stage(model, list(model.classifier.parameters()), F.cross_entropy, model, x, y,
-                                          r, r.epochs, None, classify_score, "classifier", gen, progress, log, t0, ac)
-        for p in model.encoder.parameters():
-            p.requires_grad_(True)
-    else:  # pragma: no cover - guarded by the spec's Literal type
-        raise ValueError(spec.trainer)
+    stages = _run_stages(spec, model, r, x, y, xt, yt, gen, progress, log, t0, autocast_for(dev, amp))
     wall = time.perf_counter() - t0
     model.eval()
     final = log[-1]["test_metric"]  # every stage ends by scoring the test set; the last is the model's metric
-    meta = {
-        "model": spec.name,
-        "paper": spec.paper,
-        "dataset": data.name,
-        "task": spec.task,
-        "metric": "accuracy" if spec.task == "classify" else "mse",
-        "test_metric": final,
-        "profile": profile,
-        "recipe": asdict(r),
-        "recipe_summary": r.describe(),
-        "seed": seed,
-        "device": str(dev),
-        "threads": torch.get_num_threads(),
-        "amp": amp,
-        "channels_last": channels_last,
-        "stages": stages,
-        "epochs_done": sum(s["epochs"] for s in stages.values()),
-        "train_images": n_train,
-        "wall_time_s": wall,
-        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "versions": {"torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__},
-    }
+    meta = _train_meta(spec, data, profile, r, seed, dev, amp, channels_last, stages, n_train, wall, final)
     if spec.trainer == "two-stage-autoencoder":
         meta["reconstruction_mse"] = _recon_mse(model, xt)
     model = model.cpu().eval()

@@ -28,7 +28,8 @@ import numpy as np
 from ...models.errors import UsageError
 
 if TYPE_CHECKING:  # type names only: the measurement's Target and the GPU options sit above or beside
-    from .runtime import GpuOptions, Placement
+    from .placement import Placement
+    from .providers import GpuOptions
 
 
 class Session(Protocol):

@@ -1,6 +1,6 @@
 """ONNX Runtime as a registered runtime (``run --runtime onnxruntime``, the default): every ONNX
 file on any execution provider, with the spinning axis, ``--threads auto`` tuned by a probe, device
-io modes on GPU providers and CUDA graphs on the CUDA EP. The sessions are :class:`runtime.OrtRuntime`."""
+io modes on GPU providers and CUDA graphs on the CUDA EP. The sessions are :class:`ort_session.OrtRuntime`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from .base import Runtime, register
-from .runtime import GpuOptions, OrtRuntime, Placement, SessionConfig, audit_placement, check_provider, options_label
+from .ort_session import OrtRuntime, check_provider
+from .placement import Placement, audit_placement
+from .providers import GpuOptions, SessionConfig, options_label
 
 
 @register
@@ -18,7 +20,7 @@ class OnnxRuntime(Runtime):
 
     name = "onnxruntime"
     variants = ("fp32", "int8", "fp16", "fp16-io", "foreign")
-    providers = None  # every execution provider (runtime.PROVIDERS)
+    providers = None  # every execution provider (providers.PROVIDERS)
     graph_optimization = "all"
     has_spinning = True
     tunes_threads = True

@@ -13,7 +13,7 @@ import torch
 from ...models.errors import ProviderUnavailableError, UsageError
 from ...models.train import autocast_for
 from .base import Runtime, register
-from .runtime import GpuOptions
+from .providers import GpuOptions
 
 # Compiled copies of one model class that may stay alive at once (batch sizes x precisions x
 # repeats, plus the scoring copy): dynamo keeps one cache entry per copy on the class's forward.
