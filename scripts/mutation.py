@@ -57,16 +57,17 @@ EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents.txt"
 
 # Source file -> the test files that exercise it (fast ones: each mutant runs them all, stopping at
 # the first failure) and, optionally, the functions to mutate (qualified names; nested functions as
-# ``outer.inner``). Chosen by what imports and calls the file; the pins_* files were written for this.
+# ``outer.inner``). Chosen by what imports and calls the file; each subject's file (test_timing, test_metrics,
+# test_records, test_compare, test_runner) holds the tests that pin exact numbers, written for this.
 TARGETS: dict[str, dict] = {
-    "bench/measure/timing.py": {"tests": ["tests/test_pins_timing.py", "tests/test_bench.py", "tests/test_runner.py"]},
-    "bench/measure/metrics.py": {"tests": ["tests/test_pins_metrics.py", "tests/test_bench.py", "tests/test_compare.py"]},
-    "bench/measure/records.py": {"tests": ["tests/test_pins_records.py", "tests/test_bench.py", "tests/test_runner.py"]},
-    "bench/analysis/compare.py": {"tests": ["tests/test_pins_compare.py", "tests/test_between_runs.py", "tests/test_compare.py"]},
+    "bench/measure/timing.py": {"tests": ["tests/test_timing.py", "tests/test_bench.py", "tests/test_runner.py"]},
+    "bench/measure/metrics.py": {"tests": ["tests/test_metrics.py", "tests/test_bench.py", "tests/test_compare.py"]},
+    "bench/measure/records.py": {"tests": ["tests/test_records.py", "tests/test_bench.py", "tests/test_runner.py"]},
+    "bench/analysis/compare.py": {"tests": ["tests/test_compare.py", "tests/test_between_runs.py"]},
     "bench/analysis/sequential.py": {"tests": ["tests/test_sequential.py"]},
     "bench/measure/noiseprofile.py": {"tests": ["tests/test_between_runs.py"]},
     "bench/analysis/live.py": {"tests": ["tests/test_compare.py"], "functions": ["stage_log_ratio", "live_compare", "check_max_s"]},
-    "bench/measure/runner.py": {"tests": ["tests/test_pins_runner.py", "tests/test_runner.py", "tests/test_compare.py"],
+    "bench/measure/runner.py": {"tests": ["tests/test_runner.py", "tests/test_compare.py"],
                         "functions": ["run_matrix.measure_group", "run_matrix.commit", "run_matrix.prepare",
                                       "_record"]},
 }
@@ -454,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", type=Path, help="a CSV of an earlier run whose statuses fill the 'before' column")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "quality" / "mutation")
     ap.add_argument("--without", action="append", default=[], metavar="GLOB",
-                    help="leave out the mapped test files matching GLOB (e.g. 'tests/test_pins_*': the before score)")
+                    help="leave out the mapped test files matching GLOB (e.g. 'tests/test_bench.py')")
     ap.add_argument("--report-only", action="store_true",
                     help="with --rerun: rewrite the report from that CSV and the equivalents list, run nothing")
     ap.add_argument("--list", action="store_true", help="print the mutants and stop")

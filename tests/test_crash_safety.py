@@ -37,6 +37,7 @@ def _sigint_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_sigint_keeps_finished_rows_and_resume_completes_only_missing_cells(smoke_artifacts, real_data_root, tmp_path):
     out = tmp_path / "run.csv"
@@ -73,6 +74,7 @@ def test_sigint_keeps_finished_rows_and_resume_completes_only_missing_cells(smok
     assert not list((tmp_path / "run.samples").glob(".*"))  # no temporary file left
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_refuses_to_overwrite_results(smoke_artifacts, real_data_root, tmp_path):
     out = tmp_path / "r.csv"

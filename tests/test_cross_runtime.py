@@ -45,6 +45,7 @@ def trained(mnist_small, tmp_path_factory):
     return arts, mnist_small
 
 
+@pytest.mark.slow
 def test_precision_rows_only_where_the_runtime_applies_it(trained):
     arts, data = trained
     targets = _targets(arts, data, ["lenet5"])
@@ -62,6 +63,7 @@ def test_precision_rows_only_where_the_runtime_applies_it(trained):
         {"onnxruntime", "openvino"}
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_openvino_and_bf16_rows(trained, tmp_path):
     ov = pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install -e \".[openvino]\")")
@@ -109,6 +111,7 @@ def test_openvino_and_bf16_rows(trained, tmp_path):
         assert c[5] == f"{base.throughput_ips:,.0f}"
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_openvino_bf16_on_a_cpu_without_it_is_an_error_row(trained, tmp_path, monkeypatch):
     pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install -e \".[openvino]\")")

@@ -59,6 +59,7 @@ def test_check_defaults_measures_every_configuration(mlp_onnx):
     assert r.aa_ratio == pytest.approx(r.median_ips["default"] / r.median_ips[r.chosen])
 
 
+@pytest.mark.slow
 def test_doctor_command_reports_providers_peak_floor_and_overhead():
     res = runner.invoke(app, ["doctor", "--no-sweep"])
     assert res.exit_code == 0, res.output
@@ -66,6 +67,7 @@ def test_doctor_command_reports_providers_peak_floor_and_overhead():
         assert text in res.stdout
 
 
+@pytest.mark.slow
 def test_doctor_check_defaults_writes_its_figures(tmp_path):
     out = tmp_path / "defaults.csv"
     res = runner.invoke(app, ["doctor", "--check-defaults", "--model", "zhu-mlp", "--rounds", "3", "--out", str(out)])

@@ -199,6 +199,7 @@ def cli(*args) -> list[str]:
     return [sys.executable, "-m", "mnistbench.bench.cli", *map(str, args)]
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_train_under_a_full_disk_refuses_before_training(arts, real_data_root):
     before = sha256_file(arts.checkpoint("zhu-mlp").with_suffix(".safetensors"))
@@ -272,6 +273,7 @@ def test_an_interrupt_a_library_disguises_is_still_an_interrupt():
 # ---------------------------------------------------------------- stale exports
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_stale_or_foreign_exports_are_refused_unless_allowed(arts, tmp_path, real_data_root):
     spec = get_spec("zhu-mlp")
@@ -379,6 +381,7 @@ def test_ctrl_c_stops_a_call_that_never_returns(tmp_path):
     assert proc.returncode == 0 and out.strip() == "interrupted", err
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_run_records_a_never_ending_model_as_an_error_row(tmp_path, real_data_root):
     from mnistbench.bench.measure.records import read_csv
@@ -422,6 +425,7 @@ def log_of_signed_sums(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_run_flags_nonfinite_outputs_on_the_row_and_warns(tmp_path, mnist, real_data_root):
     from mnistbench.bench.measure.records import read_csv
@@ -450,6 +454,7 @@ def test_run_flags_nonfinite_outputs_on_the_row_and_warns(tmp_path, mnist, real_
 # ---------------------------------------------------------------- fault injection, fast subset
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("command, sig", [("train", "SIGINT"), ("train", "SIGKILL"), ("export", "SIGINT"),
                                           ("export", "SIGKILL")])

@@ -78,6 +78,7 @@ VARIANTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_foreign_variants_reproduce_the_models_accuracy(variant, mlp, real_data_root, tmp_path):
@@ -111,6 +112,7 @@ def test_fixed_batch_runs_only_at_its_size_and_scores_every_image(mlp, real_data
     assert float(rows[0]["accuracy_top1"]) == pytest.approx(acc, abs=1e-4) and rows[0]["eval_images"] == "10000"
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_preprocess_choice_matters_for_a_raw_pixel_model(mlp, real_data_root, tmp_path):
     sd, acc = mlp

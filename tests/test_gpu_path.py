@@ -229,6 +229,7 @@ def test_fp16_variant_keeps_float32_io_and_agrees(tmp_path):
     assert np.mean(y16.argmax(1) == y32.argmax(1)) >= 0.98
 
 
+@pytest.mark.slow
 def test_export_fp16_on_real_mnist_reports_parity(mnist_small, tmp_path):
     from mnistbench.bench.measure.pipeline import Artifacts, export_fp16, export_model, train_model
 

@@ -37,6 +37,7 @@ def results(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_writes_four_pngs_and_self_contained_html(results, tmp_path):
     # a second host: the same rows under another host name, in a second CSV
     rows = read_csv(results)
@@ -59,6 +60,7 @@ def test_report_writes_four_pngs_and_self_contained_html(results, tmp_path):
     assert "Best batch size under a p99 budget of 50 ms" in page and "lenet5" in page
 
 
+@pytest.mark.slow
 def test_slo_crossover_and_pareto_logic(results):
     rows = read_csv(results)
     table = best_under_slo(rows, 1e9, False)

@@ -160,6 +160,7 @@ def test_reproduce_writes_runs_table_and_resumes(data_env):
     assert res.exit_code == 0 and "| zhu-mlp | Zhu, seed 004 |" in res.stdout
 
 
+@pytest.mark.slow
 def test_reproduce_autoencoder_study_on_both_scales(data_env):
     out = data_env / "ae.csv"
     res = invoke("reproduce", "zhu-conv-autoencoder", "--profile", "smoke", "--seeds", "1", "--out", out)

@@ -17,7 +17,7 @@ import pytest
 from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.records import read_csv
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # real `mnistbench run` processes: several seconds each
 
 
 def cli(*args):

@@ -49,6 +49,7 @@ def test_speedrun_refuses_what_it_cannot_time(tiny_dataset, name, kwargs, messag
         sr.speedrun(get_spec(name), tiny_dataset, **{"seeds": 1, **kwargs})
 
 
+@pytest.mark.slow
 def test_speedrun_command_on_real_mnist(mnist, tmp_path, monkeypatch, real_data_root):
     monkeypatch.setenv("MNISTBENCH_DATA", str(real_data_root))
     out = tmp_path / "s.csv"

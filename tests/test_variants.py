@@ -17,6 +17,7 @@ from mnistbench.exporters.variants import CALIBRATION_IMAGES
 runner = CliRunner()
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_export_int8_and_run_both_variants(mnist, real_data_root, tmp_path, monkeypatch):
     arts = tmp_path / "arts"

@@ -1,6 +1,10 @@
-"""Every statistic against hand-computed values (issue 19): n = 1, 2, 100 and 1000, the p90/p99
-thresholds at and below their counts, throughput, accuracy, MSE, the block set behind `compare`
-(typical block p50 = 25th percentile of block medians), its bootstrap pieces and intervals."""
+"""The statistics (bench/measure/metrics.py) against hand-computed values: n = 1, 2, 100 and 1000,
+the p90/p99 thresholds at and below their counts, throughput, accuracy, MSE, the block set behind
+`compare` (typical block p50 = 25th percentile of block medians), its bootstrap pieces and intervals.
+
+These tests pin exact numbers; they were written to kill the survivors of mutation testing (issue 19,
+scripts/mutation.py). A few more statistics tests are in tests/test_bench.py.
+"""
 
 from __future__ import annotations
 

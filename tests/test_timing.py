@@ -1,8 +1,11 @@
-"""The timing loop's arithmetic and units, pinned against a fake clock (issue 19).
+"""The timing loop (bench/measure/timing.py): warm-up, the timed loop, blocks with their pause and
+re-entry calls, and the bounds of TimingConfig.
 
 ``time.perf_counter_ns`` is replaced by a clock that moves only when the measured call runs, so
 the number of warm-up and timed calls, every latency and the wall time are known exactly: a wrong
-unit (ns vs s), bound or comparison changes a number these tests state.
+unit (ns vs s), bound or comparison changes a number these tests state. These tests pin exact
+numbers; they were written to kill the survivors of mutation testing (issue 19, scripts/mutation.py).
+The timing loop's tests against the real clock are in tests/test_bench.py.
 """
 
 from __future__ import annotations

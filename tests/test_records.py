@@ -1,5 +1,11 @@
-"""The results CSV pinned (issue 19): round trips of measured, empty and error rows, the header of
-a new or empty file, refusals of files that must not be extended or read, config ids, the lock."""
+"""The results CSV (bench/measure/records.py): round trips of measured, empty and error rows, the
+header of a new or empty file, refusals of files that must not be extended or read, config ids, the
+writer lock.
+
+These tests pin exact values (schema version, columns, messages); they were written to kill the
+survivors of mutation testing (issue 19, scripts/mutation.py). Result files under real processes,
+faults and concurrency are in tests/test_results_integrity.py.
+"""
 
 from __future__ import annotations
 
