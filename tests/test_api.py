@@ -98,6 +98,7 @@ def test_run_configuration_round_trips_as_plain_data():
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_repeats_run_in_fresh_processes_from_the_configuration(tmp_path, matmul_chain, mnist, real_data_root):
     from mnistbench.bench.measure.config import RunRequest
     from mnistbench.bench.measure.timing import TimingConfig

@@ -41,6 +41,7 @@ def test_every_command_help_has_an_example(cmd):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_all_smoke_end_to_end(mnist, real_data_root, tmp_path):
     arts, results = tmp_path / "arts", tmp_path / "results"
     res = invoke("all", "lenet5", "zhu-conv-autoencoder", "--profile", "smoke", "--batch-sizes", "1,16",

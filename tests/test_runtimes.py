@@ -75,6 +75,7 @@ def test_a_name_is_registered_once_and_an_unknown_one_lists_the_registered(refer
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_registered_runtime_runs_through_run_like_onnx_runtime(reference_runtime, matmul_chain, tmp_path,
                                                                  real_data_root):
     if not (real_data_root / "mnist").is_dir():
@@ -96,6 +97,7 @@ def test_a_registered_runtime_runs_through_run_like_onnx_runtime(reference_runti
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_registered_runtime_runs_through_the_live_ab(reference_runtime, matmul_chain, tmp_path, real_data_root):
     if not (real_data_root / "mnist").is_dir():
         pytest.skip(f"real MNIST not found under {real_data_root}")
