@@ -168,6 +168,21 @@ def _results_path(req: RunRequest, foreign: bool) -> Path:
     return path
 
 
+def _check_repeat_child(req: RunRequest) -> None:
+    """A request with ``repeat_index`` is one repeat of a ``run --repeat`` whose parent holds the CSV's
+    writer lock; refused (UsageError) otherwise: alone it would append cells the file already has."""
+    why = ("--repeat-index is set by `run --repeat` for its repeats, each appending to the CSV the parent "
+           "run holds; use --repeat N (or --resume --out to complete a run)")
+    if req.out_path is None or not Path(req.out_path).is_file():
+        raise UsageError(why)
+    try:
+        with writer_lock(Path(req.out_path)):
+            pass
+    except UsageError:
+        return  # the parent run holds it: this is its repeat
+    raise UsageError(why)
+
+
 def execute(req: RunRequest, progress: RunProgress | None = None, note: Note = _stderr,
             run_repeats: Callable[[Path, RunRequest], RunOutcome] | None = None) -> RunOutcome:
     """Benchmark ``req``: every input checked before any work, then the rows written to the results CSV.
@@ -186,6 +201,8 @@ def execute(req: RunRequest, progress: RunProgress | None = None, note: Note = _
         raise UsageError("--resume needs --out naming the results CSV of the interrupted run")
     if req.resume and req.repeat > 1:
         raise UsageError("--resume completes one run; it cannot be combined with --repeat")
+    if req.repeat_index is not None:
+        _check_repeat_child(req)
     req = dataclasses.replace(req, axes=usable_providers(req.axes, note))
     arts = Artifacts(artifacts_root(req.artifacts_dir), req.dataset, req.profile, req.seed)
     found = [(s, v, *onnx_for(s, arts, "fp32" if v in PRECISIONS else v, req.allow_stale))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -38,12 +37,13 @@ from typing import Callable
 import torch
 
 from ...models.data import Dataset
-from ...models.errors import MnistBenchError, UsageError
+from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
 from ..measure.config import RunRequest
 from ..measure.records import CsvAppender
 from ..runtimes.runtime import first_line
 from ..training import reproduce as rp
+from .fleet import check_failures, check_reachable, describe, manifest  # noqa: F401  (check_reachable re-exported)
 from .process import run_in_fresh_process
 
 # The local cluster started when no --address is given: small enough to share a laptop or CI box.
@@ -85,6 +85,8 @@ class RayCluster:
         if not self.owned:
             return
         quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
+        if address:
+            check_reachable(address)
         try:
             if address:
                 ray.init(address=address, **quiet)
@@ -348,32 +350,6 @@ def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str]) -> tup
             if p.is_file() and rel.parts[0].startswith(f"{key}.") and not rel.name.endswith(".lock"):  # not the writer lock
                 files[rel.as_posix()] = p.read_bytes()
     return res.exit_code, socket.gethostname(), res.error, files
-
-
-def describe(results: list[NodeResult], folder: Path) -> str:
-    """One line per node: rows gathered, or why it failed."""
-    lines = []
-    for r in results:
-        csvs = [f for f in r.files if f.endswith(".csv")]
-        state = "ok" if r.returncode == 0 else f"failed (exit {r.returncode}): {r.log}"
-        lines.append(f"{r.key}: {state}; {len(r.files)} file(s)" + (f" -> {folder / csvs[0]}" if csvs else ""))
-    return "\n".join(lines)
-
-
-def manifest(folder: Path, config: dict, results: list[NodeResult]) -> None:
-    """``<run-id>/fleet.json``: the run configuration given to every node and each node's outcome."""
-    atomic_write_bytes(folder / "fleet.json", json.dumps({
-        "run_id": folder.name, "config": config,
-        "nodes": [{"key": r.key, "host": r.host, "returncode": r.returncode, "log": r.log, "files": r.files}
-                  for r in results]}, indent=2).encode())
-
-
-def check_failures(results: list[NodeResult]) -> None:
-    """Raises MnistBenchError naming the first failed node, if any failed."""
-    bad = [r for r in results if r.returncode != 0]
-    if bad:
-        raise MnistBenchError(f"{len(bad)} of {len(results)} node(s) failed; first: {bad[0].key}: {bad[0].log}")
-
 
 
 def run_everywhere(req: RunRequest, nodes: str, address: str | None, note: Callable[[str], None],

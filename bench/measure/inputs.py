@@ -69,6 +69,8 @@ def parse_threads(text: str) -> list[int]:
             :data:`MAX_THREADS_PER_CORE` per logical core.
     """
     parts = [p.strip() for p in text.split(",")]
+    if not any(parts):
+        raise UsageError("--threads takes auto, 0 or thread counts, comma-separated; got nothing")
     nums = ",".join(p for p in parts if p.lower() != "auto")
     vals = ([AUTO] if any(p.lower() == "auto" for p in parts) else []) + (
         parse_ints(nums, "thread count", 0, "--threads auto,1,2") if nums else [])
@@ -116,6 +118,8 @@ def parse_providers(values: list[str]) -> list[str]:
     from ..runtimes.runtime import provider_name  # onnxruntime: only the commands that run models parse providers
 
     provs = [p.strip().lower() for v in values for p in v.split(",") if p.strip()]
+    if not provs:
+        raise UsageError("--provider names no execution provider (e.g. --provider cpu,cuda)")
     for p in provs:
         provider_name(p)
     return list(dict.fromkeys(provs))
@@ -130,6 +134,8 @@ def parse_runtimes(values: list[str]) -> list[str]:
     from ..runtimes.base import get_runtime  # the registry imports every runtime: for commands that run models
 
     rts = [r.strip().lower() for v in values for r in v.split(",") if r.strip()]
+    if not rts:
+        raise UsageError("--runtime names no runtime (e.g. --runtime onnxruntime,torch)")
     for r in rts:
         get_runtime(r)  # UsageError naming the registered ones
     return list(dict.fromkeys(rts))

@@ -41,6 +41,8 @@ from ...models.spec import ModelSpec
 from ...models.train import ProgressFn, train
 from .control_models import NULL_MODEL, REFERENCE_MODEL, null_model, reference_model  # noqa: F401  (re-exported)
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed unpacks a C long long (int64): larger seeds overflow
+
 
 def artifacts_root(arg: Path | None = None) -> Path:
     """``arg``, else ``$MNISTBENCH_ARTIFACTS``, else ``./artifacts``."""
@@ -61,8 +63,9 @@ class Artifacts:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, int) and self.seed < 0:
-            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
+        if isinstance(self.seed, int) and not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be between 0 and {MAX_SEED:,} (the largest seed torch takes), "
+                             f"got {self.seed:,}")
 
     @property
     def dir(self) -> Path:
