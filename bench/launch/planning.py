@@ -173,7 +173,7 @@ def _check_repeat_child(req: RunRequest) -> None:
     writer lock; refused (UsageError) otherwise: alone it would append cells the file already has."""
     why = ("--repeat-index is set by `run --repeat` for its repeats, each appending to the CSV the parent "
            "run holds; use --repeat N (or --resume --out to complete a run)")
-    if req.out_path is None or not Path(req.out_path).is_file():
+    if req.out_path is None:
         raise UsageError(why)
     try:
         with writer_lock(Path(req.out_path)):
