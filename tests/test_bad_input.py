@@ -195,6 +195,13 @@ def truncated(ctx: Ctx) -> Path:
     return _write(ctx / "t.onnx", data[: len(data) // 2])
 
 
+def system_json(ctx: Ctx, data: bytes) -> Path:
+    """Real results whose ``.system.json`` holds ``data``."""
+    out = ctx.results("s.csv")
+    out.with_suffix(".system.json").write_bytes(data)
+    return out
+
+
 def torn(ctx: Ctx) -> Path:
     out = ctx.results("torn.csv")
     with open(out, "ab") as fh:
@@ -377,6 +384,8 @@ CASES = [
     ("onnx-external-data-missing", lambda c: c.run("--onnx", external_without_data(c), "--out", c / "o.csv"), 2, "ext.bin, not found"),
     # hostile result files for compare, verify, table, report
     ("compare-torn-last-row", lambda c: ["compare", torn(c), c.results()], 2, "fewer cells than the header"),
+    ("compare-system-json-not-an-object", lambda c: ["compare", system_json(c, b"[]"), c.results()], 2, "is not a system JSON"),
+    ("compare-csv-field-over-the-limit", lambda c: ["compare", c.results("big.csv", set_cells(error="x" * 200_000)), c.results()], 2, "not a readable CSV"),
     ("compare-missing-file", lambda c: ["compare", c / "nope.csv", c.results()], 2, "does not exist"),
     ("compare-empty-folder", lambda c: ["compare", _mkdir(c / "empty"), c.results()], 2, "holds no results CSV"),
     ("compare-zero-byte-file", lambda c: ["compare", _write(c / "z.csv", b""), c.results()], 2, "not an mnistbench results CSV"),

@@ -107,9 +107,15 @@ def load(path: Path) -> ResultSet:
         sj = c.with_suffix(".system.json")
         if sj.is_file():
             try:
-                systems.append(json.loads(sj.read_text()))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                system = json.loads(sj.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 raise UsageError(f"{sj} is not valid JSON; delete it (the rows stay usable) or rerun") from None
+            except OSError as exc:
+                raise UsageError(f"cannot read {sj}: {exc.strerror}") from None
+            if not isinstance(system, dict):
+                raise UsageError(f"{sj} is not a system JSON (an object of machine facts, here a "
+                                 f"{type(system).__name__}); delete it (the rows stay usable) or rerun")
+            systems.append(system)
     if not rows:
         raise UsageError(f"{path} has no measured rows to compare")
     return ResultSet(str(path), rows, smp, systems, refs)

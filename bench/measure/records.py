@@ -318,6 +318,8 @@ def read_csv(path: Path) -> list[BenchmarkRecord]:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not a text CSV") from None
+    except csv.Error as exc:  # e.g. a field over the csv module's limit, a NUL byte
+        raise UsageError(f"{path} is not a readable CSV ({exc})") from None
     return rows
 
 
