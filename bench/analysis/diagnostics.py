@@ -21,6 +21,7 @@ from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
 from ...models.preprocess import preprocess
 from ...models.registry import get_spec, select
+from ..measure.inputs import new_csv
 from ..measure.pipeline import Artifacts, artifacts_root, newest_profile, onnx_for
 from ..measure.system import describe_system, gemm_peak_gflops, write_system_json
 from ..measure.timing import TimingConfig
@@ -36,12 +37,13 @@ def check_defaults_request(models: list[str] | None, rounds: int, out_path: Path
     """The model specs of ``doctor --check-defaults``, its options checked first.
 
     Raises:
-        UsageError: rounds below 3, an ``--out`` that is not a ``.csv``, unknown models.
+        UsageError: rounds below 3, an ``--out`` that is not a new ``.csv`` in a folder that can be made,
+            unknown models.
     """
     if rounds < 3:
         raise UsageError(f"--rounds must be at least 3, got {rounds}")
-    if out_path is not None and out_path.suffix != ".csv":
-        raise UsageError(f"--out must name a .csv file, got {out_path}")
+    if out_path is not None:
+        new_csv(Path(out_path))  # a new .csv whose folder can be made, before 20 s of measuring
     return select(models)
 
 

@@ -161,10 +161,7 @@ def _results_path(req: RunRequest, foreign: bool) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     tag = "foreign" if foreign else req.profile
     path = req.out_path or Path(req.results_dir) / f"{stamp}-{req.dataset}-{tag}-{'-'.join(req.axes.providers)}.csv"
-    if path.suffix != ".csv":
-        raise UsageError(f"--out must name a .csv file, got {path}")
-    if path.exists():
-        raise UsageError(f"{path} exists; choose another --out, or add --resume to complete it")
+    inputs.check_csv_name(path, ", or add --resume to complete it")
     return path
 
 

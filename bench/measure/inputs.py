@@ -199,16 +199,39 @@ def pin_cpus(text: str | None) -> str:
     return ",".join(map(str, sorted(cpus)))
 
 
-def new_csv(path: Path, hint: str = "") -> Path:
-    """``path`` checked as a new CSV to write: a ``.csv`` name, not there yet, its folder created.
+# What the writers add to a results file's name: ``.<name>.<pid>.<8 hex>.tmp`` (models.files.temp_path_beside)
+TEMP_NAME_EXTRA = 24
+
+
+def check_csv_name(path: Path, hint: str = "") -> None:
+    """``path`` as the name of a new results CSV: a ``.csv`` name, not there yet, short enough for the
+    filesystem with the writers' temporary names (its folder is not created here).
 
     Raises:
-        UsageError: another suffix, an existing file, or a folder that cannot be created.
+        UsageError: another suffix, an existing file, or a name the filesystem cannot take.
     """
     if path.suffix != ".csv":
         raise UsageError(f"--out must name a .csv file, got {path}")
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name longer than the filesystem allows
+        raise UsageError(f"--out {str(path)[:60]}...: {exc.strerror}") from None
+    if exists:
         raise UsageError(f"{path} exists; choose another --out{hint}")
+    folder = next((p for p in path.parents if p.is_dir()), Path("."))
+    longest = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if len(path.name.encode()) + TEMP_NAME_EXTRA > longest:
+        raise UsageError(f"--out file name is {len(path.name.encode())} bytes; this filesystem takes at most "
+                         f"{longest - TEMP_NAME_EXTRA} for a results file (its temporary files add {TEMP_NAME_EXTRA})")
+
+
+def new_csv(path: Path, hint: str = "") -> Path:
+    """``path`` checked as a new CSV to write (:func:`check_csv_name`), its folder created.
+
+    Raises:
+        UsageError: as :func:`check_csv_name`, or a folder that cannot be created.
+    """
+    check_csv_name(path, hint)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
