@@ -189,7 +189,9 @@ def all_cmd(models: o.Models = None, profile: o.QuickProfile = "quick", provider
     from ..launch import planning  # heavy
     from ..measure.timing import TimingConfig  # heavy
     from ...models.registry import select  # heavy
+    from ..measure import inputs
     select(models)  # unknown names fail here, before any work
+    inputs.check_creatable(results_dir, "--results-dir")  # before training and export, not after
     axes = planning.parse_axes(provider, ["onnxruntime"], batch_sizes, DEFAULT_THREADS, DEFAULT_SPINNING)
     axes = planning.usable_providers(axes, console.say)
     timing = TimingConfig(rounds=FAST[0], min_s=FAST[1], min_iters=FAST[2]) if fast else TimingConfig()

@@ -200,6 +200,8 @@ def execute(req: RunRequest, progress: RunProgress | None = None, note: Note = _
         raise UsageError("--resume completes one run; it cannot be combined with --repeat")
     if req.repeat_index is not None:
         _check_repeat_child(req)
+    if req.pin_cpus:
+        inputs.parse_cpu_list(req.pin_cpus)  # before the dataset loads and the models are read
     req = dataclasses.replace(req, axes=usable_providers(req.axes, note))
     arts = Artifacts(artifacts_root(req.artifacts_dir), req.dataset, req.profile, req.seed)
     found = [(s, v, *onnx_for(s, arts, "fp32" if v in PRECISIONS else v, req.allow_stale))

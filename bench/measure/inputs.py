@@ -177,26 +177,59 @@ def variant_texts(variants: tuple[str, ...]) -> tuple[str, str]:
     return ",".join(files or ["fp32"]), ",".join(precs or ["fp32"])
 
 
-def pin_cpus(text: str | None) -> str:
-    """Pin this process to the CPUs in ``text`` (``0,2-3``); returns the affinity as a list, '' when not asked.
+def parse_cpu_list(text: str) -> set[int]:
+    """``--pin-cpus`` text (``0,2-3``) as CPU numbers, every one a CPU this process may run on.
 
     Raises:
-        UsageError: a malformed list, or CPUs this process may not run on.
+        UsageError: a malformed list, a range backwards, or CPUs this process may not run on (checked
+            range by range, so that ``0-300000000`` is refused at once rather than enumerated).
     """
-    if not text:
-        return ""
+    allowed = os.sched_getaffinity(0)
     cpus: set[int] = set()
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            cpus.update(range(int(lo), int(hi or lo) + 1))
+            a, b = int(lo), int(hi or lo)
+            if a < 0 or b < a:
+                raise ValueError
+            if b > max(allowed):
+                raise UsageError(f"--pin-cpus {text}: this process may run on CPUs {sorted(allowed)} only")
+            cpus.update(range(a, b + 1))
     except ValueError:
         raise UsageError(f"--pin-cpus takes a list such as 0,2-3, got {text!r}") from None
-    allowed = os.sched_getaffinity(0)
     if not cpus or not cpus <= allowed:
         raise UsageError(f"--pin-cpus {text}: this process may run on CPUs {sorted(allowed)} only")
+    return cpus
+
+
+def pin_cpus(text: str | None) -> str:
+    """Pin this process to the CPUs in ``text`` (``0,2-3``); returns the affinity as a list, '' when not asked.
+
+    Raises:
+        UsageError: as :func:`parse_cpu_list`.
+    """
+    if not text:
+        return ""
+    cpus = parse_cpu_list(text)
     os.sched_setaffinity(0, cpus)
     return ",".join(map(str, sorted(cpus)))
+
+
+def check_creatable(folder: Path, option: str) -> None:
+    """``folder`` exists as a folder, or can be made (its nearest existing ancestor is a writable
+    folder), checked without creating anything.
+
+    Raises:
+        UsageError: a file is in the way, or the nearest existing folder is not writable.
+    """
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"{option} {folder}: {p} is a file, not a folder")
+            if p != folder and not os.access(p, os.W_OK | os.X_OK):
+                raise UsageError(f"{option} {folder}: cannot create it under {p} (not writable)")
+            return
 
 
 # What the writers add to a results file's name: ``.<name>.<pid>.<8 hex>.tmp`` (models.files.temp_path_beside)
