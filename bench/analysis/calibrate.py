@@ -299,7 +299,9 @@ def _trials(configs, inputs, work, trials, runs, levels, live_levels, progress, 
 
 
 def _budget(lv: float) -> float:
-    return LIVE_MAX_S_1PCT if abs(lv) == 0.01 else LIVE_MAX_S
+    """The live budget of a planted level: :data:`LIVE_MAX_S_1PCT` for a change of 1% or less (a
+    one-node copy may plant less than asked), :data:`LIVE_MAX_S` for A/A and larger changes."""
+    return LIVE_MAX_S_1PCT if 0 < abs(lv) <= 0.01 else LIVE_MAX_S
 
 
 def _inverted(c: cmp.Change) -> cmp.Change:

@@ -13,7 +13,7 @@ from . import compare as cmp
 
 GATE = "p50:+5%"  # the separate runs' gate: a CI gate's usual 5% on p50
 LIVE_GATE = "p50:+1%"  # the live A/B's gate
-LIVE_MAX_S_1PCT = 300.0  # the budget for the 1% level (the issue's bar: flagged within --max-s 300)
+LIVE_MAX_S_1PCT = 300.0  # the budget for levels of 1% and less (the issue's bar: a 1% change flagged within --max-s 300)
 
 def rejudge(row: dict, sigma: float) -> str:
     """A separate-run trial's verdict had the between-run spread been ``sigma`` (the widening of
@@ -62,7 +62,7 @@ def summarise(rows: list[dict], truth: dict, costs: dict, nodes: dict, sigma: fl
     live = [r for r in rows if r["mode"] == "live"]
     if live:
         out += ["", f"### Live A/B (gate {LIVE_GATE}), defaults; budget --max-s {LIVE_MAX_S:g} "
-                f"({LIVE_MAX_S_1PCT:g} for the 1% level)", "",
+                f"({LIVE_MAX_S_1PCT:g} for levels of 1% and less)", "",
                 "| config | planted | true ratio [95% CI] | slower | faster | no change | inconclusive | trials | "
                 "gate failed | median s to decide | median stages |", "|" + "---|" * 11]
         for cfg, lv in sorted({(r["config"], r["level"]) for r in live}):
