@@ -182,3 +182,21 @@ def test_cache_location_and_machine_id(tmp_path, monkeypatch):
     assert noiseprofile.machine_id() == ("0123456789abcdef" * 5)[:64]
     mid.unlink()
     assert noiseprofile.machine_id() == ""
+
+
+def test_a_sub_millisecond_base_cell_is_judged_like_any_other():
+    """A base cell of 0.05 ms (a null-sized model at batch 1) against 0.075 ms: slower, ratio about 1.5."""
+    base, new = result_set("b", 0.05, 1.0), result_set("n", 0.075, 1.0, seed=1)
+    (c,), _, _ = cmp.compare(base, new, sigma=0.0)
+    assert c.verdict == "slower" and c.ratio == pytest.approx(1.5, rel=0.02) and c.base_p50_ms < 0.06
+
+
+def test_a_throughput_rule_trips_on_a_base_below_one_image_per_second():
+    """Throughput ratios of slow cells (a base of 0.5 images/s) are figures, not NaN, so `throughput:-5%` gates them."""
+    import dataclasses
+
+    base, new = result_set("b", 1.0, 1.0), result_set("n", 1.3, 1.0, seed=1)
+    (c,), _, _ = cmp.compare(base, new, sigma=0.0)
+    slow = dataclasses.replace(c, base_ips=0.5, new_ips=0.4, normalised=False)
+    assert slow.verdict == "slower" and slow.ips_ratio == pytest.approx(0.8)
+    assert cmp.gate([slow], cmp.parse_rules("throughput:-5%")) and not cmp.gate([slow], cmp.parse_rules("throughput:-25%"))

@@ -111,3 +111,22 @@ def test_a_default_run_writes_under_runs_which_git_ignores(tmp_path, monkeypatch
     if check.returncode == 128:
         pytest.skip("not a git checkout")
     assert check.returncode == 0, "runs/ is not ignored by git"
+
+
+def test_all_fast_halves_rounds_seconds_and_calls(monkeypatch):
+    """`all --fast` (README: halves the run step's rounds, seconds and calls per cell) hands the run
+    exactly half of each default, and `all` without it the defaults themselves."""
+    from mnistbench.bench.cli import console
+    from mnistbench.bench.measure import defaults
+
+    seen = []
+    monkeypatch.setattr(console, "train", lambda *a, **k: None)
+    monkeypatch.setattr(console, "export", lambda *a, **k: None)
+    monkeypatch.setattr(console, "benchmark", seen.append)
+    for extra in (["--fast"], []):
+        res = invoke("all", "lenet5", *extra)
+        assert res.exit_code == 0, res.output
+    fast, plain = seen[0].timing, seen[1].timing
+    assert (fast.rounds, fast.min_s, fast.min_iters) == (defaults.ROUNDS // 2, defaults.MIN_S / 2, defaults.MIN_ITERS // 2)
+    assert (plain.rounds, plain.min_s, plain.min_iters) == (defaults.ROUNDS, defaults.MIN_S, defaults.MIN_ITERS)
+    assert fast.warmup_iters == plain.warmup_iters == defaults.WARMUP_ITERS

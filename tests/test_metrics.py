@@ -208,3 +208,9 @@ def test_block_medians_are_medians():
     assert bs.med_ms.tolist() == [2.0, 4.0]
     assert bs.p50_ms == 3.5  # median of 1, 2, 3, 4, 9, 20
     assert bs.typical_ms == pytest.approx(2.5)
+
+
+def test_cv_of_sub_millisecond_calls():
+    """Most batch-1 cells run well under 1 ms: their CV is std / mean all the same (not NaN)."""
+    st = LatencyStats.from_samples(ns(0.02, 0.03, 0.04))
+    assert st.mean_ms == pytest.approx(0.03) and st.cv == pytest.approx(0.01 / 0.03)
