@@ -6,51 +6,9 @@ ResNet-20 (three stages of three basic blocks at 64/128/256 channels, no
 stem max-pool). No code was published; confidence low.
 """
 
-import torch
-from torch import nn
-
+from .nets import network
 from .registry import register
 from .spec import ModelSpec, Reported, TrainRecipe
-
-
-class BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN, plus the input (or a 1x1 stride-2 projection), ReLU."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
-
-
-class FanResNet(nn.Module):
-    """(N, 1, 28, 28) float32, mnist-norm scaled -> logits (N, 10).
-
-    Stem conv3x3(64)-BN-ReLU; stages of 3 blocks at 64 (28x28), 128 (14x14)
-    and 256 (7x7) channels; global average pool; Linear(256, 10).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
-        blocks, cin = [], 64
-        for cout, stride in ((64, 1), (128, 2), (256, 2)):
-            blocks += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout), BasicBlock(cout, cout)]
-            cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.stem(x)))
-
 
 SPEC = register(ModelSpec(
     name="fan-resnet",
@@ -58,7 +16,7 @@ SPEC = register(ModelSpec(
     ref="Fan, seed 002",
     citation="S. Fan, Beijing University of Technology, 'Classifying Handwritten Numbers Using "
              "Convolutional Neural Networks' (seed 002)",
-    build=FanResNet,
+    build=network("fan", "FanResNet"),
     preprocess="mnist-norm",
     task="classify",
     # The paper gives 30 epochs and batch 128 only; the optimiser is ours

@@ -8,27 +8,9 @@ recipe (stochastic diagonal Levenberg-Marquardt) is replaced by Adam; stated
 here and in the results.
 """
 
-import torch
-from torch import nn
-
+from .nets import network
 from .registry import register
 from .spec import ModelSpec, Reported, TrainRecipe
-
-
-class LeNet5(nn.Module):
-    """(N, 1, 28, 28) float32, mnist-norm scaled -> logits (N, 10)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),  # 28x28 -> 14x14
-            nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),            # 10x10 -> 5x5
-            nn.Flatten(), nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
 
 SPEC = register(ModelSpec(
     name="lenet5",
@@ -36,7 +18,7 @@ SPEC = register(ModelSpec(
     ref="LeCun et al. 1998",
     citation="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, 'Gradient-Based Learning Applied to Document "
              "Recognition', Proceedings of the IEEE 86(11):2278-2324, 1998",
-    build=LeNet5,
+    build=network("lenet", "LeNet5"),
     preprocess="mnist-norm",
     task="classify",
     # 20 epochs as the 1998 paper; optimiser is ours: Adam lr 1e-3, batch 128.

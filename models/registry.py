@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # annotations only: the registry is read without torch (`mnistbench list`)
+    from torch import nn
 
 from .errors import UsageError
 from .spec import ModelSpec

@@ -3,44 +3,16 @@ Convolutional Neural Network" (seed 001), as in the author's TensorFlow code
 (the classic TF "Deep MNIST for experts" network). Confidence high.
 """
 
-import torch
-from torch import nn
-
+from .nets import network
 from .registry import register
 from .spec import ModelSpec, Reported, TrainRecipe
-
-
-class RichCNN(nn.Module):
-    """(N, 1, 28, 28) float32 in [0, 1] -> logits (N, 10).
-
-    Init as the TF code: weights truncated normal with std 0.1 (cut at 2 std),
-    biases 0.1.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),   # 14x14
-            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 7x7
-        )
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1024, 10),
-        )
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.1, a=-0.2, b=0.2)
-                nn.init.constant_(m.bias, 0.1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
 
 SPEC = register(ModelSpec(
     name="rich-cnn",
     paper="MNIST Image Classification with Convolutional Neural Network",
     ref="Rich, seed 001",
     citation="J. Rich, Old Dominion University, 'MNIST Image Classification with Convolutional Neural Network' (seed 001)",
-    build=RichCNN,
+    build=network("rich", "RichCNN"),
     preprocess="unit",
     task="classify",
     # Section III and the author's TF code: Adam 1e-3, batch 50, 55,000 train

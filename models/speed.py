@@ -10,34 +10,9 @@ on a laptop GPU (GTX 1660 Ti); it is the claim the reproduction table sets besid
 
 from dataclasses import replace
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from .nets import network
 from .registry import register
 from .spec import ModelSpec, Reported, TrainRecipe
-
-
-class SpeedCNN(nn.Module):
-    """(N, 1, 28, 28) float32, mnist-norm scaled -> logits (N, 10).
-
-    Conv(1->24, 5x5) -> MaxPool 2 -> ReLU -> Conv(24->32, 3x3) -> MaxPool 2 -> ReLU -> flatten 800
-    -> Linear 256 ReLU -> Linear 10. Pooling before ReLU gives the same function as after it
-    (both are monotone) on a quarter of the elements.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 24, 5)   # 28x28 -> 24x24, pooled to 12x12
-        self.conv2 = nn.Conv2d(24, 32, 3)  # 12x12 -> 10x10, pooled to 5x5
-        self.fc1 = nn.Linear(800, 256)
-        self.fc2 = nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        return self.fc2(F.relu(self.fc1(x.flatten(1))))
-
 
 # Adam lr 0.01, betas (0.7, 0.9) and batch 256 (the speed study's final values); one-cycle as
 # mnistbench implements it (linear warm-up over 25% of steps, linear decay to 0).
@@ -50,7 +25,7 @@ SPEC = register(ModelSpec(
     ref="speed study (not a paper)",
     citation="T. Oikarinen, github.com/tuomaso/train_mnist_fast, 8_Final_00s76.ipynb (a public speed study; "
              "registered by mnistbench for `mnistbench speedrun`, outside the five seed papers)",
-    build=SpeedCNN,
+    build=network("speed", "SpeedCNN"),
     preprocess="mnist-norm",
     task="classify",
     recipe=RECIPE,

@@ -5,33 +5,16 @@ The paper follows the PyTorch MNIST example closely: two convolutions, one
 hidden dense layer, log-softmax (we export logits). Confidence high.
 """
 
-from torch import nn
-
+from .nets import network
 from .registry import register
 from .spec import ModelSpec, Reported, TrainRecipe
-
-
-class XiaoDigit(nn.Module):
-    """(N, 1, 28, 28) float32, mnist-norm scaled -> logits (N, 10)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 10, 5), nn.ReLU(), nn.MaxPool2d(2),  # 24x24 -> 12x12
-            nn.Conv2d(10, 20, 3), nn.ReLU(),                  # 10x10
-        )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2000, 500), nn.ReLU(), nn.Linear(500, 10))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
 
 SPEC = register(ModelSpec(
     name="xiao-digit",
     paper="The Image Classification Algorithm Was Implemented on The MNIST Data Set",
     ref="Xiao, seed 000",
     citation="W. Xiao, 'The Image Classification Algorithm Was Implemented on The MNIST Data Set' (seed 000)",
-    build=XiaoDigit,
+    build=network("xiao", "XiaoDigit"),
     preprocess="mnist-norm",
     task="classify",
     # Paper section 3: Adam lr 1e-3, batch 16, 10 epochs, shuffled, no augmentation.

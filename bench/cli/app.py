@@ -76,9 +76,9 @@ def list_cmd() -> None:
 
     Example: mnistbench list
     """
-    from ..analysis.report import models_table  # heavy
-    from ...models.registry import select  # heavy
-    from . import console  # heavy
+    from ..analysis.report import models_table
+    from ...models.registry import select  # the zoo's specs: the networks (torch) load only when built
+    from . import screen as console  # the light half of printing
     console.out.print(models_table(select(None)))
 
 
