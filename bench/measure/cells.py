@@ -160,6 +160,8 @@ class Cell:
     walls: list = field(default_factory=list)
     rounds: list = field(default_factory=list)
     error: str = ""
+    session_rss_mib: float = NAN  # MiB: resident growth of opening the session through its warm-up
+    peak_rss_mib: float = 0.0  # MiB: the largest peak resident set over the cell's blocks
 
     def __post_init__(self) -> None:
         if not isinstance(self.group, Group):  # a plain 6-tuple in the group's field order
@@ -198,6 +200,7 @@ def _record(c: Cell, smp: CellSamples, cell_id: str, peaks: dict, score: bool, g
         throughput_ci_low_ips=ci.ips_low, throughput_ci_high_ips=ci.ips_high,
         p50_ci_halfwidth_rel=ci_halfwidth_rel(ci.p50_low_ms, ci.p50_high_ms, st.p50_ms),
         interleave_group=str(group), group_cells=group_cells,
+        peak_rss_mib=c.peak_rss_mib if c.peak_rss_mib > 0 else NAN, session_rss_mib=c.session_rss_mib,
     )
 
 

@@ -23,7 +23,7 @@ import filelock
 
 from ...models.errors import UsageError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,12 @@ class BenchmarkRecord:
     the row's number what it is: the identity fields, axes, model file hash, dataset, profile, seed
     and schema; ``--resume`` keys on it). Files of schema 4 read with 1 round, empty intervals,
     empty group and empty ``config_id``.
+    Memory (schema 7), MiB (2**20 bytes): ``peak_rss_mib`` (the process's peak resident set during
+    the cell's timed blocks, :mod:`bench.measure.memory`; every session of the cell's group is alive
+    then, so it is the group's footprint at that moment) and ``session_rss_mib`` (the growth of the
+    resident set from before the cell's session was opened to the end of its warm-up: the session,
+    its first call's arena and the warm-up; may be negative when the runtime freed memory). Files
+    of schema 6 and older read with both empty.
     Model health (schema 6): ``nonfinite_fraction`` (fraction of the scored test-set output values
     that are NaN or +-inf, :func:`bench.runtime.nonfinite_fraction`; 0.0 for a healthy model, empty
     when the row was not scored). Files of schema 5 and older read with it empty.
@@ -145,6 +151,8 @@ class BenchmarkRecord:
     pinned_cpus: str = ""
     config_id: str = ""
     nonfinite_fraction: float = math.nan
+    peak_rss_mib: float = math.nan
+    session_rss_mib: float = math.nan
 
     def as_row(self) -> dict[str, object]:
         """Field -> CSV cell; NaN becomes an empty cell."""
@@ -153,12 +161,12 @@ class BenchmarkRecord:
 
 COLUMNS = [f.name for f in fields(BenchmarkRecord)]
 # Columns added after schema 3, with the value older files mean (schema 4: io_mode, provider_options;
-# schema 5: rounds .. config_id; schema 6: nonfinite_fraction).
+# schema 5: rounds .. config_id; schema 6: nonfinite_fraction; schema 7: peak_rss_mib, session_rss_mib).
 ADDED_COLUMNS = {"io_mode": "end-to-end", "provider_options": "", "rounds": 1, "latency_p50_ci_low_ms": math.nan,
                  "latency_p50_ci_high_ms": math.nan, "throughput_ci_low_ips": math.nan,
                  "throughput_ci_high_ips": math.nan, "p50_ci_halfwidth_rel": math.nan, "interleave_group": "",
                  "group_cells": 1, "pinned_cpus": "", "config_id": "",
-                 "nonfinite_fraction": math.nan}
+                 "nonfinite_fraction": math.nan, "peak_rss_mib": math.nan, "session_rss_mib": math.nan}
 # The fields that make a row's number what it is, hashed into ``config_id`` (with the schema version).
 IDENTITY_FIELDS = ("model", "variant", "dataset", "task", "runtime", "provider", "batch_size", "threads_requested",
                    "spinning", "io_mode", "provider_options", "onnx_sha256", "checkpoint_profile", "checkpoint_seed",

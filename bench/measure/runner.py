@@ -42,6 +42,7 @@ from ...models.errors import ProviderUnavailableError, StorageError
 from ..runtimes.base import get_runtime, runtime_names, runtime_variants
 from ..runtimes.runtime import CELL_ERRORS, GRAPH_CAPTURE_CALLS, Placement, cuda_graph_blockers
 from ..runtimes.torch_eager import TorchRuntime
+from . import memory
 from .cells import (
     EVAL_CHUNK,
     NAN,
@@ -127,6 +128,7 @@ class Prepared:
     first_ms: float
     warmup: int
     call_s: float
+    session_rss_mib: float  # resident growth from before the session opened to the end of the warm-up
 
 
 class MatrixRun:
@@ -233,6 +235,7 @@ class MatrixRun:
         """A fresh session of ``g`` at batch ``b``, its first call timed, then warmed up."""
         t, impl = g.target, get_runtime(g.runtime)
         x = batch_input(t.inputs, b)
+        rss0 = memory.rss_bytes()
         used = max(g.threads, 0)
         if g.threads == AUTO and impl.tunes_threads:
             used = self.auto_threads.get(AutoThreadsCache.key(values["onnx_sha256"], g.provider, g.spinning, b),
@@ -250,7 +253,8 @@ class MatrixRun:
             rt.run(x)  # ONNX Runtime's regular runs, then the capture: never in the timed calls
         t0 = time.perf_counter()
         warm = warm_up(lambda: rt.run(x), self.timing)
-        return Prepared(rt, x, used, first_ms, warm, (time.perf_counter() - t0) / max(warm, 1))
+        call_s = (time.perf_counter() - t0) / max(warm, 1)
+        return Prepared(rt, x, used, first_ms, warm, call_s, (memory.rss_bytes() - rss0) / memory.MIB)
 
     def prepare(self, g: Group, b: int) -> Cell | None:
         """The cell of ``g`` at batch ``b``, ready to time; None when it failed (its error row is
@@ -268,7 +272,7 @@ class MatrixRun:
             self.error_row(values, _one_line(exc))  # the cells before and after it still run
             return None
         return Cell(g, b, values, p.rt, p.x, p.threads_used, p.first_ms, p.warmup, q, placement,
-                    ";".join(p.rt.providers_used), p.rt.create_ms, p.call_s)
+                    ";".join(p.rt.providers_used), p.rt.create_ms, p.call_s, session_rss_mib=p.session_rss_mib)
 
     def measure(self, cells: list[Cell], number: int) -> None:
         """Time ``cells`` in ``timing.rounds`` rounds, a fresh random order each round, one block a cell."""
@@ -277,6 +281,7 @@ class MatrixRun:
             self.order_rng.shuffle(live)
             self._say(f"group {number}: round {r + 1}/{self.timing.rounds} over {len(live)} cells")
             for c in live:
+                window = memory.PeakWindow()  # outside the timed calls: a reset before, a read after
                 try:
                     ns, wall = measure_block(lambda: c.rt.run(c.x), self.timing.block_iters, self.timing.block_s,
                                              reentry_calls(c.call_s, self.timing.block_s))
@@ -286,6 +291,7 @@ class MatrixRun:
                 c.blocks.append(ns)
                 c.walls.append(wall)
                 c.rounds.append(r)
+                c.peak_rss_mib = max(c.peak_rss_mib, window.peak_mib())
 
     def measure_group(self, cells: list[Cell], number: int) -> None:
         """Measure a group, release its sessions, and commit its rows and samples."""
