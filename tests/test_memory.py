@@ -52,6 +52,7 @@ def test_rows_carry_session_growth_and_peak_in_mib(tmp_path):
     x = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32)
     targets = [Target(n, p, "null", x, x[:0], flops=None) for n, p in (("small", small), ("big", big))]
     out = tmp_path / "m.csv"
+    rss_before = memory.rss_bytes() / memory.MIB
     rows = run_matrix(targets, Axes(threads=(1,), batch_sizes=(1,)), out, score=False,
                       timing=TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=4, min_s=0.0, rounds=2))
     by = {r.model: r for r in read_csv(out)}
@@ -59,6 +60,5 @@ def test_rows_carry_session_growth_and_peak_in_mib(tmp_path):
     weights_mib = 784 * 40_000 * 4 / memory.MIB  # 119.6 MiB
     assert by["big"].session_rss_mib >= 0.8 * weights_mib  # the session holds its weights
     assert abs(by["small"].session_rss_mib) < 0.2 * weights_mib
-    rss_now = memory.rss_bytes() / memory.MIB
-    for r in by.values():  # both sessions alive in one group: the peak is the group's footprint
-        assert math.isfinite(r.peak_rss_mib) and weights_mib < r.peak_rss_mib < rss_now + weights_mib
+    for r in by.values():  # both sessions alive in one group: the peak is the group's footprint, in MiB
+        assert math.isfinite(r.peak_rss_mib) and weights_mib < r.peak_rss_mib < rss_before + 4 * weights_mib + 256
