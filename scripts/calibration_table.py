@@ -42,7 +42,7 @@ def table(rows: list[dict], mode: str) -> str:
         head += ["median s to decide", "median stages"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (study, cond, cfg, lv), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][3])):
-        cells = [study, cond, cfg, f"{lv:+.0%}", *(str(sum(r["verdict"] == v for r in rs)) for v in VERDICTS),
+        cells = [study, cond, cfg, f"{lv:+.0%}" if round(lv * 100, 6) == round(lv * 100) else f"{lv:+.1%}", *(str(sum(r["verdict"] == v for r in rs)) for v in VERDICTS),
                  str(len(rs)), str(sum(int(r["gate_failed"]) for r in rs))]
         if mode == "live":
             cells += [f"{statistics.median(float(r['decide_s']) for r in rs):.0f}",

@@ -11,6 +11,11 @@ from ..measure import noiseprofile
 from ..measure.defaults import LIVE_MAX_S
 from . import compare as cmp
 
+def level_text(lv: float) -> str:
+    """A planted level as the tables print it: ``+3%``, ``-3%``, ``+0.5%`` (never rounded to ``+0%``)."""
+    return f"{lv:+.0%}" if round(lv * 100, 6) == round(lv * 100) else f"{lv:+.1%}"
+
+
 GATE = "p50:+5%"  # the separate runs' gate: a CI gate's usual 5% on p50
 LIVE_GATE = "p50:+1%"  # the live A/B's gate
 LIVE_MAX_S_1PCT = 300.0  # the budget for levels of 1% and less (the issue's bar: a 1% change flagged within --max-s 300)
@@ -48,7 +53,7 @@ def summarise(rows: list[dict], truth: dict, costs: dict, nodes: dict, sigma: fl
             rs = [r for r in sep if (r["config"], r["level"]) == (cfg, lv)]
             within = [cmp.verdict(float(r["within_low"]), float(r["within_high"]), cmp.NOISE) if r["within_low"] != ""
                       else "n/a" for r in rs]
-            out.append(f"| {cfg} | {lv:+.0%} | {rs[0]['nodes']} | {_truth(truth, cfg, lv)} | "
+            out.append(f"| {cfg} | {level_text(lv)} | {rs[0]['nodes']} | {_truth(truth, cfg, lv)} | "
                        f"{_rates(rs, [r['verdict'] for r in rs])} | {sum(r['gate_failed'] for r in rs)} | "
                        f"{np.median([float(r['ratio']) for r in rs]):.3f} | {within.count('slower')} | "
                        f"{within.count('faster')} |")
@@ -58,7 +63,7 @@ def summarise(rows: list[dict], truth: dict, costs: dict, nodes: dict, sigma: fl
                     "|" + "---|" * 7]
             for cfg, lv in sorted({(r["config"], r["level"]) for r in sep}):
                 rs = [r for r in sep if (r["config"], r["level"]) == (cfg, lv)]
-                out.append(f"| {cfg} | {lv:+.0%} | {_rates(rs, [rejudge(r, sigma) for r in rs])} |")
+                out.append(f"| {cfg} | {level_text(lv)} | {_rates(rs, [rejudge(r, sigma) for r in rs])} |")
     live = [r for r in rows if r["mode"] == "live"]
     if live:
         out += ["", f"### Live A/B (gate {LIVE_GATE}), defaults; budget --max-s {LIVE_MAX_S:g} "
@@ -67,7 +72,7 @@ def summarise(rows: list[dict], truth: dict, costs: dict, nodes: dict, sigma: fl
                 "gate failed | median s to decide | median stages |", "|" + "---|" * 11]
         for cfg, lv in sorted({(r["config"], r["level"]) for r in live}):
             rs = [r for r in live if (r["config"], r["level"]) == (cfg, lv)]
-            out.append(f"| {cfg} | {lv:+.0%} | {_truth(truth, cfg, lv)} | {_rates(rs, [r['verdict'] for r in rs])} | "
+            out.append(f"| {cfg} | {level_text(lv)} | {_truth(truth, cfg, lv)} | {_rates(rs, [r['verdict'] for r in rs])} | "
                        f"{sum(r['gate_failed'] for r in rs)} | {np.median([float(r['decide_s']) for r in rs]):.0f} | "
                        f"{np.median([r['stages'] for r in rs]):.0f} |")
     out.append("")
