@@ -34,13 +34,13 @@ def test_readme_python_example_runs(mnist, real_data_root, tmp_path, monkeypatch
     exec(compile(readme_example(), "README.md (Python API)", "exec"), scope)
 
     df, change = scope["df"], scope["change"]
-    rows = read_csv(tmp_path / "results" / "b.csv")
+    rows = read_csv(tmp_path / "runs" / "b.csv")
     assert list(df["cell_id"]) == [r.cell_id for r in rows]  # the DataFrame is the CSV, row for row
     assert list(df.columns) == list(rows[0].__dataclass_fields__)
     measured = df[df.task != "reference"]
     assert sorted(measured["batch_size"]) == [1, 32] and (measured["status"] == "ok").all()
     assert (measured["accuracy_top1"] > 0.5).all()  # a trained lenet5, not random weights
-    last = read_cell(folder_for(tmp_path / "results" / "b.csv") / f"{df.iloc[-1]['cell_id']}.npz")
+    last = read_cell(folder_for(tmp_path / "runs" / "b.csv") / f"{df.iloc[-1]['cell_id']}.npz")
     assert np.array_equal(scope["ns"], last.ns) and len(last.ns) >= 16
     assert {c.key[0] for c in change.changes} >= {"lenet5"} and len(change.frame()) == len(change.changes)
     assert "gate passed:" in capsys.readouterr().out
