@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 import os
 import signal
-import subprocess
-import sys
+import multiprocessing
 import time
 from dataclasses import dataclass, field
 
@@ -148,21 +147,21 @@ class Neighbour:
     def __enter__(self) -> "Neighbour":
         if self.condition in ("quiet", "as-is"):
             return self
-        for i, cpu in enumerate(self.cpus):  # fresh interpreters: nothing of the benchmark's state is shared
-            self._procs.append(subprocess.Popen(
-                [sys.executable, "-m", "mnistbench.bench.analysis.noise", self.condition, str(self.seed), str(i),
-                 "" if cpu is None else str(cpu), str(self.max_s)], stdin=subprocess.DEVNULL))
+        ctx = multiprocessing.get_context("spawn")  # fresh interpreters: nothing of the benchmark's state is shared
+        for i, cpu in enumerate(self.cpus):
+            proc = ctx.Process(target=_worker, args=(self.condition, self.seed, i, cpu, self.max_s), daemon=True)
+            proc.start()
+            self._procs.append(proc)
         return self
 
     def __exit__(self, *exc) -> None:
         for p in self._procs:
             p.terminate()
         for p in self._procs:
-            try:
-                p.wait(timeout=2)
-            except subprocess.TimeoutExpired:
+            p.join(timeout=2)
+            if p.is_alive():
                 p.kill()
-                p.wait()
+                p.join()
         self._procs.clear()
 
     def describe(self) -> dict:
@@ -171,7 +170,3 @@ class Neighbour:
                 "period_s": [MIN_PERIOD_S, MAX_PERIOD_S], "memory_mb": MEMORY_MB,
                 "workers": 0 if self.condition in ("quiet", "as-is") else len(self.cpus)}
 
-
-if __name__ == "__main__":  # a worker: python -m mnistbench.bench.analysis.noise CONDITION SEED WORKER CPU TOTAL_S
-    _c, _seed, _w, _cpu, _total = sys.argv[1:6]
-    _worker(_c, int(_seed), int(_w), int(_cpu) if _cpu else None, float(_total))
