@@ -11,6 +11,7 @@ from ..measure import noiseprofile
 from ..measure.defaults import LIVE_MAX_S
 from . import compare as cmp
 
+
 def level_text(lv: float) -> str:
     """A planted level as the tables print it: ``+3%``, ``-3%``, ``+0.5%`` (never rounded to ``+0%``)."""
     return f"{lv:+.0%}" if round(lv * 100, 6) == round(lv * 100) else f"{lv:+.1%}"

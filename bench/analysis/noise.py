@@ -19,9 +19,9 @@ same seed gives the same bursts on every machine; only their effect differs with
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import signal
-import multiprocessing
 import time
 from dataclasses import dataclass, field
 

@@ -12,6 +12,7 @@ only with ``drop_unsampled=True``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from dataclasses import dataclass, field
@@ -56,15 +57,13 @@ def verify(path: Path, repair: bool = False, drop_unsampled: bool = False) -> Re
         raise UsageError(f"{path} is not a file")
     if not repair:
         return _verify(path, False, drop_unsampled)
-    try:
-        lock = writer_lock(path)
-        lock.__enter__()
-    except UsageError:
-        raise UsageError(f"{path}: a run is writing it; --repair waits for no one: repair it once that run has ended") from None
-    try:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(writer_lock(path))
+        except UsageError:
+            raise UsageError(f"{path}: a run is writing it; --repair waits for no one: repair it once that run "
+                             "has ended") from None
         return _verify(path, True, drop_unsampled)
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _verify(path: Path, repair: bool, drop_unsampled: bool) -> Report:
@@ -109,9 +108,9 @@ def _verify(path: Path, repair: bool, drop_unsampled: bool) -> Report:
         if repair and drop_unsampled:
             _rewrite_without(path, set(unsampled))
             rep.repaired.append(f"dropped {len(unsampled)} rows without samples")
-    orphans = sorted(set(samples_io.cell_files(path)) - {r.cell_id for r in rows})
+    files = samples_io.cell_files(path)
+    orphans = sorted(set(files) - {r.cell_id for r in rows})
     if orphans and repair:
-        files = samples_io.cell_files(path)
         for cell in orphans:
             files[cell].unlink(missing_ok=True)
         rep.repaired.append(f"removed {len(orphans)} samples files without a row")

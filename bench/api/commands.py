@@ -182,32 +182,22 @@ class Doctor:
     sweep: list
 
 
-def doctor(*, sweep: bool = True, min_s: float = 0.5, artifacts_dir: Path | None = None,
-           on_sweep: Callable[[], Any] | None = None) -> Doctor:
+def doctor(*, sweep: bool = True, min_s: float = 0.5, artifacts_dir: Path | None = None) -> Doctor:
     """Check what this machine can run: providers, GEMM peak, null-model floor, harness overhead, and
     (``sweep``) the threads x spinning sweep of ONNX Runtime on lenet5 and fan-resnet (random weights).
 
     Args:
-        min_s: timed seconds of each probe. on_sweep: a context manager factory wrapped around the
-            sweep (the command line's progress line).
+        min_s: timed seconds of each probe. sweep: also run :func:`doctor_sweep` (the command line
+            calls it on its own, under its progress line).
 
     Raises:
         UsageError: ``min_s`` out of range.
     """
-    import contextlib
-
     from ..analysis import diagnostics
-    from ..analysis import doctor as doc
 
-    timing = diagnostics.doctor_timing(min_s)
-    machine = diagnostics.machine_figures(timing, artifacts_dir)
+    machine = diagnostics.machine_figures(diagnostics.doctor_timing(min_s), artifacts_dir)
     overhead = diagnostics.harness_overhead()
-    points = []
-    if sweep:
-        with (on_sweep or contextlib.nullcontext)():
-            points = doc.sweep(timing)
-    return Doctor(machine, overhead, points)
-
+    return Doctor(machine, overhead, doctor_sweep(min_s) if sweep else [])
 
 
 def doctor_sweep(min_s: float = 0.5) -> list:

@@ -37,7 +37,7 @@ def _child(config: dict, env: dict[str, str | None], cwd: str | None, quiet: boo
             os.environ[k] = v
     if cwd:
         os.chdir(cwd)
-    from .planning import check_failures, execute
+    from .planning import _stderr, check_failures, execute
 
     try:
         out = execute(RunRequest.from_dict(config), note=_silent if quiet else _stderr)
@@ -48,10 +48,6 @@ def _child(config: dict, env: dict[str, str | None], cwd: str | None, quiet: boo
     except MnistBenchError as exc:
         errors.put(str(exc))
         sys.exit(exc.exit_code)
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def _silent(msg: str) -> None:

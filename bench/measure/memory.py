@@ -50,10 +50,12 @@ class PeakWindow:
     """
 
     def __init__(self) -> None:
-        self.start = rss_bytes()
         self.exact = _reset_peak()
+        self.start = None if self.exact else rss_bytes()  # after a reset the mark starts at the RSS of now
 
     def peak_mib(self) -> float:
         """The window's peak resident set, MiB (2**20 bytes)."""
         hwm = _hwm_bytes() if self.exact else None
-        return max(self.start, rss_bytes(), hwm or 0) / MIB
+        if hwm is not None:
+            return hwm / MIB
+        return max(self.start or 0, rss_bytes()) / MIB

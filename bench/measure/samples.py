@@ -172,8 +172,7 @@ def pack(csv_path: Path) -> tuple[Path, int]:
     cells = read_packed(target) if target.is_file() else {}
     if not folder.is_dir() and not cells:
         raise UsageError(f"{csv_path}: no samples folder ({folder.name}/) to pack")
-    if folder.is_dir():
-        cells.update({f.stem: read_cell(f) for f in sorted(folder.glob("*.npz"))})
+    cells.update({cell: read_cell(f) for cell, f in cell_files(csv_path).items()})
     atomic_write_bytes(target, _packed_bytes(cells))
     back = read_packed(target)
     if back.keys() != cells.keys() or any(not np.array_equal(getattr(back[i], f), getattr(cells[i], f))
@@ -210,10 +209,7 @@ def load(csv_path: Path) -> dict[str, CellSamples]:
                              "(move it away to treat those rows as having no samples)") from None
     if packed_for(csv_path).is_file():
         out.update(read_packed(packed_for(csv_path)))
-    folder = folder_for(csv_path)
-    if folder.is_dir():
-        for f in sorted(folder.glob("*.npz")):
-            out[f.stem] = read_cell(f)
+    out.update({cell: read_cell(f) for cell, f in cell_files(csv_path).items()})
     return out
 
 
