@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mnistbench.models.data import Dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

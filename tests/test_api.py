@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import mnistbench
 import numpy as np
 import pytest
-
-import mnistbench
 from mnistbench.bench import api
 from mnistbench.bench.measure.records import read_csv
 from mnistbench.bench.measure.samples import folder_for, read_cell

@@ -40,15 +40,14 @@ import numpy as np
 import onnx
 import pytest
 from conftest import _matmul_chain, real_data_root
-from onnx import TensorProto, helper
-from typer.testing import CliRunner
-
-from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.cli import app
-from mnistbench.bench.runtimes.foreign import inspect
+from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.records import COLUMNS, CsvAppender, read_csv
+from mnistbench.bench.runtimes.foreign import inspect
 from mnistbench.bench.runtimes.runtime import set_call_timeout
 from mnistbench.models.errors import MnistBenchError
+from onnx import TensorProto, helper
+from typer.testing import CliRunner
 
 runner = CliRunner()
 N = {"train": 60_000, "t10k": 10_000}
@@ -429,7 +428,6 @@ def _write(path, data: bytes):
 
 def _tampered(d):
     import torch
-
     from mnistbench.models.checkpoint import save_checkpoint
 
     stem = d / "arts" / "mnist" / "paper" / "seed0" / "zhu-mlp"
@@ -549,7 +547,6 @@ def test_verify_reports_and_repair_removes_samples_without_a_row(tmp_path, base)
 
 def test_checkpoint_of_another_architecture_is_one_line(tmp_path):
     import torch
-
     from mnistbench.models.checkpoint import save_checkpoint
 
     stem = tmp_path / "arts" / "mnist" / "paper" / "seed0" / "lenet5"

@@ -9,13 +9,18 @@ import time
 import numpy as np
 import onnx
 import pytest
-
-from mnistbench.bench.runtimes import runtime as rt_mod
-from mnistbench.bench.measure.metrics import MIN_SAMPLES_P90, MIN_SAMPLES_P99, LatencyStats, throughput_ips, top1_accuracy
+from mnistbench.bench.measure.metrics import (
+    MIN_SAMPLES_P90,
+    MIN_SAMPLES_P99,
+    LatencyStats,
+    throughput_ips,
+    top1_accuracy,
+)
 from mnistbench.bench.measure.records import COLUMNS, BenchmarkRecord, CsvAppender
 from mnistbench.bench.measure.runner import batch_input
-from mnistbench.bench.runtimes.runtime import OrtRuntime, SessionConfig, check_provider, provider_name
 from mnistbench.bench.measure.timing import TimingConfig, measure
+from mnistbench.bench.runtimes import runtime as rt_mod
+from mnistbench.bench.runtimes.runtime import OrtRuntime, SessionConfig, check_provider, provider_name
 from mnistbench.models.errors import ProviderUnavailableError, UsageError
 
 

@@ -7,11 +7,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from mnistbench.bench.analysis import best
 from mnistbench.bench.cli import app
 from mnistbench.bench.measure.records import COLUMNS, error_record
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -9,13 +9,12 @@ import math
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from mnistbench.bench.analysis import compare as cmp
-from mnistbench.bench.measure import noiseprofile
 from mnistbench.bench.cli import app
+from mnistbench.bench.measure import noiseprofile
 from mnistbench.bench.measure.records import BenchmarkRecord
 from mnistbench.bench.measure.samples import CellSamples
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -6,11 +6,10 @@ import csv
 import json
 
 import pytest
-from typer.testing import CliRunner
-
 from mnistbench.bench.cli import app
 from mnistbench.bench.measure.records import COLUMNS
 from mnistbench.models.registry import list_models
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

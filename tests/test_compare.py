@@ -22,8 +22,6 @@ import math
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from mnistbench.bench.analysis import compare as cmp
 from mnistbench.bench.cli import app
 from mnistbench.bench.measure import samples as samples_io
@@ -33,6 +31,7 @@ from mnistbench.bench.measure.runner import Axes, Target, run_matrix
 from mnistbench.bench.measure.samples import CellSamples
 from mnistbench.bench.measure.timing import TimingConfig
 from mnistbench.models.errors import UsageError
+from typer.testing import CliRunner
 
 
 @pytest.fixture(autouse=True)
@@ -744,7 +743,12 @@ def test_calibration_live_mode_runs_no_separate_process(tmp_path, chains, monkey
     assert {r["stages"] for r in rows} == {"3"} and {r["decide_s"] for r in rows} == {"9.0"}
     # the 1% level gets the longer budget, truth runs a fixed number of stages
     assert {m for _, _, st, m in calls if st is None} == {cal.LIVE_MAX_S, cal.LIVE_MAX_S_1PCT}
-    assert {st for _, _, st, _ in calls if st is not None} == {cal.PROBE_STAGES, cal.TRUTH_STAGES}
+    assert {st for _, _, st, _ in calls if st is not None} == {cal.PROBE_STAGES, cal.TRUTH_STAGES,
+                                                              cal.TRUTH_STAGES_SMALL}
+    # the 1% copy's nodes are on the output, costed by their own probe; the 3% ones on the input
+    probes = {b.split("-")[2] for _, b, st, _ in calls if st == cal.PROBE_STAGES}
+    assert probes == {"input", "output"}
+    assert "c10-b4 (output nodes)" in (tmp_path / "cal" / "summary.md").read_text()
     # a planted speedup is measured with the slowed copy as the base and reported as a ratio below 1
     speed = [r for r in rows if float(r["level"]) < 0]
     assert speed and all(float(r["ratio"]) < 1 for r in speed)

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from mnistbench.bench.measure.pipeline import Artifacts, export_model, train_model
 from mnistbench.bench.measure.records import read_csv
 from mnistbench.models.registry import get_spec

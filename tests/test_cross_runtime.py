@@ -8,15 +8,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
-
+from mnistbench.bench.analysis.report import variants
 from mnistbench.bench.cli import app
 from mnistbench.bench.measure.pipeline import Artifacts, eval_inputs, export_model, onnx_for, torch_builder, train_model
-from mnistbench.bench.analysis.report import variants
 from mnistbench.bench.measure.runner import Axes, Target, plan, run_matrix
-from mnistbench.bench.runtimes.torch_eager import TorchRuntime
 from mnistbench.bench.measure.timing import TimingConfig
+from mnistbench.bench.runtimes.torch_eager import TorchRuntime
 from mnistbench.models.registry import get_spec
+from typer.testing import CliRunner
 
 FAST = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=5, min_s=0)
 runner = CliRunner()
@@ -150,9 +149,8 @@ def test_torch_compile_static_per_batch_size_compiles_before_timing(trained):
     arts, data = trained
     spec = get_spec("lenet5")
     build = torch_builder(spec, arts)
-    from torch._dynamo.utils import counters
-
     import torch._inductor.config as inductor_config
+    from torch._dynamo.utils import counters
 
     eager = TorchRuntime(build, "cpu")
     alive = []

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mnistbench.bench.measure.records import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mnistbench.models import data
 from mnistbench.models.errors import DataError, UsageError
 

@@ -7,12 +7,11 @@ import csv
 import json
 
 import pytest
-from typer.testing import CliRunner
-
 from mnistbench.bench.analysis import doctor as doc
 from mnistbench.bench.cli import app
 from mnistbench.exporters.onnx import export_onnx
 from mnistbench.models.registry import get_spec
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

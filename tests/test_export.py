@@ -7,7 +7,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-
 from mnistbench.exporters.onnx import OPSET, export_onnx, read_metadata
 from mnistbench.exporters.verify import TOLERANCE, check_parity
 from mnistbench.models.errors import ExportError

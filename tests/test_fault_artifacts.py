@@ -21,19 +21,31 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from mnistbench.bench.measure.pipeline import (
+    Artifacts,
+    export_model,
+    null_model,
+    onnx_for,
+    read_checkpoint,
+    stale_reason,
+    train_model,
+)
+from mnistbench.bench.runtimes.runtime import (
+    CELL_ERRORS,
+    OrtRuntime,
+    SessionConfig,
+    call_timeout,
+    nonfinite_fraction,
+    set_call_timeout,
+)
+from mnistbench.exporters.onnx import read_metadata
+from mnistbench.models.checkpoint import load_checkpoint, save_checkpoint
+from mnistbench.models.errors import CallTimeoutError, StorageError, UsageError, keep_interrupts
+from mnistbench.models.files import atomic_write_bytes, check_writable, sha256_file, sweep_temp_files, temp_path_beside
+from mnistbench.models.registry import get_spec
 from onnx import TensorProto as T
 from onnx import helper as h
 from safetensors.torch import save_file
-
-from mnistbench.bench.measure.pipeline import (Artifacts, export_model, null_model, onnx_for, read_checkpoint, stale_reason,
-                                       train_model)
-from mnistbench.bench.runtimes.runtime import (CELL_ERRORS, OrtRuntime, SessionConfig, call_timeout, nonfinite_fraction,
-                                      set_call_timeout)
-from mnistbench.exporters.onnx import read_metadata
-from mnistbench.models.checkpoint import load_checkpoint, save_checkpoint
-from mnistbench.models.files import atomic_write_bytes, check_writable, sha256_file, sweep_temp_files, temp_path_beside
-from mnistbench.models.errors import CallTimeoutError, StorageError, UsageError, keep_interrupts
-from mnistbench.models.registry import get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("fault_injection", ROOT / "scripts" / "fault_injection.py")

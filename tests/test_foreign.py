@@ -13,15 +13,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper
-from typer.testing import CliRunner
-
 from mnistbench.bench.cli import app
 from mnistbench.bench.runtimes.foreign import inspect
 from mnistbench.models.errors import UsageError
 from mnistbench.models.preprocess import preprocess
 from mnistbench.models.registry import get_spec
 from mnistbench.models.train import train
+from onnx import TensorProto, helper, numpy_helper
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -5,7 +5,6 @@ commit that changes them on purpose)."""
 from __future__ import annotations
 
 import pytest
-
 from golden_cli import GOLDEN, pages
 
 CURRENT = pages()

@@ -11,16 +11,23 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from mnistbench.bench.cli import app
 from mnistbench.bench.measure.records import COLUMNS, read_csv
 from mnistbench.bench.measure.runner import AUTO, Axes, Target, applies, plan
-from mnistbench.bench.runtimes.runtime import (GpuOptions, OrtRuntime, Placement, SessionConfig, cuda_graph_blockers,
-                                               options_label, provider_options, validate_config)
+from mnistbench.bench.runtimes.runtime import (
+    GpuOptions,
+    OrtRuntime,
+    Placement,
+    SessionConfig,
+    cuda_graph_blockers,
+    options_label,
+    provider_options,
+    validate_config,
+)
 from mnistbench.bench.runtimes.torch_eager import TorchRuntime
 from mnistbench.models.errors import ProviderUnavailableError, UsageError
 from mnistbench.models.registry import get_spec
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -9,12 +9,11 @@ import math
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 from mnistbench.bench.measure import memory
 from mnistbench.bench.measure.records import read_csv
 from mnistbench.bench.measure.runner import Axes, Target, run_matrix
 from mnistbench.bench.measure.timing import TimingConfig
+from onnx import TensorProto, helper, numpy_helper
 
 
 def wide(path, columns: int):

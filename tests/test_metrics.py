@@ -12,10 +12,17 @@ import math
 
 import numpy as np
 import pytest
-
 from mnistbench.bench.measure import metrics
-from mnistbench.bench.measure.metrics import (BlockCI, BlockSet, LatencyStats, ci_halfwidth_rel, mse, percentile_ci,
-                                      throughput_ips, top1_accuracy)
+from mnistbench.bench.measure.metrics import (
+    BlockCI,
+    BlockSet,
+    LatencyStats,
+    ci_halfwidth_rel,
+    mse,
+    percentile_ci,
+    throughput_ips,
+    top1_accuracy,
+)
 
 MS = 1_000_000
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import build_model, get_spec, list_models, register, select
+from torch.utils.flop_counter import FlopCounterMode
 
 ALL = list_models()
 

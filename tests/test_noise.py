@@ -7,7 +7,6 @@ import time
 
 import psutil
 import pytest
-
 from mnistbench.bench.analysis import noise
 from mnistbench.models.errors import UsageError
 

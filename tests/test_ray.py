@@ -17,13 +17,12 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from mnistbench.bench.cli import app
+from mnistbench.bench.measure import samples as samples_io
+from mnistbench.bench.measure.records import CsvAppender, read_csv
+from mnistbench.bench.training import reproduce as rp
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
-
-from mnistbench.bench.training import reproduce as rp
-from mnistbench.bench.measure import samples as samples_io
-from mnistbench.bench.cli import app
-from mnistbench.bench.measure.records import CsvAppender, read_csv
 
 runner = CliRunner()
 SMOKE = ("reproduce", "zhu-mlp", "--profile", "smoke", "--no-ae-study")

@@ -16,10 +16,19 @@ import hashlib
 import math
 
 import pytest
-
 from mnistbench.bench.measure import records
-from mnistbench.bench.measure.records import (ADDED_COLUMNS, COLUMNS, IDENTITY_FIELDS, SCHEMA_VERSION, BenchmarkRecord,
-                                      CsvAppender, config_id, error_record, read_csv, writer_lock)
+from mnistbench.bench.measure.records import (
+    ADDED_COLUMNS,
+    COLUMNS,
+    IDENTITY_FIELDS,
+    SCHEMA_VERSION,
+    BenchmarkRecord,
+    CsvAppender,
+    config_id,
+    error_record,
+    read_csv,
+    writer_lock,
+)
 from mnistbench.models.errors import UsageError
 
 

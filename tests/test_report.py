@@ -7,14 +7,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
-from mnistbench.bench.cli import app
 from mnistbench.bench.analysis.htmlreport import _pareto, best_under_slo, cuda_crossover
+from mnistbench.bench.cli import app
 from mnistbench.bench.measure.records import COLUMNS, read_csv
 from mnistbench.bench.measure.runner import Axes, Target, run_matrix
 from mnistbench.bench.measure.timing import TimingConfig
 from mnistbench.models.registry import get_spec
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -83,8 +82,8 @@ def test_report_bad_input(tmp_path):
 def test_stability_warning_names_wide_intervals_and_rows_without_one():
     import dataclasses
 
-    from mnistbench.bench.measure.records import error_record
     from mnistbench.bench.analysis.report import STABILITY_WARN, stability_warning
+    from mnistbench.bench.measure.records import error_record
 
     base = error_record("x", model="lenet5", runtime="onnxruntime", provider="cuda", batch_size=1)
     rows = [dataclasses.replace(base, status="ok", p50_ci_halfwidth_rel=w, variant=v, io_mode=m)
@@ -102,8 +101,8 @@ def test_summary_has_one_row_per_series_never_mixing_int8_and_fp32(tmp_path):
     import dataclasses
 
     from mnistbench.bench.analysis.htmlreport import write_report
-    from mnistbench.bench.measure.records import error_record
     from mnistbench.bench.analysis.report import summary
+    from mnistbench.bench.measure.records import error_record
 
     base = dataclasses.replace(error_record("x", model="xiao-digit", runtime="onnxruntime", provider="cpu",
                                             threads_requested="1", spinning="default", task="classify"),

@@ -8,13 +8,11 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
-from mnistbench.bench.training import reproduce as rp
 from mnistbench.bench.cli import app
+from mnistbench.bench.training import reproduce as rp
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec, select
-
+from typer.testing import CliRunner
 
 runner = CliRunner()
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.records import read_csv
 

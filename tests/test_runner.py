@@ -15,12 +15,19 @@ import math
 
 import numpy as np
 import pytest
-
 from mnistbench.bench.measure import runner
 from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.metrics import BlockCI, BlockSet
-from mnistbench.bench.measure.pipeline import (NULL_MODEL, Artifacts, eval_inputs, export_model, null_model, onnx_for,
-                                               torch_builder, train_model)
+from mnistbench.bench.measure.pipeline import (
+    NULL_MODEL,
+    Artifacts,
+    eval_inputs,
+    export_model,
+    null_model,
+    onnx_for,
+    torch_builder,
+    train_model,
+)
 from mnistbench.bench.measure.records import COLUMNS, read_csv
 from mnistbench.bench.measure.runner import Axes, Target, _Cell, _record, plan, run_matrix
 from mnistbench.bench.measure.samples import CellSamples
@@ -29,7 +36,6 @@ from mnistbench.bench.runtimes import runtime as rt_mod
 from mnistbench.bench.runtimes.runtime import Placement
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec
-
 
 # --- Pinned without training, on a MatMul chain (issue 19: written against mutation survivors) --------
 
@@ -280,9 +286,8 @@ def test_requested_threads_are_used_as_given(chain, tmp_path):
 
 def test_a_failing_reference_is_dropped_and_a_failing_model_is_an_error_row(chain, tmp_path, matmul_chain,
                                                                            monkeypatch):
-    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
-
     from mnistbench.bench.runtimes import runtime as rt_mod
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
     bad = matmul_chain(tmp_path / "bad.onnx", 1)
     real, real_init = rt_mod.OrtRuntime.run, rt_mod.OrtRuntime.__init__
@@ -478,9 +483,8 @@ def test_an_ep_failure_at_run_time_raises_instead_of_rerunning_on_cpu(tmp_path):
     """ONNX Runtime's Python layer re-runs a call on the CPU EP after an EP failure (EPFail) unless
     fallback is off; mnistbench turns it off, so such a call can never be timed under a GPU label."""
     import onnx
-    from onnxruntime.capi.onnxruntime_pybind11_state import EPFail
-
     from mnistbench.bench.runtimes.runtime import OrtRuntime, SessionConfig
+    from onnxruntime.capi.onnxruntime_pybind11_state import EPFail
 
     h = onnx.helper
     x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])

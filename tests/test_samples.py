@@ -9,7 +9,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.samples import CellSamples
 from mnistbench.models.errors import StorageError, UsageError

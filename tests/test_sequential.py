@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from mnistbench.bench.analysis import sequential as seq
+from scipy import stats
 
 
 def test_each_look_spends_an_equal_share_of_alpha():

@@ -6,12 +6,11 @@ import csv
 import json
 
 import pytest
-from typer.testing import CliRunner
-
-from mnistbench.bench.training import speedrun as sr
 from mnistbench.bench.cli import app
+from mnistbench.bench.training import speedrun as sr
 from mnistbench.models.errors import UsageError
 from mnistbench.models.registry import get_spec
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

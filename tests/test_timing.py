@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import pytest
-
 from mnistbench.bench.measure import timing
 from mnistbench.bench.measure.timing import TimingConfig, measure, measure_block, reentry_calls, warm_up
 from mnistbench.models.errors import UsageError

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-
 from mnistbench.models.checkpoint import load_checkpoint, save_checkpoint
 from mnistbench.models.errors import ProviderUnavailableError, UsageError
 from mnistbench.models.registry import get_spec

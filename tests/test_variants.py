@@ -9,10 +9,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from typer.testing import CliRunner
-
 from mnistbench.bench.cli import app
 from mnistbench.exporters.variants import CALIBRATION_IMAGES
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

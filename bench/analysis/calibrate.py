@@ -2,7 +2,8 @@
 
 For each configuration (a model at one batch size) the study builds slower copies of the exported
 model by appending ``k`` elementwise ``Mul`` nodes (by a tensor of ones: the outputs are bit-for-bit
-the same, only time changes) on the input, with ``k`` chosen from a measured per-node cost so that
+the same, only time changes) on the input (on the output, finer steps, for levels of 1% or less:
+:mod:`.planting`), with ``k`` chosen from a measured per-node cost of that site so that
 the copy is about 2%, 5%, 10% and 20% slower (:data:`LEVELS`). Every copy has a static batch axis, so
 a run measures it only at its configuration's batch size. A planted *speedup* of level L compares
 the slowed copy (base) with the plain model (new): true ratio 1 / (1 + L). Then, ``trials`` times:
@@ -42,7 +43,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import onnx
 
 from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
@@ -54,6 +54,7 @@ from . import compare as cmp
 from .calibration_summary import GATE, LIVE_GATE, LIVE_MAX_S_1PCT, rejudge, summarise  # noqa: F401  (re-exported)
 from .live import LIVE_MAX_S, live_compare
 from .noise import Neighbour, check_condition
+from .planting import SITES, SMALL_LEVEL, planted, site_of  # noqa: F401  (SITES, SMALL_LEVEL re-exported)
 
 LEVELS = (0.0, 0.02, 0.05, 0.10, 0.20)
 # live: A/A, a planted 1% and 3% slowdown, a planted 3% speedup (negative: the slowed copy is the base)
@@ -61,6 +62,8 @@ LIVE_LEVELS = (0.0, 0.01, 0.03, -0.03)
 MODES = ("separate", "live")
 PROBE_NODES = 32
 PROBE_STAGES = 8  # stages of the per-node cost's live runs
+PROBE_MAX_NODES = 8192
+TRUTH_STAGES_SMALL = 30  # a small level's true ratio needs a narrower interval than 10 stages give
 TRUTH_STAGES = 10  # stages of the long live runs that measure each copy's true ratio (~30 s each)
 
 
@@ -75,43 +78,6 @@ class Config:
     @property
     def label(self) -> str:
         return f"{self.name}-b{self.batch}"
-
-
-def planted(src: Path, dst: Path, k: int, batch: int) -> Path:
-    """``src`` with a static batch axis of ``batch`` and ``k`` ``Mul``-by-ones nodes on its input.
-
-    Raises:
-        UsageError: the model has not exactly one float input.
-    """
-    m = onnx.load(str(src))
-    g = m.graph
-    inits = {i.name for i in g.initializer}
-    inputs = [i for i in g.input if i.name not in inits]
-    if len(inputs) != 1 or inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-        raise UsageError(f"{src}: calibration needs one float32 input")
-    inp = inputs[0]
-    for vi in (inp, *g.output):
-        vi.type.tensor_type.shape.dim[0].ClearField("dim_param")
-        vi.type.tensor_type.shape.dim[0].dim_value = batch
-    if k:
-        shape = [batch] + [d.dim_value for d in inp.type.tensor_type.shape.dim[1:]]
-        g.initializer.append(onnx.numpy_helper.from_array(np.ones(shape, np.float32), "calibration_ones"))
-        prev = inp.name
-        nodes = []
-        for i in range(k):
-            out = f"calibration_mul_{i}"
-            nodes.append(onnx.helper.make_node("Mul", [prev, "calibration_ones"], [out], name=out))
-            prev = out
-        for node in g.node:
-            for j, name in enumerate(node.input):
-                if name == inp.name:
-                    node.input[j] = prev
-        for n in reversed(nodes):
-            g.node.insert(0, n)
-    onnx.checker.check_model(m)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dst, m.SerializeToString())
-    return dst
 
 
 def _live_ratio(a: Path, b: Path, batch: int, inputs: np.ndarray, work: Path, stages: int | None = None,
@@ -131,16 +97,17 @@ def _live_ratio(a: Path, b: Path, batch: int, inputs: np.ndarray, work: Path, st
     return res.changes[0], n, sec
 
 
-def per_node_cost(cfg: Config, inputs: np.ndarray, work: Path) -> tuple[float, float]:
-    """(base p50 ms, added ms per Mul node) at the configuration's batch size, from live runs of the
-    base against copies with :data:`PROBE_NODES`, then 4x, 16x ... as many nodes, until the copy is
-    at least 8% slower (a smaller difference drowns in a busy machine's noise) or has 2,048 nodes."""
+def per_node_cost(cfg: Config, inputs: np.ndarray, work: Path, site: str = "input") -> tuple[float, float]:
+    """(base p50 ms, added ms per Mul node at ``site``) at the configuration's batch size, from live
+    runs of the base against copies with :data:`PROBE_NODES`, then 4x, 16x ... as many nodes, until
+    the copy is at least 8% slower (a smaller difference drowns in a busy machine's noise) or has
+    :data:`PROBE_MAX_NODES` nodes."""
     base = planted(cfg.path, work / "probe" / f"{cfg.label}-0.onnx", 0, cfg.batch)
     k = PROBE_NODES
     while True:
-        more = planted(cfg.path, work / "probe" / f"{cfg.label}-{k}.onnx", k, cfg.batch)
+        more = planted(cfg.path, work / "probe" / f"{cfg.label}-{site}-{k}.onnx", k, cfg.batch, site)
         c = _live_ratio(base, more, cfg.batch, inputs, work, stages=PROBE_STAGES)[0]
-        if c.ratio >= 1.08 or k >= 2048:
+        if c.ratio >= 1.08 or k >= PROBE_MAX_NODES:
             return c.base_p50_ms, (c.new_p50_ms - c.base_p50_ms) / k
         k *= 4
 
@@ -241,14 +208,18 @@ def study(configs: list[Config], inputs: np.ndarray, out_dir: Path, trials: int 
 def _trials(configs, inputs, work, trials, runs, levels, live_levels, progress, condition, rng, out_dir):
     nodes: dict[tuple[str, float], int] = {}
     costs = {}
+    wanted = sorted({abs(v) for v in (*levels, *live_levels)})
     for cfg in configs:
-        progress(f"per-node cost of {cfg.label}")
-        t0, c = per_node_cost(cfg, inputs, work)
-        if not c > 0:
-            raise UsageError(f"{cfg.label}: appended Mul nodes cost no measurable time (per node {c:.2e} ms)")
-        costs[cfg.label] = (t0, c)
-        for lv in sorted({abs(v) for v in (*levels, *live_levels)}):
-            nodes[(cfg.label, lv)] = int(round(lv * t0 / c))
+        for site in sorted({site_of(lv) for lv in wanted if lv > 0}):
+            progress(f"per-node cost of {cfg.label} ({site} nodes)")
+            t0, c = per_node_cost(cfg, inputs, work, site)
+            if not c > 0:
+                raise UsageError(f"{cfg.label}: appended Mul nodes cost no measurable time (per node {c:.2e} ms)")
+            costs[cfg.label if site == "input" else f"{cfg.label} ({site} nodes)"] = (t0, c)
+            for lv in wanted:
+                if lv > 0 and site_of(lv) == site:
+                    nodes[(cfg.label, lv)] = max(1, int(round(lv * t0 / c)))
+        nodes.setdefault((cfg.label, 0.0), 0)
     side_base, side_new = work / "base", work / "new"
     plain = {}
     for cfg in configs:
@@ -256,8 +227,8 @@ def _trials(configs, inputs, work, trials, runs, levels, live_levels, progress, 
         for lv in levels:
             for sign in ((1, -1) if lv > 0 else (1,)):
                 name, k = _name(cfg, sign * lv), nodes[(cfg.label, lv)]
-                planted(cfg.path, side_base / f"{name}.onnx", 0 if sign > 0 else k, cfg.batch)
-                planted(cfg.path, side_new / f"{name}.onnx", k if sign > 0 else 0, cfg.batch)
+                planted(cfg.path, side_base / f"{name}.onnx", 0 if sign > 0 else k, cfg.batch, site_of(lv))
+                planted(cfg.path, side_new / f"{name}.onnx", k if sign > 0 else 0, cfg.batch, site_of(lv))
     cache = work / "empty-cache"  # the runs see no stored noise profile: a new user's defaults
     rows = []
     trials_csv = out_dir / "trials.csv"
@@ -274,7 +245,7 @@ def _trials(configs, inputs, work, trials, runs, levels, live_levels, progress, 
                 for lv in live_levels:
                     t = time.perf_counter()
                     k = nodes[(cfg.label, abs(lv))]
-                    copy = planted(cfg.path, work / "live" / f"{cfg.label}-{abs(lv)}.onnx", k, cfg.batch)
+                    copy = planted(cfg.path, work / "live" / f"{cfg.label}-{abs(lv)}.onnx", k, cfg.batch, site_of(lv))
                     a, b = (plain[cfg.label], copy) if lv >= 0 else (copy, plain[cfg.label])
                     new_first = rng.random() < 0.5  # which side's sessions the stages name (and so build) first
                     c, n, sec = _live_ratio(b, a, cfg.batch, inputs, work, max_s=_budget(lv)) if new_first else \
@@ -292,8 +263,10 @@ def _trials(configs, inputs, work, trials, runs, levels, live_levels, progress, 
         for lv in sorted({abs(v) for v in (*levels, *live_levels)}):
             if lv == 0:
                 continue
-            b = planted(cfg.path, work / "truth" / f"{cfg.label}-{lv}.onnx", nodes[(cfg.label, lv)], cfg.batch)
-            c = _live_ratio(plain[cfg.label], b, cfg.batch, inputs, work, stages=TRUTH_STAGES)[0]
+            b = planted(cfg.path, work / "truth" / f"{cfg.label}-{lv}.onnx", nodes[(cfg.label, lv)], cfg.batch,
+                        site_of(lv))
+            stages = TRUTH_STAGES_SMALL if site_of(lv) == "output" else TRUTH_STAGES
+            c = _live_ratio(plain[cfg.label], b, cfg.batch, inputs, work, stages=stages)[0]
             truth[(cfg.label, lv)] = (c.ratio, c.ratio_low, c.ratio_high)
     return rows, truth, costs, nodes
 
