@@ -4,7 +4,7 @@ command is one of them (``train``/``train-all`` :func:`train`, ``export`` :func:
 :func:`benchmark`/:func:`run`, ``compare`` :func:`compare`/:func:`compare_live`/:func:`gate`,
 ``reproduce`` :func:`reproduce`, ``speedrun`` :func:`speedrun`, ``best`` :func:`best`, ``report``
 :func:`report`, ``verify`` :func:`verify`, ``table`` :func:`table`, ``doctor`` :func:`doctor`,
-:func:`check_defaults`, :func:`calibrate`).
+:func:`check_defaults`, :func:`calibrate`, ``load`` :func:`load`).
 
 Every function checks its input before any work and raises the project's errors
 (:mod:`mnistbench.models.errors`): :class:`UsageError` for unusable input (exit 2 on the command line),
@@ -50,6 +50,7 @@ _EXPORTS = {
                      "doctor", "doctor_sweep", "report", "speedrun", "table", "verify"], ".commands"),
     **dict.fromkeys(["Comparison", "Gate", "check_noise", "compare", "compare_live", "gate", "parse_noise"], ".comparison"),
     **dict.fromkeys(["TrainProgress", "export", "train"], ".models"),
+    **dict.fromkeys(["LoadOutcome", "LoadRecord", "LoadRequest", "load", "read_load_csv"], ".load"),
     **dict.fromkeys(["Reproduction", "check_reproduce", "reproduce", "reproduce_failures"], ".reproduction"),
 }
 __all__ = sorted(_EXPORTS)

@@ -305,7 +305,8 @@ def doctor(
         console.show_sweep(points)
 
 
-# The commands that read results, registered after the others (the order of `mnistbench --help`).
+# `load`, then the commands that read results, registered after the others (the order of `mnistbench --help`).
+from . import load_command  # noqa: E402,F401
 from . import results_commands  # noqa: E402,F401
 
 

@@ -36,6 +36,9 @@ def compare(
     """
     from ..api import comparison as api
     from . import screen as console  # the light half: comparing two CSVs imports no torch
+    if not live and _load_inputs(base, new):
+        from .load_command import compare_load
+        return compare_load(base, new, fail_on, noise, fmt, fail_on_inconclusive)
     results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions, max_s), threads, out_path,
                            drift_correction, dict(profile=profile, seed=seed, dataset=dataset, data_dir=data_dir,
                                 artifacts_dir=artifacts_dir))
@@ -45,6 +48,17 @@ def compare(
         console.show_gate(gate)
         if not gate.passed:
             raise typer.Exit(1)
+
+
+@guarded(exit_code=2, interrupted="interrupted")
+def _load_inputs(base: str, new: list[str]) -> bool:
+    """Whether the inputs are load CSVs (all of them; a mix is refused: exit 2)."""
+    from ..load.compare import split_selector
+    from ..load.rows import is_load_csv
+    kinds = {is_load_csv(split_selector(p)[0]) for p in (base, *new)}
+    if len(kinds) > 1:
+        raise UsageError("compare takes two `run` results or two `load` results, not one of each")
+    return kinds == {True}
 
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract

@@ -274,3 +274,21 @@ def check_failures(rows: list[BenchmarkRecord]) -> None:
     if failed:
         raise MnistBenchError(f"{len(failed)} of {len(rows)} cells failed and were recorded as error rows; "
                               f"first: {failed[0].model}/{failed[0].runtime}/{failed[0].provider}: {failed[0].error}")
+
+
+def resolve_targets(req: RunRequest, note: Note = _stderr) -> list[Target]:
+    """The targets ``req`` names, checked as :func:`execute` checks them (names, files, providers,
+    stale exports) and built with their evaluation inputs, for a command that serves them another
+    way (``mnistbench load``): the null model first when ``req.null``, no reference network.
+
+    Raises:
+        UsageError, ProviderUnavailableError: as :func:`execute`.
+    """
+    foreign = _foreign_models(req)
+    specs = [] if foreign else select(list(req.names) if req.names else None)
+    usable_providers(req.axes, note)
+    arts = Artifacts(artifacts_root(req.artifacts_dir), req.dataset, req.profile, req.seed)
+    found = [(s, v, *onnx_for(s, arts, "fp32" if v in PRECISIONS else v, req.allow_stale))
+             for s in specs for v in req.variants]
+    data = load_dataset(req.dataset, req.data_dir)
+    return build_targets(dataclasses.replace(req, reference=False), specs, found, foreign, arts, data, note)

@@ -1,0 +1,352 @@
+"""``mnistbench load``: every (model x variant) x runtime of a :class:`.config.LoadRequest` served
+to LoadGen by a pool of workers with a dynamic batcher, ``repeat`` times (fresh sessions each
+repeat, the order of the cells shuffled per repeat), one row a LoadGen test, peak search or
+accuracy run appended to the load CSV as it finishes.
+
+Files beside ``<out>.csv``: ``<out>.system.json`` (the machine, the command, LoadGen's version and
+the limits), ``<out>.loadgen/<cell_id>/`` (LoadGen's summary and detail logs of the row's test; a
+peak search also keeps ``tries.csv``, every rate it tried) and ``<out>.queries/<cell_id>.npy``
+(int64 (n, 4) per sample: issue ns, start ns, end ns, batch size). Each file appears whole (written
+to a temporary name and renamed) before its row does; an interrupt leaves the rows already written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ... import __version__
+from ...models.errors import UsageError
+from ...models.files import atomic_write_bytes
+from ..launch.planning import resolve_targets
+from ..measure import inputs
+from ..measure.cells import model_sha256
+from ..measure.config import Axes, RunRequest, Target
+from ..measure.memory import MIB, PeakWindow, rss_bytes
+from ..measure.records import CsvAppender, writer_lock
+from ..measure.system import hygiene, machine_id, write_system_json
+from ..runtimes.base import get_runtime
+from ..runtimes.runtime import CELL_ERRORS, GpuOptions, first_line
+from . import rows as load_rows
+from .config import LoadRequest
+from .loadgen import Limits, loadgen, respond_with
+from .rows import SCHEMA, LoadRecord, config_id, read_load_csv
+from .scenarios import Peak, Point, Scenario, accuracy_run, find_peak, run_point, samples_per_query
+from .sut import BatchingSUT
+
+Note = Callable[[str], None]
+ESTIMATE_S = 0.5  # closed-loop seconds per estimate (LoadGen's expected latency and Offline rate)
+EXPECTED_FACTOR = 0.7  # single/multi-stream: tell LoadGen a latency below the estimate (it then makes enough queries)
+OFFLINE_FACTOR = 1.5  # Offline: tell LoadGen a rate above the estimate (it then issues enough samples)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+@dataclass
+class LoadOutcome:
+    """What :func:`execute` wrote: the rows (the whole file when resumed), the CSV and system JSON."""
+
+    rows: list[LoadRecord]
+    csv_path: Path
+    system_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Cell:
+    target: Target
+    runtime: str
+    sha: str
+
+
+def _run_request(req: LoadRequest) -> RunRequest:
+    return RunRequest(req.names, Axes(runtimes=req.runtimes, providers=(req.provider,), threads=(req.threads,)),
+                      variants=req.variants, profile=req.profile, seed=req.artifacts_seed, dataset=req.dataset,
+                      onnx=req.onnx, layout=req.layout, preprocess=req.preprocess, null=req.null, reference=False,
+                      allow_stale=req.allow_stale, data_dir=req.data_dir, artifacts_dir=req.artifacts_dir)
+
+
+def _out_path(req: LoadRequest) -> Path:
+    if req.resume:
+        return req.out_path
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = req.out_path or Path(req.results_dir) / f"{stamp}-load-{req.scenario}.csv"
+    inputs.check_csv_name(path, ", or add --resume to complete it")
+    return path
+
+
+def plan(req: LoadRequest, note: Note = _stderr) -> list[_Cell]:
+    """The cells of ``req``: each target with each runtime that runs its variant on the provider.
+
+    Raises:
+        UsageError: no cell (no runtime serves these variants), or a fixed-batch graph that cannot
+            take the batches the batcher forms.
+    """
+    for name in req.runtimes:
+        get_runtime(name)
+    targets = resolve_targets(_run_request(req), note)
+    cells = []
+    for t in targets:
+        if t.fixed_batch is not None:
+            raise UsageError(f"{t.path.name} has a fixed batch size of {t.fixed_batch}; the load scenarios send "
+                             "batches of 1 to --max-batch: export it with a dynamic batch axis")
+        for name in req.runtimes:
+            rt = get_runtime(name)
+            if t.variant in rt.variants and rt.serves(req.provider) and not (rt.needs_checkpoint and t.build_torch is None):
+                cells.append(_Cell(t, name, model_sha256(t.path) if t.path else ""))
+    if not [c for c in cells if c.target.task != "null"]:
+        raise UsageError(f"no runtime of {', '.join(req.runtimes)} serves variants {', '.join(req.variants)} "
+                         f"on {req.provider}")
+    return cells
+
+
+def execute(req: LoadRequest, progress: Note = _stderr, note: Note = _stderr) -> LoadOutcome:
+    """Serve ``req`` to LoadGen and write its rows; see the module.
+
+    Raises:
+        UsageError: LoadGen missing, unusable input (checked before any test), an existing --out
+            without --resume; ProviderUnavailableError; KeyboardInterrupt (finished rows kept).
+    """
+    lg = loadgen()
+    csv_path = _out_path(req)
+    sink = CsvAppender(csv_path, load_rows.COLUMNS)
+    cells = plan(req, note)
+    with writer_lock(csv_path):
+        sink.check_appendable()
+        done = {r.cell_id for r in read_load_csv(csv_path)} if req.resume and csv_path.exists() else set()
+        before = hygiene()
+        system_path = csv_path.with_suffix(".system.json")
+        limits = Limits(req.min_duration_s, req.min_query_count)
+        rows = []
+        for r in range(req.repeat):
+            order = list(cells)
+            random.Random(req.seed * 1000 + r).shuffle(order)
+            for cell in order:
+                for rec, t in _measure_cell(lg, cell, req, r, limits, csv_path, done, progress):
+                    _save_timings(csv_path, rec.cell_id, t)
+                    sink.append_row(rec.as_row())
+                    rows.append(rec)
+        write_system_json(system_path, {"results_csv": csv_path.name, "command": req.command or " ".join(sys.argv),
+                                        "loadgen_version": _loadgen_version(lg), "limits": limits.__dict__,
+                                        "load_request": _describe(req), "machine_before": before,
+                                        "machine_after": hygiene()})
+    return LoadOutcome(read_load_csv(csv_path) if req.resume else rows, csv_path, system_path)
+
+
+def _describe(req: LoadRequest) -> dict:
+    from ..measure.config import to_dict
+
+    return {k: v for k, v in to_dict(req).items() if k != "command"}
+
+
+def _loadgen_version(lg) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlcommons-loadgen")
+    except PackageNotFoundError:
+        return getattr(lg, "__version__", "unknown")
+
+
+def _kinds(req: LoadRequest) -> list[tuple[str, float]]:
+    if req.scenario != "server":
+        return [("test", math.nan)]
+    if req.find_peak:
+        return [("peak", math.nan)]
+    return [("test", q) for q in (req.qps_points or (req.target_qps,))]
+
+
+def _identity(cell: _Cell, req: LoadRequest, kind: str, qps: float) -> dict:
+    t = cell.target
+    server = req.scenario == "server"
+    return {"model": t.name, "variant": t.variant, "task": t.task, "dataset": t.dataset, "runtime": cell.runtime,
+            "provider": req.provider, "threads": req.threads, "workers": req.workers, "max_batch": req.max_batch,
+            "max_queue_delay_ms": float(req.max_queue_delay_ms), "scenario": req.scenario if kind != "accuracy"
+            else "offline", "kind": kind, "target_qps": float(qps),
+            "latency_bound_ms": float(req.latency_bound_ms) if server and kind != "accuracy" else math.nan,
+            "latency_percentile": float(req.latency_percentile) if server and kind != "accuracy" else math.nan,
+            "min_duration_s": float(req.min_duration_s), "min_query_count": req.min_query_count,
+            "onnx_sha256": cell.sha, "checkpoint_profile": t.profile, "checkpoint_seed": t.seed}
+
+
+def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv_path: Path, done: set[str],
+                  progress: Note):
+    """Yield (row, per-sample timings) for each test of one cell in one repeat."""
+    wanted = _kinds(req) + ([("accuracy", math.nan)] if req.accuracy and r == 0 and cell.target.task == "classify"
+                            else [])
+    todo = [(k, q, _identity(cell, req, k, q)) for k, q in wanted]
+    todo = [(k, q, ident, config_id(ident)) for k, q, ident in todo if f"{config_id(ident)}-r{r}" not in done]
+    if not todo:
+        return
+    label = f"{cell.target.name}:{cell.target.variant} on {cell.runtime}"
+    progress(f"repeat {r + 1}/{req.repeat}: {label}, {req.scenario} (workers {req.workers}, max batch "
+             f"{req.max_batch}, delay {req.max_queue_delay_ms:g} ms)")
+    rt = get_runtime(cell.runtime)
+    rss0 = rss_bytes()
+    try:
+        sessions = [rt.open(cell.target, req.provider, req.threads, None, "end-to-end", GpuOptions())
+                    for _ in range(req.workers)]
+    except CELL_ERRORS as exc:
+        for k, q, ident, cid in todo:
+            yield _error_row(ident, cid, r, sessions_error=first_line(exc)), np.empty((0, 4), np.int64)
+        return
+    session_mib = (rss_bytes() - rss0) / MIB
+    x = cell.target.inputs
+    expected_ms, capacity = _estimate(sessions[0], x, req)
+    sc = Scenario(req.scenario, limits, req.latency_bound_ms, req.latency_percentile, expected_ms * EXPECTED_FACTOR,
+                  capacity * req.workers * OFFLINE_FACTOR, req.seed + r)
+    sut = BatchingSUT(sessions, x, respond_with(lg), req.max_batch, req.max_queue_delay_ms)
+    logs = csv_path.with_name(csv_path.stem + ".loadgen")
+    try:
+        for k, q, ident, cid in todo:
+            cell_id = f"{cid}-r{r}"
+            work = logs / f".{cell_id}.partial"
+            shutil.rmtree(work, ignore_errors=True)
+            window = PeakWindow()
+            t0 = time.perf_counter()
+            if k == "accuracy":
+                acc = accuracy_run(lg, sut, cell.target.labels, Scenario("offline", limits, capacity_qps=sc.capacity_qps,
+                                                                          seed=sc.seed), work)
+                rec = _row(ident, cid, r, None, window.peak_mib(), session_mib, time.perf_counter() - t0,
+                           sessions[0], accuracy=acc)
+                t = np.empty((0, 4), np.int64)
+            elif k == "peak":
+                peak = find_peak(lg, sut, len(x), sc, work, progress)
+                rec = _row(ident, cid, r, peak.best, window.peak_mib(), session_mib, time.perf_counter() - t0,
+                           sessions[0], peak=peak)
+                _keep_peak_logs(work, peak)
+                t = peak.best.timings if peak.best else np.empty((0, 4), np.int64)
+            else:
+                p = run_point(lg, sut, len(x), sc, work, q)
+                rec = _row(ident, cid, r, p, window.peak_mib(), session_mib, time.perf_counter() - t0, sessions[0])
+                t = p.timings
+            _publish_logs(work, logs / cell_id)
+            progress(f"  {_say(rec)}")
+            yield rec, t
+    finally:
+        sut.close()
+
+
+def _estimate(session, x: np.ndarray, req: LoadRequest) -> tuple[float, float]:
+    """(ms a query takes, samples/s at --max-batch): closed-loop calls for :data:`ESTIMATE_S` each,
+    the query at its scenario's size (8 for multi-stream, capped by --max-batch; else 1)."""
+    per_query = min(samples_per_query(req.scenario), req.max_batch)
+
+    def loop(n: int) -> float:
+        xb = np.ascontiguousarray(x[:n])
+        session.run(xb)
+        times, end = [], time.perf_counter() + ESTIMATE_S
+        while time.perf_counter() < end or len(times) < 5:
+            t = time.perf_counter()
+            session.run(xb)
+            times.append(time.perf_counter() - t)
+        return float(np.median(times)) * 1000
+
+    q_ms = loop(per_query) + (req.max_queue_delay_ms if per_query < req.max_batch else 0.0)
+    b_ms = loop(req.max_batch) if req.max_batch != per_query else q_ms
+    return q_ms, req.max_batch / (b_ms / 1000)
+
+
+def _publish_logs(work: Path, final: Path) -> None:
+    """Keep LoadGen's summary and detail logs (and tries.csv) of ``work`` as ``final``, whole (rename)."""
+    for p in work.iterdir() if work.exists() else ():
+        if p.is_file() and p.name not in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "tries.csv"):
+            p.unlink()
+    shutil.rmtree(final, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work.rename(final)
+
+
+def _keep_peak_logs(work: Path, peak: Peak) -> None:
+    """A peak search's folder: the logs of its VALID test at the peak, and ``tries.csv`` of every rate."""
+    tries = sorted((work / "tries").iterdir()) if (work / "tries").exists() else []
+    for d, (q, ok) in zip(tries, peak.tried):
+        if ok and q == peak.peak_qps:
+            for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt"):
+                if (d / name).exists():
+                    shutil.copyfile(d / name, work / name)
+    shutil.rmtree(work / "tries", ignore_errors=True)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["target_qps", "valid"])
+    w.writerows([(f"{q:.3f}", "VALID" if ok else "INVALID") for q, ok in peak.tried])
+    atomic_write_bytes(work / "tries.csv", buf.getvalue().encode())
+
+
+def _save_timings(csv_path: Path, cell_id: str, t: np.ndarray) -> None:
+    folder = csv_path.with_name(csv_path.stem + ".queries")
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(t, np.int64))
+    atomic_write_bytes(folder / f"{cell_id}.npy", buf.getvalue())
+
+
+def _pct(a: np.ndarray, q: float) -> float:
+    return float(np.percentile(a, q)) if len(a) else math.nan
+
+
+def _base(ident: dict, cid: str, r: int) -> dict:
+    return {"schema_version": SCHEMA, "config_id": cid, "cell_id": f"{cid}-r{r}", "repeat": r,
+            "timestamp_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
+            "machine_id": machine_id(), **ident, "loadgen_version": _loadgen_version(None),
+            "mnistbench_version": __version__}
+
+
+_EMPTY = {"providers_used": "", "status": "ok", "error": "", "valid": "", "invalid_reason": "", "early_stopping": "",
+          "early_stopping_ms": math.nan, "query_count": 0, "samples_per_s": math.nan, "scheduled_per_s": math.nan,
+          "peak_qps": math.nan, "peak_tests": 0, "latency_p50_ms": math.nan, "latency_p90_ms": math.nan,
+          "latency_p99_ms": math.nan, "latency_p999_ms": math.nan, "latency_mean_ms": math.nan,
+          "latency_max_ms": math.nan, "queue_p50_ms": math.nan, "queue_p99_ms": math.nan, "compute_p50_ms": math.nan,
+          "compute_p99_ms": math.nan, "batch_mean": math.nan, "accuracy_top1": math.nan, "peak_rss_mib": math.nan,
+          "session_rss_mib": math.nan, "wall_s": math.nan}
+
+
+def _error_row(ident: dict, cid: str, r: int, sessions_error: str) -> LoadRecord:
+    return LoadRecord(**{**_EMPTY, **_base(ident, cid, r), "status": "error", "error": sessions_error})
+
+
+def _row(ident: dict, cid: str, r: int, p: Point | None, peak_mib: float, session_mib: float, wall: float, session,
+         peak: Peak | None = None, accuracy: float = math.nan) -> LoadRecord:
+    v = {**_EMPTY, **_base(ident, cid, r), "providers_used": ";".join(getattr(session, "providers_used", []) or []),
+         "peak_rss_mib": peak_mib, "session_rss_mib": session_mib, "wall_s": wall, "accuracy_top1": accuracy}
+    if accuracy == accuracy:
+        v["valid"] = "VALID"
+    if peak is not None:
+        v.update(peak_qps=peak.peak_qps, peak_tests=len(peak.tried), valid="VALID" if p else "INVALID",
+                 invalid_reason="" if p else "no rate tried was VALID")
+    if p is not None:
+        res = p.result
+        v.update(valid="VALID" if res.valid and not p.error else "INVALID",
+                 invalid_reason="; ".join(x for x in (res.reasons, p.error and f"runtime error: {p.error}") if x),
+                 early_stopping=res.early_stopping, early_stopping_ms=res.early_stopping_ms,
+                 query_count=res.query_count, samples_per_s=res.samples_per_s, scheduled_per_s=res.scheduled_per_s,
+                 latency_p50_ms=res.latency_ms.get(50.0, math.nan), latency_p90_ms=res.latency_ms.get(90.0, math.nan),
+                 latency_p99_ms=res.latency_ms.get(99.0, math.nan), latency_p999_ms=res.latency_ms.get(99.9, math.nan),
+                 latency_mean_ms=res.mean_ms, latency_max_ms=res.max_ms, queue_p50_ms=_pct(p.queue_ms(), 50),
+                 queue_p99_ms=_pct(p.queue_ms(), 99), compute_p50_ms=_pct(p.compute_ms(), 50),
+                 compute_p99_ms=_pct(p.compute_ms(), 99), batch_mean=p.batch_mean())
+        if peak is None:
+            v["target_qps"] = p.target_qps
+    return LoadRecord(**v)
+
+
+def _say(rec: LoadRecord) -> str:
+    if rec.kind == "accuracy":
+        return f"accuracy (LoadGen accuracy mode): top-1 {rec.accuracy_top1:.4f}"
+    if rec.kind == "peak":
+        return (f"peak {rec.peak_qps:,.1f} QPS at p{rec.latency_percentile:g} <= {rec.latency_bound_ms:g} ms "
+                f"({rec.peak_tests} tests; {rec.valid})")
+    return (f"{rec.valid}: {rec.samples_per_s:,.1f} samples/s, p50 {rec.latency_p50_ms:.3f} ms, p99 "
+            f"{rec.latency_p99_ms:.3f} ms" + (f" ({rec.invalid_reason})" if rec.invalid_reason else ""))
