@@ -225,10 +225,10 @@ def _html_table(header: list[str], cells: list[list[str]]) -> str:
 
 
 def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sources: list[str],
-                 samples: dict[str, np.ndarray] | None = None) -> Path:
+                 samples: dict[str, np.ndarray] | None = None, extra: list[str] | None = None) -> Path:
     """Figures plus ``report.html`` (figures embedded, self-contained) in ``folder``; returns the HTML path.
     ``samples`` (raw latencies by ``cell_id``) give the best-configuration table its intervals when the
-    rows carry none."""
+    rows carry none; ``extra``: further HTML sections (the load rows'), at the end."""
     from .report import summary
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -263,7 +263,7 @@ def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sourc
     for name, path in pngs.items():
         data = base64.b64encode(path.read_bytes()).decode()
         parts.append(f"<h2>{captions[name]}</h2><img alt='{name}' src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
+    parts += [*(extra or []), "</body></html>"]
     out = folder / "report.html"
     atomic_write_bytes(out, "\n".join(parts).encode())
     return out

@@ -94,19 +94,32 @@ def report(results: list[Path], *, out_dir: Path = Path("report"), slo_ms: float
 
     Returns:
         the path of ``report.html`` (``latency.png``, ``throughput.png``, ``pareto.png`` and
-        ``models.png`` beside it).
+        ``models.png`` beside it; ``load-curve.png`` and the load sections when load CSVs are among
+        the results: :mod:`bench.load.report`).
 
     Raises:
         UsageError: ``slo_ms`` not positive, unreadable results.
     """
     from ..analysis import best as best_mod  # numpy
     from ..analysis.htmlreport import load_rows, write_report  # matplotlib
+    from ..load import report as load_report
+    from ..load.rows import is_load_csv, read_load_csv
 
     if not slo_ms > 0:
         raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
     paths = [Path(p) for p in results]
-    samples = best_mod.load_samples(best_mod.csv_files(paths))
-    return write_report(load_rows(paths), Path(out_dir), slo_ms, [str(p) for p in paths], samples)
+    csvs = best_mod.csv_files(paths)
+    load_csvs = [c for c in csvs if is_load_csv(c)]
+    run_csvs = [c for c in csvs if c not in load_csvs]
+    load_rows_ = [r for c in load_csvs for r in read_load_csv(c) if r.status == "ok"]
+    sources = [str(p) for p in paths]
+    if not run_csvs:
+        if not load_rows_:
+            raise UsageError("no measured rows in the results given")
+        return load_report.write_page(load_rows_, Path(out_dir), sources)
+    samples = best_mod.load_samples(run_csvs)
+    extra = load_report.sections(load_rows_, Path(out_dir)) if load_rows_ else None
+    return write_report(load_rows(run_csvs), Path(out_dir), slo_ms, sources, samples, extra)
 
 
 def verify(path: Path, *, repair: bool = False, drop_unsampled: bool = False) -> list:

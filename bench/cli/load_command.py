@@ -89,7 +89,17 @@ def load(
                       latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy, null,
                       loadgen_seed, profile, seed, dataset, tuple(onnx or ()), layout, preprocess, results_dir,
                       out_path, resume, allow_stale, data_dir, artifacts_dir)
-    out = api_load(req, progress=lambda s: console.err.print(s, markup=False, highlight=False))
+    try:
+        out = api_load(req, progress=lambda s: console.err.print(s, markup=False, highlight=False))
+    except KeyboardInterrupt:
+        # a LoadGen test thread may still run (LoadGen cannot be stopped; the SUT now answers at once):
+        # end here, within a second, rather than wait for its minimum duration. Rows written are whole.
+        import os
+        import sys
+        print("mnistbench: interrupted; finished results were kept", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     show_load(out.rows, console.out)
     console.say(f"wrote {out.csv_path} ({len(out.rows)} rows), {out.system_path}")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ SCENARIOS = {"single-stream": "SingleStream", "multi-stream": "MultiStream", "se
 # MLPerf Inference rules: MultiStream queries carry 8 samples; the metric percentiles of each scenario
 MULTI_STREAM_SAMPLES = 8
 METRIC_PERCENTILE = {"single-stream": 90.0, "multi-stream": 99.0, "server": 99.0, "offline": math.nan}
+POLL_S = 0.1  # how often the caller's thread looks up from a running test (Ctrl-C latency)
 INSTALL = "mnistbench load needs MLPerf LoadGen: pip install -e '.[load]' (the mlcommons-loadgen package)"
 
 
@@ -121,11 +123,31 @@ def run_test(lg, sut, count: int, performance_count: int, st, log_dir: Path) -> 
     ls.log_output.outdir = str(log_dir)
     ls.log_output.copy_summary_to_stdout = False
     ls.enable_trace = False
+    done, failed = threading.Event(), []
+
+    def test() -> None:
+        try:
+            lg.StartTestWithLogSettings(handle, qsl, st, ls)
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller's thread)
+            failed.append(exc)
+        finally:
+            lg.DestroyQSL(qsl)
+            lg.DestroySUT(handle)
+            done.set()
+
+    # LoadGen blocks its caller for the whole test and Python runs a Ctrl-C handler only in the main
+    # thread between bytecodes: the test runs in a thread of its own, so the main thread sees Ctrl-C
+    # within POLL_S; the SUT then answers at once and the test thread ends at LoadGen's minimum duration.
+    t = threading.Thread(target=test, name="mnistbench-loadgen", daemon=True)
+    t.start()
     try:
-        lg.StartTestWithLogSettings(handle, qsl, st, ls)
-    finally:
-        lg.DestroyQSL(qsl)
-        lg.DestroySUT(handle)
+        while not done.wait(POLL_S):
+            pass
+    except KeyboardInterrupt:
+        sut.abort()
+        raise
+    if failed:
+        raise failed[0]
 
 
 def respond_with(lg) -> callable:

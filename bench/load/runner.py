@@ -12,6 +12,7 @@ to a temporary name and renamed) before its row does; an interrupt leaves the ro
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -216,27 +217,37 @@ def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv
             shutil.rmtree(work, ignore_errors=True)
             window = PeakWindow()
             t0 = time.perf_counter()
-            if k == "accuracy":
-                acc = accuracy_run(lg, sut, cell.target.labels, Scenario("offline", limits, capacity_qps=sc.capacity_qps,
-                                                                          seed=sc.seed), work)
-                rec = _row(ident, cid, r, None, window.peak_mib(), session_mib, time.perf_counter() - t0,
-                           sessions[0], accuracy=acc)
-                t = np.empty((0, 4), np.int64)
-            elif k == "peak":
-                peak = find_peak(lg, sut, len(x), sc, work, progress)
-                rec = _row(ident, cid, r, peak.best, window.peak_mib(), session_mib, time.perf_counter() - t0,
-                           sessions[0], peak=peak)
-                _keep_peak_logs(work, peak)
-                t = peak.best.timings if peak.best else np.empty((0, 4), np.int64)
-            else:
-                p = run_point(lg, sut, len(x), sc, work, q)
-                rec = _row(ident, cid, r, p, window.peak_mib(), session_mib, time.perf_counter() - t0, sessions[0])
-                t = p.timings
+            try:
+                rec, t = _one(lg, sut, cell, k, q, ident, cid, r, sc, limits, work, window, t0, session_mib, sessions[0],
+                              progress)
+            except KeyboardInterrupt:
+                shutil.rmtree(work, ignore_errors=True)  # the interrupted test's logs: no row names them
+                with contextlib.suppress(OSError):
+                    logs.rmdir()  # only when empty: nothing of this run was kept there
+                raise
             _publish_logs(work, logs / cell_id)
             progress(f"  {_say(rec)}")
             yield rec, t
     finally:
         sut.close()
+
+
+def _one(lg, sut, cell, k, q, ident, cid, r, sc, limits, work, window, t0, session_mib, session, progress):
+    """One row of a cell (the test, peak search or accuracy run of kind ``k``) and its timings."""
+    x = cell.target.inputs
+    if k == "accuracy":
+        acc = accuracy_run(lg, sut, cell.target.labels, Scenario("offline", limits, capacity_qps=sc.capacity_qps,
+                                                                  seed=sc.seed), work)
+        return (_row(ident, cid, r, None, window.peak_mib(), session_mib, time.perf_counter() - t0, session,
+                     accuracy=acc), np.empty((0, 4), np.int64))
+    if k == "peak":
+        peak = find_peak(lg, sut, len(x), sc, work, progress)
+        rec = _row(ident, cid, r, peak.best, window.peak_mib(), session_mib, time.perf_counter() - t0, session,
+                   peak=peak)
+        _keep_peak_logs(work, peak)
+        return rec, peak.best.timings if peak.best else np.empty((0, 4), np.int64)
+    p = run_point(lg, sut, len(x), sc, work, q)
+    return _row(ident, cid, r, p, window.peak_mib(), session_mib, time.perf_counter() - t0, session), p.timings
 
 
 def _estimate(session, x: np.ndarray, req: LoadRequest) -> tuple[float, float]:

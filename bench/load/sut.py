@@ -53,6 +53,7 @@ class BatchingSUT:
         self._queue: deque[tuple[int, int, int]] = deque()  # (sample id, sample index, issue ns)
         self._cv = threading.Condition()
         self._stop = False
+        self._aborted = False
         self._timings: list[np.ndarray] = []  # per batch: (n, 4) int64 of issue, start, end, batch size
         self._lock = threading.Lock()
         self.error: str | None = None
@@ -62,11 +63,25 @@ class BatchingSUT:
             w.start()
 
     def issue(self, samples) -> None:
-        """LoadGen's ``issue_query`` callback: queue each sample (``.id``, ``.index``) with the time now."""
+        """LoadGen's ``issue_query`` callback: queue each sample (``.id``, ``.index``) with the time now
+        (after :meth:`abort`: answer it at once, unmeasured)."""
         now = self.clock()
+        if self._aborted:
+            self.respond([s.id for s in samples], np.full(len(samples), -1, np.int64))
+            return
         with self._cv:
             self._queue.extend((s.id, s.index, now) for s in samples)
             self._cv.notify_all()
+
+    def abort(self) -> None:
+        """Answer every queued and later query at once, unmeasured (an interrupted test: LoadGen, which
+        cannot be stopped, then ends at its minimum duration without waiting on the workers)."""
+        with self._cv:
+            self._aborted = True
+            pending = list(self._queue)
+            self._queue.clear()
+        if pending:
+            self.respond([p[0] for p in pending], np.full(len(pending), -1, np.int64))
 
     def flush(self) -> None:
         """LoadGen's ``flush_queries`` callback: nothing is held back, so nothing to do."""
