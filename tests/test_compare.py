@@ -744,7 +744,7 @@ def test_calibration_live_mode_runs_no_separate_process(tmp_path, chains, monkey
     # the 1% level gets the longer budget, truth runs a fixed number of stages
     assert {m for _, _, st, m in calls if st is None} == {cal.LIVE_MAX_S, cal.LIVE_MAX_S_1PCT}
     assert {st for _, _, st, _ in calls if st is not None} == {cal.PROBE_STAGES, cal.TRUTH_STAGES,
-                                                              cal.TRUTH_STAGES_SMALL}
+                                                              cal.TRUTH_STAGES_SMALL, cal.REFINE_STAGES}
     # the 1% copy's nodes are on the output, costed by their own probe; the 3% ones on the input
     probes = {b.split("-")[2] for _, b, st, _ in calls if st == cal.PROBE_STAGES}
     assert probes == {"input", "output"}

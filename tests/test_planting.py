@@ -59,3 +59,25 @@ def test_unknown_site_and_two_outputs_are_refused(lenet5_onnx, tmp_path):
     onnx.save(m, str(two))
     with pytest.raises(UsageError, match="one output"):
         planted(two, tmp_path / "y.onnx", 1, 8, "output")
+
+
+def test_refine_finds_the_count_whose_measured_ratio_is_nearest_the_level(lenet5_onnx, tmp_path, monkeypatch):
+    """A copy's cost with a fixed part the big-copy slope misses (0.7% + 0.07% a node): the slope
+    alone asks 14 nodes for 1% (measured 1.68%); refine measures that, removes the fixed part and
+    lands on 4 nodes (0.98%)."""
+    from types import SimpleNamespace
+
+    from mnistbench.bench.analysis import calibrate as cal
+
+    calls = []
+
+    def fake_live(a, b, batch, inputs, work, stages=None, max_s=None):
+        k = sum(n.name.startswith("calibration_mul_") for n in onnx.load(str(b)).graph.node)
+        calls.append((k, stages))
+        return SimpleNamespace(ratio=1 + 0.007 + 0.0007 * k), stages, 1.0
+
+    monkeypatch.setattr(cal, "_live_ratio", fake_live)
+    cfg = cal.Config("lenet5", lenet5_onnx, 8)
+    k = cal.refine(cfg, 0.01, 14, 0.0007, np.zeros((8, 1, 28, 28), np.float32), tmp_path)
+    assert k == 4 and calls[0] == (14, cal.REFINE_STAGES) and all(st == cal.REFINE_STAGES for _, st in calls)
+    assert abs(0.007 + 0.0007 * k - 0.01) < 0.0005
