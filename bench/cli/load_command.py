@@ -102,6 +102,11 @@ def load(
         os._exit(130)
     show_load(out.rows, console.out)
     console.say(f"wrote {out.csv_path} ({len(out.rows)} rows), {out.system_path}")
+    failed = [r for r in out.rows if r.status != "ok"]
+    if failed:  # as `run`: the rows are kept, the exit says that some cells could not be measured
+        from ...models.errors import MnistBenchError
+        raise MnistBenchError(f"{len(failed)} of {len(out.rows)} rows are error rows; first: {failed[0].model}:"
+                              f"{failed[0].variant} on {failed[0].runtime}: {failed[0].error}")
 
 
 def show_load(rows, out) -> None:
