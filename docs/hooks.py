@@ -8,7 +8,7 @@ never stored, so it cannot go stale. A marker line in a page is replaced by the 
 - ``<!-- table: NAME -->`` on its own line in any page: replaced by the table ``NAME`` of
   ``scripts/docs_tables.py``, drawn now from the committed files under ``results/``.
 - ``<!-- modules -->``: every module of the code folders with its docstring's first sentence.
-- ``schema.md`` must name every column of ``records.COLUMNS`` (a warning otherwise, so ``--strict`` fails).
+- ``schema.md`` must name every column of ``records.COLUMNS`` and ``load.rows.COLUMNS`` (a warning otherwise, so ``--strict`` fails).
 - Sphinx roles in docstrings (``:func:`train```) are shown as plain code.
 """
 
@@ -97,6 +97,9 @@ def api_markdown() -> str:
             "      heading_level: 3", "",
             "## Results records", "",
             "::: mnistbench.bench.measure.records", "    options:", "      show_root_heading: false",
+            "      heading_level: 3", "",
+            "## Load records", "",
+            "::: mnistbench.bench.load.rows", "    options:", "      show_root_heading: false",
             "      heading_level: 3", ""]
     return "\n".join(out)
 
@@ -139,13 +142,14 @@ def modules_markdown() -> str:
 
 def _check_schema(markdown: str) -> None:
     """Warn (a failure under ``--strict``) about every results column the schema page does not name."""
+    from mnistbench.bench.load.rows import COLUMNS as LOAD_COLUMNS
     from mnistbench.bench.measure.records import COLUMNS
 
     named = set()
     for word in re.findall(r"`([a-z0-9_{},]+)`", markdown):
         m = re.fullmatch(r"([a-z0-9_]*)\{([a-z0-9_,]+)\}([a-z0-9_]*)", word)
         named |= {m.group(1) + x + m.group(3) for x in m.group(2).split(",")} if m else {word}
-    missing = [c for c in COLUMNS if c not in named]
+    missing = [c for c in (*COLUMNS, *LOAD_COLUMNS) if c not in named]
     if missing:
         log.warning("docs/schema.md does not describe the results column(s) %s", ", ".join(missing))
 
