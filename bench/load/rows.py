@@ -7,7 +7,7 @@ values are empty cells (NaN), never zeros. The file is a results CSV of its own 
 
 Identity: ``config_id`` hashes :data:`IDENTITY_FIELDS` (what was measured and how, not the repeat);
 ``cell_id`` is ``<config_id>-r<repeat>``, the key of the row's per-sample timings
-(``<csv stem>.queries/<cell_id>.npy``) and LoadGen logs (``<csv stem>.loadgen/<cell_id>/``).
+(``<csv stem>.queries/<cell_id>.npz``, :func:`save_timings`) and LoadGen logs (``<csv stem>.loadgen/<cell_id>/``).
 :data:`COMPARE_KEY` is what ``compare`` pairs rows of two files by (the file's hash and checkpoint
 left out: they are what changed).
 
@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import get_type_hints
+
+import numpy as np
 
 from ...models.errors import UsageError
 
@@ -185,3 +188,50 @@ def _measured(r: LoadRecord) -> bool:
         return True  # a search that found no VALID rate
     figure = r.peak_qps if r.kind == "peak" else r.samples_per_s
     return math.isfinite(figure) and figure > 0 and (r.kind == "peak" or r.query_count > 0)
+
+
+def save_timings(folder: Path, cell_id: str, t: np.ndarray) -> Path:
+    """Write a row's per-sample timings (int64 (n, 4): issue, start, end ns, batch size) as
+    ``folder/<cell_id>.npz`` (``numpy.savez_compressed``: ``base_ns``, the first issue, and ``us``,
+    uint32 (n, 4) of microseconds after it and the batch size), whole or not at all. Microseconds
+    keep the file small (an Offline row has a sample per image issued: 10^5-10^6 of them); LoadGen's
+    own latencies, in the row, are in ns.
+
+    Raises:
+        ValueError: not an (n, 4) array, or a span over 2^32 us (71 minutes).
+    """
+    from ...models.files import atomic_write_bytes
+
+    t = np.asarray(t, np.int64)
+    if t.ndim != 2 or t.shape[1] != 4:
+        raise ValueError(f"timings are (n, 4), got {t.shape}")
+    base = int(t[:, 0].min()) if len(t) else 0
+    us = np.empty(t.shape, np.uint32)
+    span = (t[:, :3] - base) // 1000
+    if len(t) and (span.min() < 0 or span.max() >= 2**32):
+        raise ValueError("timings span more than 2^32 microseconds")
+    us[:, :3], us[:, 3] = span, t[:, 3]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, base_ns=np.int64(base), us=us)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{cell_id}.npz"
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def read_timings(path: Path) -> np.ndarray:
+    """:func:`save_timings`' file back as int64 (n, 4) ns (to the microsecond) and batch sizes.
+
+    Raises:
+        UsageError: not such a file.
+    """
+    try:
+        with np.load(path) as z:
+            base, us = int(z["base_ns"]), z["us"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"{path} is not a load timings file ({type(exc).__name__})") from None
+    if us.ndim != 2 or us.shape[1] != 4:
+        raise UsageError(f"{path}: timings of shape {us.shape}, not (n, 4)")
+    t = us.astype(np.int64)
+    t[:, :3] = t[:, :3] * 1000 + base
+    return t

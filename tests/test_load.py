@@ -1,0 +1,693 @@
+"""`mnistbench load`: the dynamic batcher under known arrival patterns, LoadGen's VALID/INVALID on
+fake systems under test, every scenario end to end on a smoke-trained lenet5, LoadGen's accuracy
+mode against onnxruntime, `compare` of load CSVs and its gate, and the load CSV's validation.
+
+Durations are kept short (LoadGen minimum 0.3 s, a few hundred queries at most) for a shared
+2-core host. Where a count is above the brief's ~64 it is LoadGen's early stopping that needs it:
+a p99 test is not VALID under ~460 (Server) or 662 (MultiStream) queries whatever the latency.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import threading
+import time
+from collections import namedtuple
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mnistbench.models.errors import UsageError
+
+lg_mod = pytest.importorskip("mlperf_loadgen", reason="mnistbench load needs mlcommons-loadgen (the [load] extra)")
+
+from mnistbench.bench.load import compare as lc  # noqa: E402
+from mnistbench.bench.load.config import LoadRequest  # noqa: E402
+from mnistbench.bench.load.loadgen import Limits, loadgen, read_result, respond_with  # noqa: E402
+from mnistbench.bench.load.rows import COLUMNS, SCHEMA, LoadRecord, config_id, is_load_csv, read_load_csv  # noqa: E402
+from mnistbench.bench.load.scenarios import Scenario, run_point  # noqa: E402
+from mnistbench.bench.load.sut import BatchingSUT  # noqa: E402
+
+Sample = namedtuple("Sample", "id index")
+MS = 1e6  # ns per ms
+
+
+# ---------------------------------------------------------------- the dynamic batcher (fake sessions)
+
+class FakeSession:
+    """Records the batch sizes it is called with; sleeps ``sleep_s`` a call; answers its input
+    (so the predicted class of sample index i is i % 10 with :func:`onehots`)."""
+
+    def __init__(self, sleep_s: float = 0.0, fail: bool = False) -> None:
+        self.sleep_s, self.fail, self.sizes = sleep_s, fail, []
+
+    def run(self, x):
+        self.sizes.append(len(x))
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        if self.fail:
+            raise RuntimeError("boom: the runtime failed\nsecond line")
+        return x
+
+
+def onehots(n: int = 100) -> np.ndarray:
+    return np.eye(10, dtype=np.float32)[np.arange(n) % 10]
+
+
+class Recorder:
+    """A ``respond`` that keeps every (id, prediction) and says when ``n`` samples are answered."""
+
+    def __init__(self) -> None:
+        self.answers: dict[int, int] = {}
+        self.calls: list[list[int]] = []
+        self._cv = threading.Condition()
+
+    def __call__(self, ids, pred) -> None:
+        with self._cv:
+            self.calls.append(list(ids))
+            for i, p in zip(ids, pred):
+                assert i not in self.answers, f"sample {i} answered twice"
+                self.answers[i] = int(p)
+            self._cv.notify_all()
+
+    def wait(self, n: int, timeout: float = 10.0) -> None:
+        with self._cv:
+            assert self._cv.wait_for(lambda: len(self.answers) >= n, timeout), (len(self.answers), n)
+
+
+def samples(ids, index_of=lambda i: i):
+    return [Sample(i, index_of(i)) for i in ids]
+
+
+def test_delay_zero_takes_what_is_queued_in_batches_of_at_most_max_batch():
+    s, rec = FakeSession(0.002), Recorder()
+    sut = BatchingSUT([s], onehots(), rec, max_batch=4, max_queue_delay_ms=0)
+    try:
+        sut.issue(samples(range(100, 110), lambda i: i - 100 + 3))  # ids 100..109, sample indices 3..12
+        rec.wait(10)
+    finally:
+        sut.close()
+    assert s.sizes == [4, 4, 2]
+    assert rec.calls == [[100, 101, 102, 103], [104, 105, 106, 107], [108, 109]]  # the oldest first
+    assert rec.answers == {100 + k: (k + 3) % 10 for k in range(10)}  # each id gets its own sample's class
+    t = sut.timings()
+    assert t.dtype == np.int64 and t.shape == (10, 4)
+    assert list(t[:, 3]) == [4] * 8 + [2] * 2
+    assert len(set(t[:, 0])) == 1  # one issue call: one issue time
+    queue, compute = t[:, 1] - t[:, 0], t[:, 2] - t[:, 1]
+    assert (queue >= 0).all() and (compute >= 2 * MS).all() and (compute < 40 * MS).all()
+    # the batches ran one after another on the one worker: the third waited for two 2 ms calls
+    assert queue[8] >= queue[0] + 4 * MS
+
+
+def test_a_waiting_batch_fills_when_more_samples_arrive_within_the_delay():
+    s, rec = FakeSession(0.001), Recorder()
+    sut = BatchingSUT([s], onehots(), rec, max_batch=8, max_queue_delay_ms=50)
+    try:
+        sut.issue(samples(range(3)))
+        time.sleep(0.010)
+        sut.issue(samples(range(3, 8)))
+        rec.wait(8)
+    finally:
+        sut.close()
+    assert s.sizes == [8]
+    t = sut.timings()
+    queue_ms = (t[:, 1] - t[:, 0]) / MS
+    assert (t[:, 3] == 8).all()
+    assert (queue_ms[:3] >= 9.5).all() and (queue_ms[:3] < 50).all()  # waited for the batch, not the delay
+    assert (queue_ms[3:] < queue_ms[0] - 5).all()  # the late five hardly waited
+
+
+def test_a_partial_batch_leaves_when_the_oldest_sample_has_waited_the_delay():
+    s, rec = FakeSession(0.001), Recorder()
+    sut = BatchingSUT([s], onehots(), rec, max_batch=8, max_queue_delay_ms=20)
+    try:
+        t0 = time.perf_counter()
+        sut.issue(samples(range(3)))
+        rec.wait(3)
+        waited = time.perf_counter() - t0
+    finally:
+        sut.close()
+    assert s.sizes == [3] and waited >= 0.020
+    t = sut.timings()
+    queue_ms = (t[:, 1] - t[:, 0]) / MS
+    assert (queue_ms >= 20).all() and (queue_ms < 20 + 40).all(), queue_ms
+    assert (t[:, 3] == 3).all()
+
+
+def test_one_sample_with_delay_zero_runs_at_once():
+    s, rec = FakeSession(0.005), Recorder()
+    sut = BatchingSUT([s], onehots(), rec, max_batch=16, max_queue_delay_ms=0)
+    try:
+        sut.issue(samples([7]))
+        rec.wait(1)
+    finally:
+        sut.close()
+    assert s.sizes == [1] and rec.answers == {7: 7}
+    (issue, start, end, size), = sut.timings()
+    assert size == 1
+    assert 0 <= start - issue < 15 * MS  # no waiting for a batch (a 20 ms delay would show here)
+    assert 5 * MS <= end - start < 40 * MS  # the call's own 5 ms
+
+
+def test_close_answers_what_is_still_waiting_for_its_batch():
+    s, rec = FakeSession(), Recorder()
+    sut = BatchingSUT([s], onehots(), rec, max_batch=8, max_queue_delay_ms=10_000)
+    sut.issue(samples(range(3)))
+    t0 = time.perf_counter()
+    sut.close()
+    assert time.perf_counter() - t0 < 2 and s.sizes == [3] and sorted(rec.answers) == [0, 1, 2]
+
+
+def test_a_failing_session_still_answers_every_sample_and_keeps_the_first_line_of_its_error():
+    s, rec = FakeSession(fail=True), Recorder()
+    sut = BatchingSUT([s], onehots(), rec, max_batch=4, max_queue_delay_ms=0)
+    try:
+        sut.issue(samples(range(10)))
+        rec.wait(10)
+    finally:
+        sut.close()
+    assert rec.answers == {i: -1 for i in range(10)}
+    assert sut.error == "boom: the runtime failed"
+    assert len(sut.timings()) == 10
+    sut.reset()
+    assert sut.error is None and sut.timings().shape == (0, 4)
+
+
+def test_two_workers_share_the_queue_and_every_sample_is_answered_once():
+    a, b, rec = FakeSession(0.005), FakeSession(0.005), Recorder()
+    sut = BatchingSUT([a, b], onehots(), rec, max_batch=2, max_queue_delay_ms=0)
+    try:
+        for i in range(0, 20, 2):
+            sut.issue(samples([i, i + 1]))
+        rec.wait(20)
+    finally:
+        sut.close()
+    assert sorted(rec.answers) == list(range(20)) and sum(a.sizes) + sum(b.sizes) == 20
+    assert a.sizes and b.sizes  # both ran
+    assert all(n <= 2 for n in a.sizes + b.sizes)
+
+
+@pytest.mark.parametrize("max_batch, delay", [(0, 0.0), (1, -1.0), (1, math.nan)])
+def test_batcher_refuses_bad_settings(max_batch, delay):
+    with pytest.raises(ValueError):
+        BatchingSUT([FakeSession()], onehots(), Recorder(), max_batch, delay)
+    with pytest.raises(ValueError):
+        BatchingSUT([], onehots(), Recorder())
+
+
+# ---------------------------------------------------------------- LoadGen's verdict on fake systems
+
+@pytest.fixture(scope="module")
+def lg():
+    return loadgen()
+
+
+def _point(lg, tmp_path, session, sc, qps, max_batch=1):
+    sut = BatchingSUT([session], onehots(), respond_with(lg), max_batch, 0)
+    try:
+        return run_point(lg, sut, 100, sc, tmp_path / "logs", qps)
+    finally:
+        sut.close()
+
+
+def test_a_slow_system_is_invalid_at_a_rate_with_a_latency_reason(lg, tmp_path):
+    sc = Scenario("server", Limits(0.3, 64), bound_ms=5.0, percentile=99.0)
+    p = _point(lg, tmp_path, FakeSession(0.010), sc, 100.0)
+    r = p.result
+    assert not r.valid and "latency constraint not met" in r.reasons
+    assert r.latency_ms[99.0] >= 10.0  # every query took the session's 10 ms at least: ms, not ns or s
+    assert r.latency_ms[50.0] <= r.latency_ms[90.0] <= r.latency_ms[99.0] <= r.max_ms + 1e-9
+    assert r.query_count >= 64 and len(p.timings) == r.query_count  # Server: one sample a query
+    assert 10.0 <= np.median(p.compute_ms()) < 40.0
+    assert 50 < r.scheduled_per_s < 200  # Poisson at 100 QPS over ~0.6 s
+    summary = (tmp_path / "logs" / "mlperf_log_summary.txt").read_text()
+    assert "INVALID" in summary and "Server" in summary
+
+
+def test_a_fast_system_at_a_low_rate_with_a_generous_bound_is_valid(lg, tmp_path):
+    sc = Scenario("server", Limits(0.3, 64), bound_ms=50.0, percentile=90.0)
+    p = _point(lg, tmp_path, FakeSession(), sc, 200.0)
+    r = p.result
+    assert r.valid and r.reasons == "" and p.error == ""
+    assert r.latency_ms[90.0] < 50.0 and r.query_count == len(p.timings) >= 64
+    assert "Run successful" in r.early_stopping
+
+
+def test_a_runtime_error_makes_the_point_carry_it(lg, tmp_path):
+    sc = Scenario("single-stream", Limits(0.2, 32), expected_ms=1.0)
+    p = _point(lg, tmp_path, FakeSession(fail=True), sc, math.nan)
+    assert p.error.startswith("boom") and len(p.timings) == p.result.query_count >= 32
+
+
+def test_read_result_reads_loadgen_lines_and_units(tmp_path):
+    lines = [{"key": "result_validity", "value": "INVALID"}, {"key": "result_min_duration_met", "value": True},
+             {"key": "result_perf_constraints_met", "value": False},
+             {"key": "result_invalid_reason", "value": "Reduce target QPS to improve latency. "},
+             {"key": "result_query_count", "value": 500},
+             {"key": "result_completed_samples_per_sec", "value": 812.5},
+             {"key": "result_scheduled_samples_per_sec", "value": 1000.25},
+             {"key": "result_50.00_percentile_latency_ns", "value": 1_500_000},
+             {"key": "result_99.00_percentile_latency_ns", "value": 12_250_000},
+             {"key": "result_mean_latency_ns", "value": 2_000_000},
+             {"key": "result_max_latency_ns", "value": 30_000_000},
+             {"key": "early_stopping_result", "value": " * Early stopping 99.0th percentile estimate: 13000000"}]
+    (tmp_path / "mlperf_log_detail.txt").write_text(
+        "\n".join([":::MLLOG {broken", *(":::MLLOG " + json.dumps(e) for e in lines)]) + "\n")
+    r = read_result(tmp_path, "server")
+    assert not r.valid and r.reasons == "latency constraint not met; Reduce target QPS to improve latency."
+    assert r.latency_ms == {50.0: 1.5, 99.0: 12.25} and r.mean_ms == 2.0 and r.max_ms == 30.0
+    assert (r.query_count, r.samples_per_s, r.scheduled_per_s, r.early_stopping_ms) == (500, 812.5, 1000.25, 13.0)
+    (tmp_path / "mlperf_log_detail.txt").write_text(":::MLLOG " + json.dumps({"key": "x", "value": 1}) + "\n")
+    with pytest.raises(UsageError, match="recorded no result"):
+        read_result(tmp_path, "server")
+    with pytest.raises(UsageError, match="no detail log"):
+        read_result(tmp_path / "nowhere", "server")
+
+
+# ---------------------------------------------------------------- every scenario on a real lenet5
+
+@pytest.fixture(scope="module")
+def lenet5_arts(mnist_small, tmp_path_factory):
+    """A smoke-trained, exported lenet5 (the fixture of test_crash_safety, one model)."""
+    from mnistbench.bench.measure.pipeline import Artifacts, export_model, train_model
+    from mnistbench.models.registry import get_spec
+
+    arts = Artifacts(tmp_path_factory.mktemp("load-arts"), "mnist", "smoke", 0)
+    train_model(get_spec("lenet5"), mnist_small, arts, "cpu")
+    export_model(get_spec("lenet5"), mnist_small, arts)
+    return arts
+
+
+@pytest.fixture()
+def load_req(lenet5_arts, real_data_root, tmp_path):
+    def make(**kw):
+        base = dict(names=("lenet5",), profile="smoke", artifacts_dir=lenet5_arts.root, data_dir=real_data_root,
+                    null=False, min_duration_s=0.3, min_query_count=64, out_path=tmp_path / "load.csv",
+                    command="mnistbench load lenet5 (test)")
+        return LoadRequest(**{**base, **kw})
+    return make
+
+
+def _detail(log_dir: Path) -> dict:
+    out = {}
+    for line in (log_dir / "mlperf_log_detail.txt").read_text().splitlines():
+        if line.startswith(":::MLLOG "):
+            e = json.loads(line[9:])
+            out.setdefault(e["key"], e["value"])
+    return out
+
+
+def _check_files(out, rec: LoadRecord) -> np.ndarray:
+    """The files beside the CSV for ``rec``; returns its per-sample timings."""
+    csv_path = out.csv_path
+    assert is_load_csv(csv_path) and read_load_csv(csv_path) == out.rows
+    system = json.loads(out.system_path.read_text())
+    assert system["command"] == "mnistbench load lenet5 (test)"
+    assert system["loadgen_version"] == rec.loadgen_version and system["loadgen_version"][0].isdigit()
+    assert system["results_csv"] == csv_path.name
+    logs = csv_path.with_name(csv_path.stem + ".loadgen") / rec.cell_id
+    assert (logs / "mlperf_log_summary.txt").is_file() and (logs / "mlperf_log_detail.txt").is_file()
+    assert not [p for p in logs.parent.iterdir() if p.name.startswith(".")]  # no partial folder left
+    t = np.load(csv_path.with_name(csv_path.stem + ".queries") / f"{rec.cell_id}.npy")
+    assert t.dtype == np.int64 and t.shape[1] == 4
+    assert rec.cell_id == f"{rec.config_id}-r{rec.repeat}" and rec.schema_version == SCHEMA
+    ident = {k: getattr(rec, k) for k in ("model", "variant", "task", "dataset", "runtime", "provider", "threads",
+                                           "workers", "max_batch", "max_queue_delay_ms", "scenario", "kind",
+                                           "target_qps", "latency_bound_ms", "latency_percentile", "min_duration_s",
+                                           "min_query_count", "onnx_sha256", "checkpoint_profile", "checkpoint_seed")}
+    assert rec.config_id == config_id(ident)
+    return t
+
+
+def _check_split(rec: LoadRecord, t: np.ndarray) -> None:
+    """The row's queue/compute/batch figures are those of its timings file, in ms."""
+    queue, compute = (t[:, 1] - t[:, 0]) / MS, (t[:, 2] - t[:, 1]) / MS
+    assert (queue >= 0).all() and (compute > 0).all()
+    assert rec.queue_p50_ms == pytest.approx(np.percentile(queue, 50))
+    assert rec.queue_p99_ms == pytest.approx(np.percentile(queue, 99))
+    assert rec.compute_p50_ms == pytest.approx(np.percentile(compute, 50))
+    assert rec.compute_p99_ms == pytest.approx(np.percentile(compute, 99))
+    assert rec.batch_mean == pytest.approx(t[:, 3].mean())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_single_stream_on_lenet5(load_req):
+    from mnistbench.bench.load.runner import execute
+
+    out = execute(load_req(scenario="single-stream"), progress=lambda s: None, note=lambda s: None)
+    (rec,) = out.rows
+    assert (rec.model, rec.scenario, rec.kind, rec.status, rec.valid) == ("lenet5", "single-stream", "test", "ok",
+                                                                          "VALID"), rec.invalid_reason
+    t = _check_files(out, rec)
+    assert len(t) == rec.query_count >= 64 and (t[:, 3] == 1).all()
+    _check_split(rec, t)
+    # LoadGen times from the scheduled start: never below the SUT's own issue-to-answer time, and in ms
+    own_p50 = np.percentile((t[:, 2] - t[:, 0]) / MS, 50)
+    assert own_p50 <= rec.latency_p50_ms < own_p50 + 5
+    assert rec.latency_p50_ms <= rec.latency_p90_ms <= rec.latency_p99_ms <= rec.latency_max_ms
+    assert rec.early_stopping_ms == pytest.approx(_detail(out.csv_path.with_name("load.loadgen") / rec.cell_id)
+                                                  ["early_stopping_latency_ss"] / MS)
+    # single-stream: one query at a time, so samples/s is about 1 / mean latency
+    assert rec.samples_per_s == pytest.approx(1000 / rec.latency_mean_ms, rel=0.5)
+    assert math.isnan(rec.target_qps) and math.isnan(rec.latency_bound_ms)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_multi_stream_on_lenet5_rides_in_batches_of_eight(load_req):
+    from mnistbench.bench.load.runner import execute
+
+    out = execute(load_req(scenario="multi-stream", max_batch=8, min_query_count=700), progress=lambda s: None,
+                  note=lambda s: None)
+    (rec,) = out.rows
+    assert rec.valid == "VALID", rec.invalid_reason
+    t = _check_files(out, rec)
+    assert rec.batch_mean == 8.0 and (t[:, 3] == 8).all()
+    assert len(t) == 8 * rec.query_count and rec.query_count >= 700
+    _check_split(rec, t)
+    assert rec.early_stopping_ms > 0 and rec.latency_p99_ms > 0
+    wall_s = (t[:, 2].max() - t[:, 0].min()) / 1e9
+    assert rec.samples_per_s == pytest.approx(len(t) / wall_s, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_server_at_a_target_rate_on_lenet5(load_req):
+    from mnistbench.bench.load.runner import execute
+
+    out = execute(load_req(scenario="server", target_qps=1000.0, latency_bound_ms=50.0, min_query_count=500),
+                  progress=lambda s: None, note=lambda s: None)
+    (rec,) = out.rows
+    assert rec.valid == "VALID", rec.invalid_reason
+    assert (rec.target_qps, rec.latency_bound_ms, rec.latency_percentile) == (1000.0, 50.0, 99.0)
+    t = _check_files(out, rec)
+    assert len(t) == rec.query_count >= 500
+    _check_split(rec, t)
+    assert 700 < rec.scheduled_per_s < 1300  # Poisson at 1000 QPS
+    assert rec.latency_p99_ms <= 50.0
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_offline_on_lenet5_and_loadgen_accuracy_equals_onnxruntime_top1(load_req, mnist, lenet5_arts):
+    import onnxruntime as ort
+    from mnistbench.bench.load.runner import execute
+    from mnistbench.bench.measure.pipeline import eval_inputs
+    from mnistbench.models.registry import get_spec
+
+    out = execute(load_req(scenario="offline", max_batch=32, accuracy=True), progress=lambda s: None,
+                  note=lambda s: None)
+    test, acc = out.rows
+    assert (test.kind, acc.kind) == ("test", "accuracy")
+    assert test.valid == "VALID" and test.query_count == 1, test.invalid_reason
+    t = _check_files(out, test)
+    d = _detail(out.csv_path.with_name("load.loadgen") / test.cell_id)
+    assert len(t) == d["generated_samples_per_query"]  # every sample of Offline's one query
+    assert (t[:, 3] <= 32).all() and test.batch_mean > 16
+    _check_split(test, t)
+    assert test.samples_per_s == pytest.approx(d["result_samples_per_second"])
+    acc_logs = out.csv_path.with_name("load.loadgen") / acc.cell_id
+    assert (acc_logs / "mlperf_log_detail.txt").is_file()
+
+    # the same file through onnxruntime on the same preprocessed test set
+    x, y = eval_inputs(get_spec("lenet5"), mnist)
+    sess = ort.InferenceSession(str(lenet5_arts.onnx("lenet5")), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    pred = np.concatenate([sess.run(None, {name: x[i:i + 1000]})[0].argmax(1) for i in range(0, len(x), 1000)])
+    assert acc.accuracy_top1 == float(np.mean(pred == y))
+    assert 0.5 < acc.accuracy_top1 < 1.0  # a smoke-trained lenet5: learnt, not perfect
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_find_peak_on_lenet5(load_req):
+    from mnistbench.bench.load.runner import execute
+
+    out = execute(load_req(scenario="server", find_peak=True, latency_bound_ms=10.0), progress=lambda s: None,
+                  note=lambda s: None)
+    (rec,) = out.rows
+    assert rec.kind == "peak" and rec.valid == "VALID" and math.isfinite(rec.peak_qps) and rec.peak_qps >= 1
+    t = _check_files(out, rec)
+    with open(out.csv_path.with_name("load.loadgen") / rec.cell_id / "tries.csv", newline="") as fh:
+        tries = list(csv.DictReader(fh))
+    assert len(tries) == rec.peak_tests and 2 <= rec.peak_tests <= 12
+    valid = [float(r["target_qps"]) for r in tries if r["valid"] == "VALID"]
+    assert rec.peak_qps == pytest.approx(max(valid), abs=1e-3)
+    assert len(t) == rec.query_count > 0  # the timings of the VALID test at the peak
+    assert rec.latency_p99_ms <= 10.0
+    d = _detail(out.csv_path.with_name("load.loadgen") / rec.cell_id)
+    assert d["result_validity"] == "VALID"  # the logs kept are those of the test at the peak
+
+
+# ---------------------------------------------------------------- compare of load CSVs
+
+def make_row(**kw) -> LoadRecord:
+    v = {c: "" for c in COLUMNS}
+    v.update(schema_version=SCHEMA, repeat=0, timestamp_utc="2026-12-01T00:00:00Z", host="h", machine_id="m",
+             model="lenet5", variant="fp32", task="classify", dataset="mnist", runtime="onnxruntime", provider="cpu",
+             threads=1, workers=1, max_batch=8, max_queue_delay_ms=1.0, scenario="server", kind="peak",
+             target_qps=math.nan, latency_bound_ms=5.0, latency_percentile=99.0, min_duration_s=10.0,
+             min_query_count=1024, checkpoint_profile="smoke", checkpoint_seed="0", status="ok", valid="VALID",
+             early_stopping_ms=math.nan, query_count=5000, samples_per_s=1000.0, scheduled_per_s=1000.0,
+             peak_qps=1000.0, peak_tests=6, latency_p50_ms=1.0, latency_p90_ms=2.0, latency_p99_ms=3.0,
+             latency_p999_ms=4.0, latency_mean_ms=1.2, latency_max_ms=5.0, queue_p50_ms=0.1, queue_p99_ms=0.5,
+             compute_p50_ms=0.3, compute_p99_ms=0.6, batch_mean=2.0, accuracy_top1=math.nan, peak_rss_mib=100.0,
+             session_rss_mib=10.0, wall_s=20.0, loadgen_version="6.0.17", mnistbench_version="0.1.0")
+    v.update(kw)
+    v["config_id"] = config_id(v)
+    v["cell_id"] = f"{v['config_id']}-r{v['repeat']}"
+    return LoadRecord(**v)
+
+
+def write_load_csv(path: Path, recs) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(r.as_row() for r in recs)
+    return path
+
+
+def peaks(path: Path, values, p99=None, model="lenet5") -> list[LoadRecord]:
+    p99 = p99 or [3.0] * len(values)
+    return [make_row(repeat=i, peak_qps=float(q), latency_p99_ms=float(l), model=model)
+            for i, (q, l) in enumerate(zip(values, p99))]
+
+
+def _cli(*args):
+    from mnistbench.bench.cli import app
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _by_metric(changes):
+    return {c.metric: c for c in changes}
+
+
+def test_a_lower_peak_is_slower_and_the_gate_fails(tmp_path):
+    base = write_load_csv(tmp_path / "base.csv", peaks(tmp_path, [1000, 1010, 990]))
+    new = write_load_csv(tmp_path / "new.csv", peaks(tmp_path, [900, 905, 895]))
+    changes, only_b, only_n, source = lc.compare(str(base), str(new))
+    assert only_b == only_n == [] and source == "no noise profile"
+    c = _by_metric(changes)["peak_qps"]
+    assert c.verdict == "slower" and c.n_base == c.n_new == 3 and c.between_sigma == pytest.approx(0.03)
+    expect = math.exp(np.mean(np.log([900, 905, 895])) - np.mean(np.log([1000, 1010, 990])))
+    assert c.ratio == pytest.approx(expect) and c.high < 1 - 0.02
+    assert c.base == pytest.approx(math.exp(np.mean(np.log([1000, 1010, 990]))))
+    same = _by_metric(changes)["p99"]  # identical p99s: only the between-run spread is left (3%: wider than 2%)
+    assert same.ratio == pytest.approx(1.0) and same.verdict == "inconclusive"
+    assert (same.low, same.high) == pytest.approx((math.exp(-1.959963984540054 * 0.03), math.exp(1.959963984540054 * 0.03)))
+    assert set(_by_metric(changes)) == {"peak_qps", "p50", "p99"}  # no throughput of a Server row
+    res = _cli("compare", base, new, "--fail-on", "peak_qps:-5%")
+    assert res.exit_code == 1, res.output
+    assert "gate: FAIL peak_qps:-5%" in res.output
+    # the other way round it is faster, and a drop rule does not fire
+    back = _by_metric(lc.compare(str(new), str(base))[0])["peak_qps"]
+    assert back.verdict == "faster" and back.ratio == pytest.approx(1 / expect)
+    res = _cli("compare", new, base, "--fail-on", "peak_qps:-5%")
+    assert res.exit_code == 0 and "gate: pass" in res.output, res.output
+
+
+def test_identical_figures_are_no_change_and_pass(tmp_path):
+    base = write_load_csv(tmp_path / "base.csv", peaks(tmp_path, [1000, 1010, 990]))
+    new = write_load_csv(tmp_path / "new.csv", peaks(tmp_path, [1000, 1010, 990]))
+    changes = lc.compare(str(base), str(new))[0]
+    assert {c.verdict for c in changes} <= {"no change", "inconclusive"}
+    assert all(c.ratio == pytest.approx(1.0) for c in changes)
+    res = _cli("compare", base, new, "--fail-on", "peak_qps:-5%,p99:+10%")
+    assert res.exit_code == 0 and "gate: pass" in res.output, res.output
+
+
+def test_one_repeat_is_inconclusive_and_never_fails_the_gate(tmp_path):
+    base = write_load_csv(tmp_path / "base.csv", peaks(tmp_path, [1000]))
+    new = write_load_csv(tmp_path / "new.csv", peaks(tmp_path, [500, 505, 495]))
+    c = _by_metric(lc.compare(str(base), str(new))[0])["peak_qps"]
+    assert c.verdict == "inconclusive" and math.isnan(c.low) and math.isnan(c.high)
+    assert c.ratio == pytest.approx(math.exp(np.mean(np.log([500, 505, 495])) - math.log(1000)))
+    assert lc.gate([c], lc.parse_rules("peak_qps:-5%")) == []
+    res = _cli("compare", base, new, "--fail-on", "peak_qps:-5%")
+    assert res.exit_code == 0, res.output
+    res = _cli("compare", base, new, "--fail-on", "peak_qps:-5%", "--fail-on-inconclusive")
+    assert res.exit_code == 1 and "inconclusive" in res.output, res.output
+
+
+def test_a_p99_rise_of_30_percent_fails_a_10_percent_rule(tmp_path):
+    base = write_load_csv(tmp_path / "base.csv", peaks(tmp_path, [1000, 1000, 1000], p99=[3.0, 3.02, 2.98]))
+    new = write_load_csv(tmp_path / "new.csv", peaks(tmp_path, [1000, 1000, 1000], p99=[3.9, 3.92, 3.88]))
+    c = _by_metric(lc.compare(str(base), str(new))[0])["p99"]
+    assert c.verdict == "slower" and c.ratio == pytest.approx(1.3, rel=0.01) and c.low > 1.02
+    res = _cli("compare", base, new, "--fail-on", "p99:+10%")
+    assert res.exit_code == 1 and "gate: FAIL p99:+10%" in res.output, res.output
+    res = _cli("compare", base, new, "--fail-on", "p99:+40%")  # crossed only when it moved that far
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("rule", ["peak_qps:+5%", "throughput:+5%", "p99:-10%", "p50:-5%"])
+def test_a_rule_in_the_better_direction_is_refused(tmp_path, rule):
+    base = write_load_csv(tmp_path / "base.csv", peaks(tmp_path, [1000, 1010, 990]))
+    with pytest.raises(UsageError, match="gets worse when it"):
+        lc.parse_rules(rule)
+    res = _cli("compare", base, base, "--fail-on", rule)
+    assert res.exit_code == 2 and len([ln for ln in res.stderr.splitlines() if ln.strip()]) == 1, res.output
+
+
+def test_parse_rules_reads_every_metric():
+    rules = lc.parse_rules("peak_qps:-5%, p99:+10%,throughput:-2.5%,p50:+5%")
+    assert [(r.metric, r.sign, r.amount) for r in rules] == [("peak_qps", -1, 5.0), ("p99", 1, 10.0),
+                                                              ("throughput", -1, 2.5), ("p50", 1, 5.0)]
+    for bad in ("peak_qps:5%", "p77:+5%", "", "peak_qps:-x%"):
+        with pytest.raises(UsageError):
+            lc.parse_rules(bad)
+
+
+def test_a_load_csv_against_a_run_csv_is_refused(tmp_path):
+    from mnistbench.bench.measure.records import COLUMNS as RUN_COLUMNS
+
+    load_csv = write_load_csv(tmp_path / "load.csv", peaks(tmp_path, [1000, 1010]))
+    run_csv = tmp_path / "run.csv"
+    run_csv.write_text(",".join(RUN_COLUMNS) + "\n")
+    assert not is_load_csv(run_csv) and is_load_csv(load_csv)
+    for a, b in ((load_csv, run_csv), (run_csv, load_csv)):
+        res = _cli("compare", a, b)
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and "not one of each" in lines[0], res.output
+    with pytest.raises(UsageError, match="not a load CSV"):
+        lc.compare(str(load_csv), str(run_csv))
+
+
+def test_two_models_of_one_file_are_not_widened_but_two_files_are(tmp_path):
+    one = write_load_csv(tmp_path / "one.csv", peaks(tmp_path, [1000, 1010, 990])
+                         + peaks(tmp_path, [900, 905, 895], model="zhu-mlp"))
+    changes = lc.compare(f"{one}#lenet5", f"{one}#zhu-mlp")[0]
+    c = _by_metric(changes)["peak_qps"]
+    assert c.between_sigma == 0.0 and c.verdict == "slower"
+    assert "lenet5" not in c.label() and c.key[0] == "fp32"  # the model left the key
+    ratio, lo, hi, _ = lc.judge([1000, 1010, 990], [900, 905, 895], True, 0.0)
+    assert (c.low, c.high) == pytest.approx((lo, hi))
+    other = write_load_csv(tmp_path / "other.csv", peaks(tmp_path, [900, 905, 895], model="zhu-mlp"))
+    c2 = _by_metric(lc.compare(f"{one}#lenet5", f"{other}#zhu-mlp")[0])["peak_qps"]
+    assert c2.between_sigma > 0 and c2.high - c2.low > c.high - c.low
+    assert c2.ratio == pytest.approx(c.ratio)
+    with pytest.raises(UsageError, match="no measured rows of model"):
+        lc.compare(f"{one}#lenet5", f"{one}#vgg")
+
+
+def test_judge_matches_welch_t_from_scipy():
+    from scipy import stats
+
+    base, new = [1000.0, 1040.0, 980.0, 1010.0], [930.0, 905.0, 960.0]
+    lb, ln_ = np.log(base), np.log(new)
+    welch = stats.ttest_ind(ln_, lb, equal_var=False)
+    ci = welch.confidence_interval(0.95)
+    d = ln_.mean() - lb.mean()
+    ratio, lo, hi, v = lc.judge(base, new, True, 0.0)
+    assert ratio == pytest.approx(math.exp(d)) and lo == pytest.approx(math.exp(ci.low))
+    assert hi == pytest.approx(math.exp(ci.high))
+    assert v == ("slower" if math.exp(ci.high) < 0.98 else "inconclusive")
+    # widened by sigma in quadrature: half = hypot(t * se, 1.96 * sigma)
+    half_t = (ci.high - ci.low) / 2
+    ratio, lo, hi, _ = lc.judge(base, new, True, 0.05)
+    half = math.hypot(half_t, 1.959963984540054 * 0.05)
+    assert (lo, hi) == pytest.approx((math.exp(d - half), math.exp(d + half)))
+    # lower is better for latency: a higher figure is "slower"
+    assert lc.judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], False, 0.0)[3] == "slower"
+    assert lc.judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], True, 0.0)[3] == "faster"
+    assert lc.judge([1.0, 1.01], [math.nan, 0.0], True, 0.0)[3] == "n/a"
+
+
+# ---------------------------------------------------------------- the load CSV's validation
+
+def test_read_load_csv_reads_back_what_was_written(tmp_path):
+    recs = peaks(tmp_path, [1000, 1010]) + [make_row(kind="accuracy", scenario="offline", accuracy_top1=0.98,
+                                                     peak_qps=math.nan)]
+    path = write_load_csv(tmp_path / "ok.csv", recs)
+    back = read_load_csv(path)
+    assert [r.peak_qps for r in back[:2]] == [1000.0, 1010.0] and back[2].accuracy_top1 == 0.98
+    assert math.isnan(back[0].target_qps) and back[0] == recs[0]
+
+
+@pytest.mark.parametrize("case", ["torn", "schema", "kind", "nan-peak", "inf-rate", "zero-rate", "other-columns",
+                                  "column-order", "word-in-number", "accuracy-above-1"])
+def test_read_load_csv_refuses(tmp_path, case):
+    path = tmp_path / f"{case}.csv"
+    good = peaks(tmp_path, [1000, 1010])
+    if case == "torn":
+        write_load_csv(path, good)
+        with open(path, "a") as fh:
+            fh.write(f"{SCHEMA},abc,def")
+        words = "fewer cells"
+    elif case == "schema":
+        write_load_csv(path, [replace(good[0], schema_version="load-0")])
+        words = "schema 'load-0'"
+    elif case == "kind":
+        write_load_csv(path, [replace(good[0], kind="sweep")])
+        words = "kind 'sweep'"
+    elif case == "nan-peak":
+        write_load_csv(path, [replace(good[0], peak_qps=math.nan)])
+        words = "finite, positive"
+    elif case == "inf-rate":
+        write_load_csv(path, [make_row(kind="test", samples_per_s=math.inf, target_qps=100.0)])
+        words = "finite, positive"
+    elif case == "zero-rate":
+        write_load_csv(path, [make_row(kind="test", scenario="offline", samples_per_s=0.0)])
+        words = "finite, positive"
+    elif case == "accuracy-above-1":
+        write_load_csv(path, [make_row(kind="accuracy", accuracy_top1=1.5)])
+        words = "finite, positive"
+    elif case == "other-columns":
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["schema_version", "kind", "peak_qps", "model"])
+            w.writerow([SCHEMA, "peak", "1000", "lenet5"])
+        words = "not a load results CSV"
+    elif case == "column-order":
+        cols = COLUMNS[1:] + COLUMNS[:1]
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols)
+            w.writeheader()
+            w.writerow(good[0].as_row())
+        words = "other column order"
+    else:  # a number cell holding a word
+        write_load_csv(path, good)
+        text = path.read_text().splitlines()
+        text[1] = text[1].replace(",1000.0,", ",fast,", 1)
+        path.write_text("\n".join(text) + "\n")
+        words = "does not parse"
+    with pytest.raises(UsageError) as err:
+        read_load_csv(path)
+    assert words in str(err.value) and "\n" not in str(err.value), err.value
+    if case not in ("other-columns", "column-order"):
+        assert f"line {4 if case == 'torn' else 2}:" in str(err.value)
+
+
+def test_an_error_row_and_a_search_without_a_valid_rate_are_readable(tmp_path):
+    recs = [make_row(status="error", error="session failed", peak_qps=math.nan, samples_per_s=math.nan),
+            make_row(valid="INVALID", peak_qps=math.nan, invalid_reason="no rate tried was VALID")]
+    assert len(read_load_csv(write_load_csv(tmp_path / "e.csv", recs))) == 2
+    with pytest.raises(UsageError, match="cannot read"):
+        read_load_csv(tmp_path / "absent.csv")
