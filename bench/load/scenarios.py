@@ -24,6 +24,7 @@ from .sut import BatchingSUT
 PEAK_TOLERANCE = 0.02  # the bisection stops when (INVALID - VALID) / VALID is at most this
 PEAK_STEPS = 12  # at most this many LoadGen tests a peak search
 MIN_QPS = 1.0  # a search that finds nothing VALID above this rate reports no peak
+FLOOR_DIVISOR = 64.0  # ... nor below the capacity estimate / this (each test at a low rate lasts min_query_count / rate)
 MAX_START_QPS = 50_000.0  # where a search starts at most: Python LoadGen issues ~25k one-sample queries/s here
 FAR_OVER = 10.0  # an INVALID test whose percentile is this many bounds over steps down 4x instead of 2x
 PERFORMANCE_SAMPLES = 1024  # samples LoadGen draws performance queries from (the QSL's performance count)
@@ -122,8 +123,8 @@ def find_peak(lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path, pro
         if lo is None:
             far = p.result.latency_ms.get(sc.percentile, math.inf) > FAR_OVER * sc.bound_ms
             q = q / (4 if far else 2)
-            if q < MIN_QPS:
-                break
+            if q < max(MIN_QPS, sc.capacity_qps / FLOOR_DIVISOR):
+                break  # nothing VALID at 1/64 of what the system serves flat out: the bound, not the rate, fails
         else:
             q = lo[0] * 2 if hi is None else (lo[0] + hi) / 2
     if lo is None:
