@@ -152,3 +152,19 @@ def test_wrong_input_shapes_are_refused(mlp, tmp_path, shape, message):
     onnx.save(m, str(tmp_path / "w.onnx"))
     with pytest.raises(UsageError, match=message):
         inspect(tmp_path / "w.onnx")
+
+
+def test_a_batch_axis_written_as_minus_one_is_dynamic(mlp, real_data_root, tmp_path):
+    """tf2onnx and others write a dynamic axis as dim_value -1: inspected as dynamic, and run at every
+    batch size asked (it ended in `need at least one array to concatenate` before)."""
+    sd, acc = mlp
+    path = build(tmp_path / "neg.onnx", sd, in_shape=[-1, 1, 28, 28])
+    assert inspect(path).fixed_batch is None
+    out = tmp_path / "r.csv"
+    res = runner.invoke(app, ["run", "--onnx", str(path), "--min-s", "0", "--min-iters", "3", "--no-null",
+                              "--no-reference", "--batch-sizes", "1,8", "--data-dir", str(real_data_root),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(out)))
+    assert [r["batch_size"] for r in rows] == ["1", "8"]
+    assert float(rows[0]["accuracy_top1"]) == pytest.approx(acc, abs=1e-4)

@@ -49,7 +49,10 @@ class ForeignModel:
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:
-    return [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+    """Each dimension's size, None where it is symbolic or unset; a size of 0 or below (-1 is how some
+    converters, e.g. tf2onnx, write a dynamic axis) is taken as dynamic too, as ONNX Runtime takes it."""
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in vi.type.tensor_type.shape.dim]
 
 
 def inspect(path: Path, layout: str = "auto") -> ForeignModel:
