@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.records import CsvAppender, error_record
 from mnistbench.models.files import atomic_write_bytes

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
 from mnistbench.bench.measure.records import read_csv
 
 ORDER = [("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "bf16"),

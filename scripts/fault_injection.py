@@ -37,7 +37,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-
 from mnistbench.bench.measure.pipeline import Artifacts, load_trained, read_checkpoint, stale_reason
 from mnistbench.exporters.onnx import read_metadata
 from mnistbench.models.files import sha256_file, sweep_temp_files

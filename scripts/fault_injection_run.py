@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper, save
-
+from mnistbench.bench.analysis.verify import verify
 from mnistbench.bench.measure import samples as samples_io
 from mnistbench.bench.measure.records import read_csv
-from mnistbench.bench.analysis.verify import verify
+from onnx import TensorProto, helper, numpy_helper, save
 
 BATCHES = "1,2,4,8,16,32"
 CELLS = 6

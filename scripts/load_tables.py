@@ -11,7 +11,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from mnistbench.bench.load.report import interval
 from mnistbench.bench.load.rows import read_load_csv
 from mnistbench.bench.measure.records import read_csv

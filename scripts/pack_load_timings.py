@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from mnistbench.bench.load.rows import read_timings, save_timings
 
 

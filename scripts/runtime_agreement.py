@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import openvino as ov
-
 from mnistbench.bench.measure.pipeline import Artifacts, eval_inputs
 from mnistbench.models.data import load_dataset
 from mnistbench.models.registry import select

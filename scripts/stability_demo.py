@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from mnistbench.bench.measure.records import read_csv
 from mnistbench.bench.analysis.report import STABILITY_WARN
+from mnistbench.bench.measure.records import read_csv
 
 
 def _burn() -> None:

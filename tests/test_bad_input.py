@@ -272,6 +272,17 @@ def api_inspect_folder(ctx: Ctx):
 
 TRAIN = ["train", "lenet5", "--profile", "smoke"]
 
+
+def load(c: Ctx, *args) -> list:
+    """``mnistbench load lenet5`` with an --out in the case's folder (every refusal comes before any file)."""
+    return ["load", "lenet5", "--profile", "smoke", "--out", c / "l.csv", *args]
+
+
+def load_onnx(c: Ctx, path: Path, *args) -> list:
+    """``mnistbench load --onnx PATH`` (Offline) on the real test set, without the null model."""
+    return ["load", "--onnx", path, "--scenario", "offline", "--no-null", "--data-dir", c.data, "--out", c / "l.csv",
+            *args]
+
 # (case id, builder, expected exit code, words the one line must hold)
 CASES = [
     ("truncated-gzip", lambda c: [*TRAIN, "--data-dir", write_data(c / "data", **{"train-images-idx3-ubyte": good_gz()[:5000]})], 2, "train-images"),
@@ -416,6 +427,31 @@ CASES = [
     ("api-append-to-torn-csv", api_append_to_torn, 2, "partial row"),
     ("api-call-timeout-nan", api_call_timeout, 2, "--call-timeout"),
     ("api-inspect-folder", api_inspect_folder, 2, "is a folder"),
+    # mnistbench load (MLPerf LoadGen scenarios)
+    ("load-target-qps-zero", lambda c: load(c, "--target-qps", "0"), 2, "--target-qps must be a finite number above 0"),
+    ("load-target-qps-negative", lambda c: load(c, "--target-qps=-5"), 2, "--target-qps must be a finite number above 0"),
+    ("load-target-qps-nan", lambda c: load(c, "--target-qps", "nan"), 2, "--target-qps must be a finite number above 0"),
+    ("load-target-qps-inf", lambda c: load(c, "--target-qps", "inf"), 2, "--target-qps must be a finite number above 0"),
+    ("load-latency-bound-zero", lambda c: load(c, "--target-qps", "100", "--latency-bound-ms", "0"), 2, "--latency-bound-ms"),
+    ("load-latency-percentile-zero", lambda c: load(c, "--target-qps", "100", "--latency-percentile", "0"), 2, "--latency-percentile must be above 0 and below 100"),
+    ("load-latency-percentile-100", lambda c: load(c, "--target-qps", "100", "--latency-percentile", "100"), 2, "--latency-percentile must be above 0 and below 100"),
+    ("load-latency-percentile-101", lambda c: load(c, "--target-qps", "100", "--latency-percentile", "101"), 2, "--latency-percentile must be above 0 and below 100"),
+    ("load-max-batch-zero", lambda c: load(c, "--scenario", "offline", "--max-batch", "0"), 2, "--max-batch must be at least 1"),
+    ("load-max-batch-over-memory", lambda c: load(c, "--scenario", "offline", "--max-batch", str(10**12)), 2, "GiB"),
+    ("load-qps-range-empty", lambda c: load(c, "--qps-range", "5:1:1"), 2, "is empty"),
+    ("load-qps-range-step-zero", lambda c: load(c, "--qps-range", "1:2:0"), 2, "--qps-range step"),
+    ("load-qps-range-words", lambda c: load(c, "--qps-range", "abc"), 2, "--qps-range takes a:b:step"),
+    ("load-unknown-scenario", lambda c: load(c, "--scenario", "bogus"), 2, "--scenario must be one of"),
+    ("load-target-qps-offline", lambda c: load(c, "--scenario", "offline", "--target-qps", "100"), 2, "--target-qps is for --scenario server"),
+    ("load-server-without-a-rate", lambda c: load(c, "--scenario", "server"), 2, "needs exactly one of --target-qps, --qps-range or --find-peak"),
+    ("load-workers-zero", lambda c: load(c, "--scenario", "offline", "--workers", "0"), 2, "--workers must be 1 to"),
+    ("load-queue-delay-negative", lambda c: load(c, "--scenario", "offline", "--max-queue-delay-ms=-1"), 2, "--max-queue-delay-ms"),
+    ("load-min-duration-nan", lambda c: load(c, "--scenario", "offline", "--min-duration-s", "nan"), 2, "--min-duration-s"),
+    ("load-min-query-count-zero", lambda c: load(c, "--scenario", "offline", "--min-query-count", "0"), 2, "--min-query-count"),
+    ("load-resume-without-out", lambda c: ["load", "lenet5", "--profile", "smoke", "--scenario", "offline", "--resume"], 2, "--resume needs --out"),
+    ("load-out-not-csv", lambda c: load_onnx(c, c.model)[:-2] + ["--out", c / "l.txt"], 2, ".csv"),
+    ("load-onnx-fixed-batch", lambda c: load_onnx(c, onnx_file(c / "fb.onnx", [4, 784], out_shape=[4, 10])), 2, "fixed batch size of 4"),
+    ("load-onnx-missing", lambda c: load_onnx(c, c / "absent.onnx"), 2, "not found"),
 ]
 SLOW_CASES = {"run-batch-1e9"}  # over 3 s here: `pytest -m "not slow"` skips it
 

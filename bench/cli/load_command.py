@@ -82,6 +82,11 @@ def load(
     from ..launch import planning  # heavy
     from . import console
     variants = tuple(inputs.row_variants(variant, precision, runtimes))
+    LoadRequest(tuple(models) if models else None, variants, tuple(runtimes), provider.strip(), threads,  # the options
+                scenario, workers, max_batch, max_queue_delay_ms, target_qps, points, find_peak,  # first, then the
+                latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy,  # files
+                null, loadgen_seed, profile or "", seed, dataset, tuple(onnx or ()), layout, preprocess,
+                results_dir, out_path, resume, allow_stale, data_dir, artifacts_dir)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
                                                                           "exports", console.say))
     req = LoadRequest(tuple(models) if models else None, variants, tuple(runtimes), provider.strip(), threads,

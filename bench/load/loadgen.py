@@ -207,10 +207,9 @@ def read_result(log_dir: Path, scenario: str) -> LoadGenResult:
     es = _ES.findall(es_text)
     want = METRIC_PERCENTILE[scenario]
     es_ms = next((int(v) / 1e6 for p, v in es if float(p) == want), math.nan)
-    if scenario == "single-stream" and isinstance(e.get("early_stopping_latency_ss"), (int, float)):
-        es_ms = e["early_stopping_latency_ss"] / 1e6
-    if scenario == "multi-stream" and isinstance(e.get("early_stopping_latency_ms"), (int, float)):
-        es_ms = e["early_stopping_latency_ms"] / 1e6
+    key = {"single-stream": "early_stopping_latency_ss", "multi-stream": "early_stopping_latency_ms"}.get(scenario)
+    if key and isinstance(e.get(key), (int, float)):  # LoadGen logs 0 when it made no estimate: missing, not 0 ms
+        es_ms = e[key] / 1e6 if e.get("early_stopping_met") is True and e[key] > 0 else math.nan
     rate = e.get("result_completed_samples_per_sec", e.get("result_samples_per_second"))
     if rate is None and isinstance(e.get("result_qps_with_loadgen_overhead"), (int, float)):
         per = MULTI_STREAM_SAMPLES if scenario == "multi-stream" else 1

@@ -96,14 +96,18 @@ def plan(req: LoadRequest, note: Note = _stderr) -> list[_Cell]:
         UsageError: no cell (no runtime serves these variants), or a fixed-batch graph that cannot
             take the batches the batcher forms.
     """
+    from ..runtimes.foreign import inspect
+
     for name in req.runtimes:
         get_runtime(name)
+    for path in req.onnx:  # before any target is built (and the null model written)
+        fixed = inspect(Path(path), req.layout).fixed_batch
+        if fixed is not None:
+            raise UsageError(f"{Path(path).name} has a fixed batch size of {fixed}; the load scenarios send "
+                             "batches of 1 to --max-batch: export it with a dynamic batch axis")
     targets = resolve_targets(_run_request(req), note)
     cells = []
     for t in targets:
-        if t.fixed_batch is not None:
-            raise UsageError(f"{t.path.name} has a fixed batch size of {t.fixed_batch}; the load scenarios send "
-                             "batches of 1 to --max-batch: export it with a dynamic batch axis")
         for name in req.runtimes:
             rt = get_runtime(name)
             if t.variant in rt.variants and rt.serves(req.provider) and not (rt.needs_checkpoint and t.build_torch is None):
