@@ -83,6 +83,12 @@ TARGETS: dict[str, dict] = {
                                 "functions": ["MatrixRun.measure", "MatrixRun.measure_group", "MatrixRun.commit",
                                               "MatrixRun.prepare", "MatrixRun._scored", "MatrixRun._session"]},
     "bench/measure/cells.py": {"tests": ["tests/test_runner.py", "tests/test_compare.py"], "functions": ["_record"]},
+    # the load figures: the verdicts of two load CSVs, LoadGen's log read back, the batcher's batches
+    "bench/load/compare.py": {"tests": ["tests/test_load.py"], "functions": ["judge", "compare", "LoadRule.crossed",
+                                                                         "parse_rules", "_geo", "_groups"]},
+    "bench/load/loadgen.py": {"tests": ["tests/test_load.py"], "functions": ["read_result"]},
+    "bench/load/sut.py": {"tests": ["tests/test_load.py"], "functions": ["BatchingSUT._take", "BatchingSUT._work",
+                                                                     "BatchingSUT.timings"]},
 }
 # Left out of the mapping for speed: tests/test_results_integrity.py (3.5 minutes of CLI subprocesses;
 # it checks files and locks rather than figures) and the integration tests of whole commands.
