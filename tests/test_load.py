@@ -466,8 +466,10 @@ def test_offline_on_lenet5_and_loadgen_accuracy_equals_onnxruntime_top1(load_req
 def test_find_peak_on_lenet5(load_req):
     from mnistbench.bench.load.runner import execute
 
-    out = execute(load_req(scenario="server", find_peak=True, latency_bound_ms=10.0), progress=lambda s: None,
-                  note=lambda s: None)
+    # p90 with a 20 ms bound: LoadGen's early stopping at p99 needs about 460 queries with none over the bound,
+    # which the short tests here reach only at rates a busy 2-CPU host may not serve
+    out = execute(load_req(scenario="server", find_peak=True, latency_bound_ms=20.0, latency_percentile=90.0),
+                  progress=lambda s: None, note=lambda s: None)
     (rec,) = out.rows
     assert rec.kind == "peak" and rec.valid == "VALID" and math.isfinite(rec.peak_qps) and rec.peak_qps >= 1
     t = _check_files(out, rec)
@@ -477,7 +479,7 @@ def test_find_peak_on_lenet5(load_req):
     valid = [float(r["target_qps"]) for r in tries if r["valid"] == "VALID"]
     assert rec.peak_qps == pytest.approx(max(valid), abs=1e-3)
     assert len(t) == rec.query_count > 0  # the timings of the VALID test at the peak
-    assert rec.latency_p99_ms <= 10.0
+    assert rec.latency_p90_ms <= 20.0 and rec.latency_percentile == 90.0
     d = _detail(out.csv_path.with_name("load.loadgen") / rec.cell_id)
     assert d["result_validity"] == "VALID"  # the logs kept are those of the test at the peak
 
