@@ -660,6 +660,9 @@ def test_two_models_of_one_file_are_not_widened_but_two_files_are(tmp_path):
     assert c2.ratio == pytest.approx(c.ratio)
     with pytest.raises(UsageError, match="no measured rows of model"):
         lc.compare(f"{one}#lenet5", f"{one}#vgg")
+    # one side selected by model, the other a whole file of another model: the model leaves both keys
+    c3 = _by_metric(lc.compare(f"{one}#lenet5", str(other))[0])["peak_qps"]
+    assert c3.ratio == pytest.approx(c.ratio) and c3.key[0] == "fp32"
 
 
 def test_judge_matches_welch_t_from_scipy():
