@@ -272,6 +272,14 @@ def test_read_result_reads_loadgen_lines_and_units(tmp_path):
     assert not r.valid and r.reasons == "latency constraint not met; Reduce target QPS to improve latency."
     assert r.latency_ms == {50.0: 1.5, 99.0: 12.25} and r.mean_ms == 2.0 and r.max_ms == 30.0
     assert (r.query_count, r.samples_per_s, r.scheduled_per_s, r.early_stopping_ms) == (500, 812.5, 1000.25, 13.0)
+    # multi-stream logs per-sample and per-query percentiles; the scenario's figure is per query (8 samples)
+    ms = [{"key": "result_validity", "value": "VALID"},
+          {"key": "result_99.00_percentile_per_query_latency_ns", "value": 4_000_000},
+          {"key": "result_99.00_percentile_latency_ns", "value": 3_000_000},
+          {"key": "result_50.00_percentile_latency_ns", "value": 1_000_000},
+          {"key": "result_50.00_percentile_per_query_latency_ns", "value": 2_000_000}]
+    (tmp_path / "mlperf_log_detail.txt").write_text("".join(":::MLLOG " + json.dumps(e) + "\n" for e in ms))
+    assert read_result(tmp_path, "multi-stream").latency_ms == {99.0: 4.0, 50.0: 2.0}
     (tmp_path / "mlperf_log_detail.txt").write_text(":::MLLOG " + json.dumps({"key": "x", "value": 1}) + "\n")
     with pytest.raises(UsageError, match="recorded no result"):
         read_result(tmp_path, "server")
