@@ -170,3 +170,21 @@ def test_torch_compile_static_per_batch_size_compiles_before_timing(trained):
     counters.clear()
     alive[0][0].run(alive[0][1])  # interleaved: the batch-32 copy again, after the batch-8 copy compiled
     assert counters["stats"]["unique_graphs"] == 0  # its compiled code survived (no compiler reset)
+
+
+def test_openvino_compiles_each_batch_size_once(trained, monkeypatch):
+    """A dynamic batcher (``mnistbench load``) alternates batch sizes call by call: each shape is
+    compiled once and kept, and every shape answers as the others do."""
+    pytest.importorskip("openvino")
+    from mnistbench.bench.runtimes.openvino_runtime import OpenVinoRuntime
+
+    arts, _ = trained
+    path = onnx_for(get_spec("lenet5"), arts)[0]
+    s = OpenVinoRuntime(path, "fp32", 1)
+    calls = []
+    real = s.core.compile_model
+    monkeypatch.setattr(s.core, "compile_model", lambda *a, **k: calls.append(1) or real(*a, **k), raising=False)
+    x = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32)
+    outs = {b: s.run(x[:b]) for b in (1, 4, 8, 1, 4, 8, 4)}
+    assert len(calls) == 3 and sorted(s._requests) == [(1, 1, 28, 28), (4, 1, 28, 28), (8, 1, 28, 28)]
+    assert np.allclose(outs[4], s.run(x[:8])[:4], atol=1e-5) and np.allclose(outs[1], outs[8][:1], atol=1e-5)

@@ -121,8 +121,14 @@ class OpenVinoRuntime:
         self.bf16_nodes = self.nodes = 0
         self._shape: tuple[int, ...] | None = None
         self._request = None
+        self._requests: dict[tuple[int, ...], object] = {}  # one compiled request per input shape
 
     def _compile(self, shape: tuple[int, ...]) -> None:
+        """Make the request of ``shape`` current: compiled once per shape and kept (a dynamic batcher
+        alternates batch sizes call by call; compiling again at each change cost tens of ms a call)."""
+        if tuple(shape) in self._requests:
+            self._request, self._shape = self._requests[tuple(shape)], tuple(shape)
+            return
         ov, props = self._ov, self._ov.properties
         self.model.reshape({self.model.inputs[0].get_any_name(): ov.PartialShape(list(shape))})
         config = {props.hint.performance_mode: props.hint.PerformanceMode.LATENCY,
@@ -133,6 +139,7 @@ class OpenVinoRuntime:
         compiled = self.core.compile_model(self.model, DEVICE, config)
         self._request = compiled.create_infer_request()
         self._shape = tuple(shape)
+        self._requests[self._shape] = self._request
         self.threads_used = int(compiled.get_property(props.inference_num_threads))
         ops = compiled.get_runtime_model().get_ordered_ops()
         info = [op.get_rt_info() for op in ops]
