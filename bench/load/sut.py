@@ -100,7 +100,7 @@ class BatchingSUT:
                 if self._queue:
                     if len(self._queue) >= self.max_batch or self.delay_ns == 0 or self._stop:
                         break
-                    left = self._queue[(1)][2] + self.delay_ns - self.clock()
+                    left = self._queue[0][2] + self.delay_ns - self.clock()
                     if left <= 0:
                         break
                     self._cv.wait(left / 1e9)
