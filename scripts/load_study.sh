@@ -4,7 +4,7 @@
 #   4a04919: single-stream, multi-stream, server-peak, server-peak-batched, curve, curve-batched, closed-loop
 #            (pinned to CPU 0 with `taskset -c 0`, the other CPU running a calibration study and tests)
 #   137fd04: ab/ and offline (pinned to CPU 1, `taskset -c 1`)
-#   e490f56: server-peak-batched-openvino (CPU 0): OpenVINO with batching again, after the fix that keeps
+#   d80a97e: server-peak-batched-openvino (CPU 0): OpenVINO with batching again, after the fix that keeps
 #            one compiled request per batch size (at 4a04919 it recompiled at every change of size)
 # Needs the quick exports of lenet5, zhu-mlp and rich-cnn with their int8 variants:
 #   mnistbench train lenet5 zhu-mlp rich-cnn --profile quick && mnistbench export lenet5 zhu-mlp rich-cnn --profile quick --int8
