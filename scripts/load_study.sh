@@ -23,6 +23,10 @@ python scripts/load_ab.py "$OUT/ab" --trials 5 --min-duration-s 1
 mnistbench load $M --scenario offline --max-batch 128 --repeat 3 --min-duration-s 2 --accuracy --out "$OUT/offline.csv"
 mnistbench load lenet5 --profile quick --precision bf16 --runtime openvino --scenario single-stream --min-duration-s 1 --no-null --out "$OUT/bf16-refused.csv" || test $? -eq 1   # no bf16 on this CPU: an error row, exit 1
 mnistbench load lenet5 zhu-mlp rich-cnn --profile quick --variant fp32,int8 --runtime openvino --scenario server --find-peak --latency-bound-ms 5 --max-batch 16 --max-queue-delay-ms 1 --repeat 3 --min-duration-s 1 --no-null --out "$OUT/server-peak-batched-openvino.csv"
-python scripts/pack_load_timings.py "$OUT"   # the .npy timings of the runs at 4a04919 as .npz
 mnistbench report "$OUT" --out-dir "$OUT/report"
 python scripts/load_tables.py "$OUT" > "$OUT/tables.md"
+# committed small (results/ stays a few MB): the closed-loop samples packed, LoadGen's logs one tar.xz
+# per CSV (tar xJf to read them), the per-sample timings (<csv>.queries/, ~10 MB) not committed
+python scripts/pack_samples.py "$OUT"
+for d in "$OUT"/*.loadgen "$OUT"/ab/*.loadgen; do tar cJf "$d.tar.xz" -C "$(dirname "$d")" "$(basename "$d")" && rm -rf "$d"; done
+rm -rf "$OUT"/*.queries "$OUT"/ab/*.queries

@@ -769,3 +769,19 @@ def test_an_error_row_and_a_search_without_a_valid_rate_are_readable(tmp_path):
     assert len(read_load_csv(write_load_csv(tmp_path / "e.csv", recs))) == 2
     with pytest.raises(UsageError, match="cannot read"):
         read_load_csv(tmp_path / "absent.csv")
+
+
+def test_report_draws_the_curve_with_its_knee_into_a_new_folder(tmp_path):
+    """The load sections of `report` (drawn before the run report makes its folder): the Server sweep's
+    curve PNG, and the knee at the last rate before p99 crosses the bound."""
+    from mnistbench.bench.load import report as lr
+
+    pts = [(1000.0, 1.0), (2000.0, 2.0), (3000.0, 4.5), (4000.0, 9.0)]
+    rows = [make_row(kind="test", scenario="server", target_qps=q, samples_per_s=q, latency_p50_ms=p / 3,
+                     latency_p99_ms=p, latency_bound_ms=5.0, peak_qps=math.nan, query_count=1000, repeat=r)
+            for q, p in pts for r in range(2)]
+    html = "\n".join(lr.sections(rows, tmp_path / "new" / "report"))
+    assert (tmp_path / "new" / "report" / "load-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (c,) = lr.curves(rows).values()
+    k, why = lr.knee(c, 5.0)
+    assert c[k].target_qps == 3000.0 and "crosses 5 ms" in why and "data:image/png;base64" in html

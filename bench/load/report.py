@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -120,8 +121,11 @@ def figure(rows: list[LoadRecord], path: Path) -> Path | None:
     ax.set_title("Server: latency against rate (knee circled; bound dotted)")
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)  # `report` may draw the load sections first
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
