@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import threading
 import time
 from collections import namedtuple
@@ -513,7 +514,8 @@ def test_the_load_command_sweeps_rates_with_repeats(lg, lenet5_arts, real_data_r
     assert all(r.valid == "VALID" and 1 <= r.batch_mean <= 4 for r in rows), [r.invalid_reason for r in rows]
     system = json.loads(out_csv.with_suffix(".system.json").read_text())
     assert system["load_request"]["seed"] == 3 and system["load_request"]["qps_points"] == [500.0, 1000.0]
-    assert system["limits"]["min_duration_s"] == 0.3 and "load" in system["command"]
+    # the process's own command line, as `run` records it (in-process here: pytest's argv)
+    assert system["limits"]["min_duration_s"] == 0.3 and system["command"] == " ".join(sys.argv)
     res = _cli("compare", out_csv, out_csv, "--fail-on", "p99:+10%")  # one file against itself: no change
     assert res.exit_code == 0 and "gate: pass" in res.output and "slower" not in res.output, res.output
 
