@@ -35,6 +35,7 @@ from typing import get_type_hints
 import numpy as np
 
 from ...models.errors import UsageError
+from ..measure.records import parse_cell
 
 SCHEMA = "load-1"
 KINDS = ("test", "peak", "accuracy")
@@ -133,12 +134,7 @@ def is_load_csv(path: Path) -> bool:
 
 
 def _cell(name: str, text: str):
-    kind = _TYPES[name]
-    if kind is float:
-        return float(text) if text != "" else math.nan
-    if kind is int:
-        return int(text)
-    return text
+    return parse_cell(_TYPES[name], text)
 
 
 def read_load_csv(path: Path) -> list[LoadRecord]:

@@ -48,7 +48,7 @@ from .scenarios import Peak, Point, Scenario, accuracy_run, find_peak, run_point
 from .sut import BatchingSUT
 
 Note = Callable[[str], None]
-ESTIMATE_S = 0.5  # closed-loop seconds per estimate (LoadGen's expected latency and Offline rate)
+ESTIMATE_S = 0.5  # seconds per estimate (LoadGen's expected latency; the SUT's backlog rate)
 EXPECTED_FACTOR = 0.7  # single/multi-stream: tell LoadGen a latency below the estimate (it then makes enough queries)
 OFFLINE_FACTOR = 2.0  # Offline: tell LoadGen a rate above the estimate (it then issues enough samples; 1.5 left a
                       # warm run finishing before a 0.3 s minimum in CI: over-stating only lengthens the test)
@@ -211,7 +211,7 @@ def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv
         return
     session_mib = (rss_bytes() - rss0) / MIB
     x = cell.target.inputs
-    expected_ms, _ = _estimate(sessions[0], x, req)
+    expected_ms = _expected_ms(sessions[0], x, req)
     capacity = _sut_rate(sessions, x, req)
     sc = Scenario(req.scenario, limits, req.latency_bound_ms, req.latency_percentile, expected_ms * EXPECTED_FACTOR,
                   capacity * OFFLINE_FACTOR, req.seed + r)
@@ -257,24 +257,19 @@ def _one(lg, sut, cell, k, q, ident, cid, r, sc, limits, work, window, t0, sessi
     return _row(ident, cid, r, p, window.peak_mib(), session_mib, time.perf_counter() - t0, session), p.timings
 
 
-def _estimate(session, x: np.ndarray, req: LoadRequest) -> tuple[float, float]:
-    """(ms a query takes, samples/s at --max-batch): closed-loop calls for :data:`ESTIMATE_S` each,
-    the query at its scenario's size (8 for multi-stream, capped by --max-batch; else 1)."""
+def _expected_ms(session, x: np.ndarray, req: LoadRequest) -> float:
+    """The ms a query takes (LoadGen's expected latency): the median of closed-loop calls for
+    :data:`ESTIMATE_S` at the query's size (8 for multi-stream, capped by --max-batch; else 1), plus
+    the queue delay when the batcher would wait for more."""
     per_query = min(samples_per_query(req.scenario), req.max_batch)
-
-    def loop(n: int) -> float:
-        xb = np.ascontiguousarray(x[:n])
+    xb = np.ascontiguousarray(x[:per_query])
+    session.run(xb)
+    times, end = [], time.perf_counter() + ESTIMATE_S
+    while time.perf_counter() < end or len(times) < 5:
+        t = time.perf_counter()
         session.run(xb)
-        times, end = [], time.perf_counter() + ESTIMATE_S
-        while time.perf_counter() < end or len(times) < 5:
-            t = time.perf_counter()
-            session.run(xb)
-            times.append(time.perf_counter() - t)
-        return float(np.median(times)) * 1000
-
-    q_ms = loop(per_query) + (req.max_queue_delay_ms if per_query < req.max_batch else 0.0)
-    b_ms = loop(req.max_batch) if req.max_batch != per_query else q_ms
-    return q_ms, req.max_batch / (b_ms / 1000)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)) * 1000 + (req.max_queue_delay_ms if per_query < req.max_batch else 0.0)
 
 
 def _sut_rate(sessions: list, x: np.ndarray, req: LoadRequest) -> float:

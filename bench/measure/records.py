@@ -280,7 +280,11 @@ _TYPES = get_type_hints(BenchmarkRecord)
 
 
 def _cell(name: str, text: str):
-    kind = _TYPES[name]
+    return parse_cell(_TYPES[name], text)
+
+
+def parse_cell(kind: type, text: str):
+    """A CSV cell as ``kind`` (float: '' is NaN; int; str as written). Raises ValueError."""
     if kind is float:
         return float(text) if text != "" else math.nan
     if kind is int:
