@@ -189,6 +189,49 @@ def test_two_workers_share_the_queue_and_every_sample_is_answered_once():
     assert all(n <= 2 for n in a.sizes + b.sizes)
 
 
+def test_a_fault_outside_the_runtime_call_answers_everything_and_stays_through_reset():
+    """A worker that fails outside ``session.run`` (here a sample index past the library) must not
+    leave LoadGen waiting (a run once hung 44 min on a dead worker thread): its batch and every later
+    sample are answered at once, and the fault survives :meth:`reset`, so a later test on the same
+    workers cannot read as valid."""
+    s, rec = FakeSession(), Recorder()
+    sut = BatchingSUT([s], onehots(10), rec, max_batch=4, max_queue_delay_ms=0)
+    try:
+        sut.issue(samples([0, 1, 2], lambda i: 50 + i))  # indices 50..52 of a 10-image library
+        rec.wait(3)
+        assert sut.fault.startswith("worker fault:") and "out of bounds" in sut.fault
+        sut.reset()
+        assert sut.error == sut.fault
+        t0 = time.perf_counter()
+        sut.issue(samples([3, 4]))  # valid indices, but the system is aborted: answered unmeasured
+        rec.wait(5)
+        assert time.perf_counter() - t0 < 1.0
+    finally:
+        sut.close()
+    assert rec.answers == {i: -1 for i in range(5)} and s.sizes == []
+
+
+def test_a_respond_that_raises_aborts_instead_of_killing_the_worker_silently():
+    s, calls = FakeSession(), []
+
+    def respond(ids, pred):
+        calls.append(list(ids))
+        if len(calls) == 1:
+            raise RuntimeError("respond failed")
+
+    sut = BatchingSUT([s], onehots(), respond, max_batch=2, max_queue_delay_ms=0)
+    try:
+        sut.issue(samples([0, 1]))
+        deadline = time.perf_counter() + 5
+        while sut.fault is None and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        sut.issue(samples([2, 3]))
+    finally:
+        sut.close()
+    assert sut.fault == "worker fault: respond failed"
+    assert calls == [[0, 1], [2, 3]]  # answered once each: the failed batch is not answered twice
+
+
 @pytest.mark.parametrize("max_batch, delay", [(0, 0.0), (1, -1.0), (1, math.nan)])
 def test_batcher_refuses_bad_settings(max_batch, delay):
     with pytest.raises(ValueError):
@@ -241,6 +284,18 @@ def test_a_runtime_error_makes_the_point_carry_it(lg, tmp_path):
     sc = Scenario("single-stream", Limits(0.2, 32), expected_ms=1.0)
     p = _point(lg, tmp_path, FakeSession(fail=True), sc, math.nan)
     assert p.error.startswith("boom") and len(p.timings) == p.result.query_count >= 32
+
+
+def test_a_worker_fault_ends_the_loadgen_test_invalid_instead_of_hanging(lg, tmp_path):
+    sc = Scenario("single-stream", Limits(0.2, 32), expected_ms=1.0)
+    sut = BatchingSUT([FakeSession()], onehots(3), respond_with(lg), 1, 0)  # LoadGen's indices go past 3
+    t0 = time.perf_counter()
+    try:
+        p = run_point(lg, sut, 100, sc, tmp_path / "logs", math.nan)
+    finally:
+        sut.close()
+    assert time.perf_counter() - t0 < 30
+    assert p.error.startswith("worker fault:")
 
 
 @pytest.mark.parametrize("scenario", ["single-stream", "multi-stream"])

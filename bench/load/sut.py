@@ -14,7 +14,9 @@ A worker runs the batch, answers LoadGen for every sample of it (the predicted c
 bytes, which LoadGen's accuracy mode logs) and records, per sample, the issue, start and end times
 (``time.perf_counter_ns``) and the batch size: queueing time is start - issue, compute time end -
 start. A failing call still answers every sample of its batch (LoadGen would wait forever
-otherwise) and is kept in :attr:`BatchingSUT.error`.
+otherwise) and is kept in :attr:`BatchingSUT.error`. A failure anywhere else in a worker (a fault of
+the harness) answers its batch, aborts the system (every later sample is answered at once) and is kept
+in :attr:`BatchingSUT.fault` for good, so LoadGen never waits on a dead worker.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class BatchingSUT:
         self._timings: list[np.ndarray] = []  # per batch: (n, 4) int64 of issue, start, end, batch size
         self._lock = threading.Lock()
         self.error: str | None = None
+        self.fault: str | None = None  # a worker's failure outside the runtime call; never reset
         self._workers = [threading.Thread(target=self._work, args=(s,), daemon=True, name=f"mnistbench-worker-{i}")
                          for i, s in enumerate(sessions)]
         for w in self._workers:
@@ -113,23 +116,43 @@ class BatchingSUT:
 
     def _work(self, session) -> None:
         while (batch := self._take()) is not None:
-            ids = [b[0] for b in batch]
-            x = self.inputs[np.fromiter((b[1] for b in batch), np.int64, len(batch))]
-            start = self.clock()
+            ids, answered = [b[0] for b in batch], [False]
             try:
-                y = np.asarray(session.run(x))
-                pred = y.reshape(len(batch), -1).argmax(axis=1).astype(np.int64)
-            except Exception as exc:  # noqa: BLE001  (any runtime error: answer LoadGen, keep the first line)
-                with self._lock:
-                    self.error = self.error or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                pred = np.full(len(batch), -1, np.int64)
-            end = self.clock()
-            t = np.empty((len(batch), 4), np.int64)
-            t[:, 0] = [b[2] for b in batch]
-            t[:, 1], t[:, 2], t[:, 3] = start, end, len(batch)
+                self._serve(session, batch, ids, answered)
+            except BaseException as exc:  # noqa: BLE001  (a fault outside the runtime call: never leave LoadGen waiting)
+                self._fault(exc)
+                if not answered[0]:
+                    try:
+                        self.respond(ids, np.full(len(ids), -1, np.int64))
+                    except BaseException:  # noqa: BLE001  (nothing more can be done for this batch)
+                        pass
+                self.abort()
+
+    def _serve(self, session, batch, ids, answered) -> None:
+        x = self.inputs[np.fromiter((b[1] for b in batch), np.int64, len(batch))]
+        start = self.clock()
+        try:
+            y = np.asarray(session.run(x))
+            pred = y.reshape(len(batch), -1).argmax(axis=1).astype(np.int64)
+        except Exception as exc:  # noqa: BLE001  (any runtime error: answer LoadGen, keep the first line)
             with self._lock:
-                self._timings.append(t)
-            self.respond(ids, pred)
+                self.error = self.error or _first_line(exc)
+            pred = np.full(len(batch), -1, np.int64)
+        end = self.clock()
+        t = np.empty((len(batch), 4), np.int64)
+        t[:, 0] = [b[2] for b in batch]
+        t[:, 1], t[:, 2], t[:, 3] = start, end, len(batch)
+        with self._lock:
+            self._timings.append(t)
+        answered[0] = True
+        self.respond(ids, pred)
+
+    def _fault(self, exc: BaseException) -> None:
+        """A worker failed outside the runtime call (a bug, not the model's): keep it for good, so that no
+        later test on these workers reads as valid (:meth:`reset` keeps it), and abort."""
+        with self._lock:
+            self.fault = self.fault or f"worker fault: {_first_line(exc)}"
+            self.error = self.fault
 
     def timings(self) -> np.ndarray:
         """Every answered sample so far: int64 (n, 4) of issue ns, start ns, end ns, batch size."""
@@ -137,7 +160,12 @@ class BatchingSUT:
             return np.concatenate(self._timings) if self._timings else np.empty((0, 4), np.int64)
 
     def reset(self) -> None:
-        """Forget the timings (between LoadGen runs on the same workers)."""
+        """Forget the timings and the runtime error (between LoadGen runs on the same workers); a worker
+        fault stays, and the workers stay aborted."""
         with self._lock:
             self._timings.clear()
-            self.error = None
+            self.error = self.fault
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
