@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -69,6 +70,33 @@ def test_missing_ray_is_one_line_naming_the_extra(monkeypatch):
 def test_the_default_executor_does_not_import_ray():
     code = "import sys; from mnistbench.bench import cli; from mnistbench.bench.training import reproduce; from mnistbench.bench.measure import runner; print('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_onnx_bundle_carries_each_file_and_its_external_data(tmp_path):
+    """``--onnx`` files travel to the nodes as bytes (read on the driver): the graph file, each external
+    data file it names, and two files of one name kept apart by their place."""
+    from mnistbench.bench.launch.ray_executor import onnx_bundle
+    from mnistbench.models.errors import UsageError
+
+    w = numpy_helper.from_array(np.ones((784, 10), np.float32), "w")
+    g = helper.make_graph([helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("MatMul", ["f", "w"], ["y"])],
+                          "ext", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    onnx.save(m, str(tmp_path / "b" / "m.onnx"))  # first: saving with external data changes m itself
+    onnx.save(m, str(tmp_path / "a" / "m.onnx"), save_as_external_data=True, location="m.weights", size_threshold=0)
+    got = onnx_bundle((tmp_path / "a" / "m.onnx", tmp_path / "b" / "m.onnx"))
+    assert sorted(got) == ["0/m.onnx", "0/m.weights", "1/m.onnx"]
+    assert got["0/m.weights"] == (tmp_path / "a" / "m.weights").read_bytes() and len(got["0/m.weights"]) == 784 * 10 * 4
+    assert got["1/m.onnx"] == (tmp_path / "b" / "m.onnx").read_bytes()
+    (tmp_path / "a" / "m.weights").unlink()
+    with pytest.raises(UsageError, match="cannot read .*m.weights to send it to the nodes"):
+        onnx_bundle((tmp_path / "a" / "m.onnx",))
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(UsageError, match="bad.onnx is not a readable ONNX model"):
+        onnx_bundle((tmp_path / "bad.onnx",))
 
 
 def test_old_runs_csv_gains_status_columns_before_appending(tmp_path):
@@ -205,9 +233,15 @@ def test_run_on_each_node_matches_a_local_run(cluster, data_env, tiny_onnx):
     cell = lambda r: (r["model"], r["runtime"], r["provider"], r["batch_size"], r["status"])  # noqa: E731
     assert sorted(map(cell, remote)) == sorted(map(cell, local))
     assert {r["host"] for r in remote} == {host} and all(float(r["latency_p50_ms"]) > 0 for r in remote)
-    system = json.loads((folder / f"{host}.system.json").read_text())
-    assert system["results_csv"] == f"{host}.csv"
+    # which node measured: the Ray node (id and IP) on the node, the machine id locally
     fleet = json.loads((folder / "fleet.json").read_text())
+    (node,) = fleet["nodes"]
+    assert re.fullmatch(r"[0-9a-f]{56}", node["node_id"]) and node["ip"]
+    assert {r["node"] for r in remote} == {f"ray:{node['node_id'][:12]}@{node['ip']}"}
+    assert all(r["node"].startswith("machine:") or r["node"] == "" for r in local)
+    system = json.loads((folder / f"{host}.system.json").read_text())
+    assert system["results_csv"] == f"{host}.csv" and system["node"] == remote[0]["node"]
+    assert "\x1b[" not in res.stdout and "raylet" not in res.stdout and "(pid=" not in res.stdout  # no Ray log lines
     assert fleet["run_id"] == folder.name and [n["returncode"] for n in fleet["nodes"]] == [0]
     assert fleet["config"]["onnx"] == [str(tiny_onnx.resolve())] and fleet["config"]["out_path"] is None
     assert fleet["config"]["axes"]["batch_sizes"] == [1, 8] and fleet["config"]["timing"]["min_iters"] == 5

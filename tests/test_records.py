@@ -50,14 +50,15 @@ def same(a: BenchmarkRecord, b: BenchmarkRecord) -> bool:
 
 
 def test_schema_version_and_added_columns():
-    assert SCHEMA_VERSION == 7
-    assert BenchmarkRecord.__dataclass_fields__["schema_version"].default == 7
-    assert COLUMNS[:3] == ["run_id", "cell_id", "repeat"] and COLUMNS[-4:] == ["config_id", "nonfinite_fraction",
-                                                                              "peak_rss_mib", "session_rss_mib"]
+    assert SCHEMA_VERSION == 8
+    assert BenchmarkRecord.__dataclass_fields__["schema_version"].default == 8
+    assert COLUMNS[:3] == ["run_id", "cell_id", "repeat"] and COLUMNS[-5:] == ["config_id", "nonfinite_fraction",
+                                                                              "peak_rss_mib", "session_rss_mib", "node"]
     assert ADDED_COLUMNS["io_mode"] == "end-to-end" and ADDED_COLUMNS["rounds"] == 1
     assert ADDED_COLUMNS["group_cells"] == 1 and math.isnan(ADDED_COLUMNS["latency_p50_ci_low_ms"])
     assert math.isnan(ADDED_COLUMNS["nonfinite_fraction"])  # schema 6
     assert math.isnan(ADDED_COLUMNS["peak_rss_mib"]) and math.isnan(ADDED_COLUMNS["session_rss_mib"])  # schema 7
+    assert ADDED_COLUMNS["node"] == ""  # schema 8
     assert set(ADDED_COLUMNS) <= set(COLUMNS)
 
 
@@ -99,7 +100,7 @@ def test_error_row_fill_values():
 
 def test_config_id_is_the_documented_hash_of_the_identity_fields():
     v = {k: f"v-{k}" for k in IDENTITY_FIELDS}
-    text = "|".join(f"{k}=v-{k}" for k in IDENTITY_FIELDS) + "|schema=7"
+    text = "|".join(f"{k}=v-{k}" for k in IDENTITY_FIELDS) + "|schema=8"
     assert config_id(v) == hashlib.sha256(text.encode()).hexdigest()[:16]
     assert len(config_id({})) == 16
     for k in IDENTITY_FIELDS:
@@ -259,7 +260,7 @@ def test_dataclass_defaults_are_what_older_files_mean():
 
 def test_refusal_messages_name_the_columns(tmp_path):
     p = tmp_path / "r.csv"
-    p.write_text(",".join(COLUMNS[:-4] + ["x1", "x2", "x3", "x4"]) + "\n")
+    p.write_text(",".join(COLUMNS[:-5] + ["x1", "x2", "x3", "x4"]) + "\n")
     with pytest.raises(UsageError, match=r"another kind of CSV: missing config_id, nonfinite_fraction, peak_rss_mib, extra x1, x2, x3\)"):
         CsvAppender(p).check_appendable()
     p.write_text(",".join(COLUMNS[7:]) + "\n")

@@ -48,7 +48,7 @@ from ...models.errors import UsageError
 from ..measure import noiseprofile
 from ..measure import samples as samples_io
 from ..measure.metrics import BOOTSTRAP_SEED, MIN_BLOCKS_CI, BlockSet, percentile_ci
-from ..measure.records import BenchmarkRecord, read_csv
+from ..measure.records import BenchmarkRecord, node_labels, read_csv, series_node
 from ..measure.samples import CellSamples
 from .gate import Rule, gate, parse_rules  # noqa: F401  (re-exported: the gate of compare's verdicts)
 
@@ -105,10 +105,12 @@ def load(path: Path) -> ResultSet:
                 (refs if r.task == "reference" else rows).append(r)
         smp.update(samples_io.load(c))
         sj = c.with_suffix(".system.json")
+        if sj.exists() and not sj.is_file():
+            raise UsageError(f"{sj} is not a file; move it away (the rows stay usable) or rerun")
         if sj.is_file():
             try:
                 system = json.loads(sj.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            except (ValueError, RecursionError):  # bad JSON or UTF-8, an over-long integer, too deep
                 raise UsageError(f"{sj} is not valid JSON; delete it (the rows stay usable) or rerun") from None
             except OSError as exc:
                 raise UsageError(f"cannot read {sj}: {exc.strerror}") from None
@@ -121,8 +123,32 @@ def load(path: Path) -> ResultSet:
     return ResultSet(str(path), rows, smp, systems, refs)
 
 
-def key(r: BenchmarkRecord) -> tuple:
-    return tuple(getattr(r, k) for k in KEY)
+def key(r: BenchmarkRecord, nodes: dict[str, str] | None = None) -> tuple:
+    """The :data:`KEY` fields of ``r``; with ``nodes`` (node -> label, when both sides hold rows of the
+    same several nodes) the row's node label after them, so that node pairs with node."""
+    k = tuple(getattr(r, f) for f in KEY)
+    return k + (nodes[series_node(r)],) if nodes else k
+
+
+def node_pairing(base: ResultSet, new: ResultSet) -> dict[str, str] | None:
+    """How the two sides' nodes pair (:func:`records.series_node`): one node each, compared with each
+    other (two machines, or two runs of one): None; the same several nodes on both sides (two fleet
+    runs): node -> label, each node compared with itself.
+
+    Raises:
+        UsageError: several nodes on a side, not the same as the other side's (their rows would be
+            pooled across machines).
+    """
+    nb, nn = ({series_node(r) for r in rs.rows + rs.references} for rs in (base, new))
+    if len(nb) == 1 and len(nn) == 1:
+        return None
+    labels = node_labels(base.rows + base.references + new.rows + new.references)
+    if nb == nn:
+        return labels
+    name = lambda ns: ", ".join(sorted(labels[n] for n in ns))  # noqa: E731
+    raise UsageError(f"{base.label} holds rows of {len(nb)} node(s) ({name(nb)}) and {new.label} of {len(nn)} "
+                     f"({name(nn)}): rows of different machines would be pooled; compare one node's CSV with another "
+                     "(a fleet run writes <run-id>/<node>.csv) or two fleet runs of the same nodes")
 
 
 @dataclass(frozen=True)
@@ -225,11 +251,11 @@ def verdict(low: float, high: float, noise: float) -> str:
     return "inconclusive"
 
 
-def _ref_index(refs: list[BenchmarkRecord]) -> dict[tuple, dict[str, list[BenchmarkRecord]]]:
-    """Reference rows by (provider, batch size), then by reference model."""
+def _ref_index(refs: list[BenchmarkRecord], by_node: bool = False) -> dict[tuple, dict[str, list[BenchmarkRecord]]]:
+    """Reference rows by (provider, batch size[, node]), then by reference model."""
     out: dict[tuple, dict[str, list[BenchmarkRecord]]] = defaultdict(lambda: defaultdict(list))
     for r in refs:
-        out[(r.provider, r.batch_size)][r.model].append(r)
+        out[(r.provider, r.batch_size) + ((series_node(r),) if by_node else ())][r.model].append(r)
     return out
 
 
@@ -324,20 +350,25 @@ def compare(base: ResultSet, new: ResultSet, noise: float = NOISE,
             drift_correction: bool = DRIFT_CORRECTION, sigma: float | None = None) -> tuple[list[Change], list[tuple], list[tuple]]:
     """Join and judge (``drift_correction``, ``sigma``: see :func:`judge`; ``sigma`` None: from the
     sets' system JSONs or this host's noise profile, :func:`bench.noiseprofile.sigma_of`). Returns
-    (changes, keys only in base, keys only in new)."""
+    (changes, keys only in base, keys only in new).
+
+    Raises:
+        UsageError: the sides' nodes do not pair (:func:`node_pairing`)."""
     if sigma is None:
         sigma = noiseprofile.sigma_of(base.systems + new.systems)[0]
+    nodes = node_pairing(base, new)
     gb, gn = defaultdict(list), defaultdict(list)
     for r in base.rows:
-        gb[key(r)].append(r)
+        gb[key(r, nodes)].append(r)
     for r in new.rows:
-        gn[key(r)].append(r)
-    rb, rn = _ref_index(base.references), _ref_index(new.references)
+        gn[key(r, nodes)].append(r)
+    rb, rn = _ref_index(base.references, bool(nodes)), _ref_index(new.references, bool(nodes))
     changes = []
     for k in gb:
         if k not in gn:
             continue
-        at = (gb[k][0].provider, gb[k][0].batch_size)
+        r0 = gb[k][0]
+        at = (r0.provider, r0.batch_size) + ((series_node(r0),) if nodes else ())
         refs = (rb[at], rn[at]) if rb.get(at) and rn.get(at) else None
         changes.append(judge(k, gb[k], gn[k], base, new, noise, refs, drift_correction=drift_correction, sigma=sigma))
     return changes, [k for k in gb if k not in gn], [k for k in gn if k not in gb]

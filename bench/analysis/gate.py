@@ -54,6 +54,8 @@ def parse_rules(text: str) -> list[Rule]:
     Raises:
         UsageError: a rule not of the form METRIC:(+|-)NUMBER(%|pp), accuracy not in pp, or the others not in %.
     """
+    if not text.strip(" ,"):
+        raise UsageError("--fail-on has no rule: give at least one, e.g. p50:+5%,accuracy:-0.1pp")
     rules = []
     for part in text.split(","):
         m = _RULE.match(part)

@@ -9,7 +9,8 @@ Figures:
 Tables: the best batch size under a p99 latency budget (``--slo-ms``) per model and
 provider, the best configuration per model and batch size within the accuracy budget
 (:mod:`bench.best`), and the batch size above which CUDA beats CPU when both are in the data.
-Results from several hosts (one CSV each) are merged; every series is keyed by host.
+Results from several hosts (one CSV each) are merged; every series is keyed by the node that
+measured it (``node``: two nodes of one host name stay two series, labelled ``host@IP``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
-from ..measure.records import BenchmarkRecord, read_csv
+from ..measure.records import BenchmarkRecord, node_labels, read_csv, series_node
 from . import best as bestcfg
 
 
@@ -40,7 +41,16 @@ def load_rows(paths: list[Path]) -> list[BenchmarkRecord]:
     return rows
 
 
-def series_key(r: BenchmarkRecord, multi_host: bool) -> str:
+def node_names(rows: list[BenchmarkRecord]) -> dict[str, str]:
+    """Node -> label (:func:`records.node_labels`) when ``rows`` come from more than one node, else
+    empty (one node: series are not prefixed)."""
+    labels = node_labels(rows)
+    return labels if len(labels) > 1 else {}
+
+
+def series_key(r: BenchmarkRecord, multi_host: dict[str, str] | bool) -> str:
+    """The series a row draws in: runtime/provider[/variant][/threads][/spinning][/io mode], after its
+    node's label (``multi_host``: :func:`node_names`) when the rows come from several nodes."""
     label = f"{r.runtime}/{r.provider}" + ("" if r.variant == "fp32" else f"/{r.variant}")
     if r.threads_requested != "auto":
         label += f"/t{r.threads_requested}"
@@ -48,7 +58,10 @@ def series_key(r: BenchmarkRecord, multi_host: bool) -> str:
         label += f"/spin-{r.spinning}"
     if r.io_mode != "end-to-end":
         label += f"/{r.io_mode}"
-    return f"{r.host}: {label}" if multi_host else label
+    if not multi_host:
+        return label
+    name = multi_host.get(series_node(r), r.host) if isinstance(multi_host, dict) else r.host
+    return f"{name}: {label}"
 
 
 def _grouped(rows, multi_host):
@@ -121,7 +134,7 @@ def figures(rows: list[BenchmarkRecord], folder: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    multi = len({r.host for r in rows}) > 1
+    multi = node_names(rows)
     g = _grouped(rows, multi)
     paths = {}
     for name, field, ylabel in (("latency", "latency_p50_ms", "p50 latency (ms)"),
@@ -232,7 +245,7 @@ def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sourc
     from .report import summary
 
     folder.mkdir(parents=True, exist_ok=True)
-    multi = len({r.host for r in rows}) > 1
+    multi = node_names(rows)
     pngs = figures(rows, folder)
     header, cells = summary(rows)
     parts = [
@@ -242,7 +255,7 @@ def write_report(rows: list[BenchmarkRecord], folder: Path, slo_ms: float, sourc
         "td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}</style></head><body>",
         "<h1>mnistbench report</h1>",
         f"<p>{len(rows)} measured rows from {html.escape(', '.join(sources))}; hosts: "
-        f"{html.escape(', '.join(sorted({r.host for r in rows})))}; CPU: {html.escape(', '.join(sorted({r.cpu_model for r in rows})))}; "
+        f"{html.escape(', '.join(sorted(set(node_labels(rows).values()))))}; CPU: {html.escape(', '.join(sorted({r.cpu_model for r in rows})))}; "
         f"ONNX Runtime {html.escape(', '.join(sorted({r.onnxruntime_version for r in rows})))}.</p>",
         "<h2>Summary</h2>", _html_table(header, cells),
         f"<h2>Best batch size under a p99 budget of {slo_ms:g} ms</h2>",

@@ -10,7 +10,8 @@ import numpy as np
 from rich.table import Table
 
 from ...models.spec import ModelSpec
-from ..measure.records import BenchmarkRecord
+from ..measure.records import BenchmarkRecord, node_labels, series_node
+from .compare import KEY
 
 
 def fmt_metric(task: str, value: float) -> str:
@@ -104,16 +105,21 @@ def _runtime_label(r: BenchmarkRecord) -> str:
 
 def summary(rows: Sequence[BenchmarkRecord]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the by-model summary: test metric, latency at the smallest batch,
-    throughput at each batch size, and the best throughput."""
+    throughput at each batch size, and the best throughput. Rows of several nodes
+    (:func:`records.series_node`) are kept apart, under a first column ``node``."""
     rows = [r for r in rows if r.status == "ok"]
+    labels = node_labels(rows)
     groups: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in rows:
-        groups[(r.model, _runtime_label(r), r.provider, r.threads_requested, r.spinning)].append(r)
+        groups[(series_node(r), r.model, _runtime_label(r), r.provider, r.threads_requested, r.spinning)].append(r)
     sizes = sorted({r.batch_size for r in rows})
     header = ["model", "runtime", "provider", "threads", "spinning", "test metric", "p50 @ b=min", "p99 @ b=min",
               *[f"img/s @ b={b}" for b in sizes], "best img/s (batch)"]
+    multi = len(labels) > 1
+    if multi:
+        header.insert(0, "node")
     cells = []
-    for (model, runtime, prov, threads, spin), rs in groups.items():
+    for (node, model, runtime, prov, threads, spin), rs in groups.items():
         by_b = {r.batch_size: r for r in rs}
         small = by_b[min(by_b)]
         best = max(rs, key=lambda r: r.throughput_ips)
@@ -124,15 +130,18 @@ def summary(rows: Sequence[BenchmarkRecord]) -> tuple[list[str], list[list[str]]
                       _ms(small.latency_p99_ms),
                       *[f"{by_b[b].throughput_ips:,.0f}" if b in by_b else "-" for b in sizes],
                       f"{best.throughput_ips:,.0f} ({best.batch_size})"])
+        if multi:
+            cells[-1].insert(0, labels[node])
     return header, cells
 
 
 def results_table(rows: Sequence[BenchmarkRecord], title: str = "Benchmark summary") -> Table:
     """The summary as a rich table."""
     header, cells = summary(rows)
+    left = header.index("spinning") + 1
     t = Table(title=title, title_justify="left")
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i < 5 else "right")
+        t.add_column(h, justify="left" if i < left else "right")
     for c in cells:
         t.add_row(*c)
     return t
@@ -141,7 +150,8 @@ def results_table(rows: Sequence[BenchmarkRecord], title: str = "Benchmark summa
 def results_markdown(rows: Sequence[BenchmarkRecord]) -> str:
     """The summary as a GitHub-flavoured markdown table."""
     header, cells = summary(rows)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]
+    left = header.index("spinning") + 1
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < left else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines)
 
@@ -251,7 +261,9 @@ def variant_markdown(rows: Sequence[BenchmarkRecord], base: str = "fp32") -> str
 
 
 def _cmp_cells(c) -> list[str]:
-    model, variant, runtime, prov, b, th, sp, io, _ = c.key
+    model, variant, runtime, prov, b, th, sp, io = c.key[:8]
+    if len(c.key) > len(KEY):  # two fleet runs: each node against itself (compare.node_pairing)
+        model = f"{model} @ {c.key[-1]}"
     if io != "end-to-end":
         prov = f"{prov} [{io}]"
     verdict = {"slower": "[red]slower[/]", "faster": "[green]faster[/]",

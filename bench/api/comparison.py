@@ -61,7 +61,7 @@ def gate(comparisons: list[Comparison], fail_on: str | None, fail_on_inconclusiv
     """Apply ``fail_on`` rules (e.g. ``"p50:+5%,accuracy:-0.1pp"``) to every change.
 
     Raises: UsageError for malformed rules."""
-    rules = cmp.parse_rules(fail_on) if fail_on else []
+    rules = cmp.parse_rules(fail_on) if fail_on is not None else []
     changes = [c for r in comparisons for c in r.changes]
     return Gate(rules, cmp.gate(changes, rules), [c for c in changes if c.verdict == "n/a"],
                 [c for c in changes if c.verdict == "inconclusive"], fail_on_inconclusive,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..analysis.compare import KEY
 from ..analysis.report import compare_markdown, compare_table
 from ..api.comparison import Comparison, Gate
 
@@ -82,7 +83,7 @@ def show_changes(results: list[Comparison], fmt: str) -> None:
 
 
 def _key(c) -> str:
-    return "/".join(map(str, c.key[:5]))
+    return "/".join(map(str, c.key[:5])) + (f" @ {c.key[-1]}" if len(c.key) > len(KEY) else "")
 
 
 def show_gate(g: Gate) -> None:

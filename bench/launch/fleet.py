@@ -48,10 +48,12 @@ def describe(results: list[NodeResult], folder: Path) -> str:
 
 
 def manifest(folder: Path, config: dict, results: list[NodeResult]) -> None:
-    """``<run-id>/fleet.json``: the run configuration given to every node and each node's outcome."""
+    """``<run-id>/fleet.json``: the run configuration given to every node and each node's outcome
+    (key, host name, Ray node id and IP, exit code, error line, files)."""
     atomic_write_bytes(folder / "fleet.json", json.dumps({
         "run_id": folder.name, "config": config,
-        "nodes": [{"key": r.key, "host": r.host, "returncode": r.returncode, "log": r.log, "files": r.files}
+        "nodes": [{"key": r.key, "host": r.host, "node_id": r.node_id, "ip": r.ip, "returncode": r.returncode,
+                   "log": r.log, "files": r.files}
                   for r in results]}, indent=2).encode())
 
 

@@ -17,7 +17,11 @@ Imported only when a command is given ``--executor ray``; Ray itself (the option
   run configuration as data (``RunRequest.to_dict``), runs it in a fresh process on the node
   (:func:`.process.run_in_fresh_process`) and returns the files it wrote
   beside its CSV (the CSV, ``<stem>.system.json``, the raw samples), which the driver writes
-  under ``<results-dir>/<run-id>/`` with the host as the stem.
+  under ``<results-dir>/<run-id>/`` with the host as the stem. Each node's run is told which node
+  it is (:data:`noiseprofile.NODE_ENV`: ``ray:<node id>@<IP>``), so its rows' ``node`` keeps two
+  nodes of one host name apart, and ``fleet.json`` records the node id and IP. ``--onnx`` files
+  (with their external data) are read on the driver and travel with the task through Ray's object
+  store (:func:`onnx_bundle`): a file that exists only on the driver is measured on every node.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ...models.data import Dataset
 from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
 from ..measure.config import RunRequest
+from ..measure.noiseprofile import NODE_ENV
 from ..measure.records import CsvAppender
 from ..runtimes.runtime import first_line
 from ..training import reproduce as rp
@@ -209,12 +214,15 @@ class RayCluster:
     # ---------------------------------------------------------------------------------- fleet
 
     def run_on_nodes(self, nodes: list[dict], config: dict, results_dir: Path,
-                     on_done: Callable[["NodeResult"], None] | None = None) -> tuple[Path, list["NodeResult"]]:
+                     on_done: Callable[["NodeResult"], None] | None = None,
+                     models: dict[str, bytes] | None = None) -> tuple[Path, list["NodeResult"]]:
         """Run the run configuration ``config`` (``RunRequest.to_dict``) once on each node, one task per node holding all of its
         CPUs and GPUs; write each node's files as ``<results_dir>/<run-id>/<host>.*``.
 
         Returns the run folder and one :class:`NodeResult` per node (in completion order).
-        A node whose command fails keeps whatever files it wrote (error rows included).
+        A node whose command fails keeps whatever files it wrote (error rows included). ``models``
+        (:func:`onnx_bundle`): the ``--onnx`` files' bytes, put once into the object store and written on
+        each node before its run.
 
         Raises:
             UsageError: the results folder cannot be created.
@@ -230,26 +238,30 @@ class RayCluster:
         except OSError as exc:
             raise UsageError(f"cannot create {folder}: {exc.strerror}") from None
         hosts = [n["NodeManagerHostname"] for n in nodes]
+        by_key = {}
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
         pending = {}
+        bundle = ray.put(models or {})
         for node in nodes:
             host = node["NodeManagerHostname"]
             key = host if hosts.count(host) == 1 else f"{host}-{node['NodeID'][:8]}"
+            by_key[key] = node
             res = node.get("Resources", {})
             task = ray.remote(_bench_on_node).options(
                 num_cpus=res.get("CPU", 0), num_gpus=res.get("GPU", 0), max_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-            pending[task.remote(config, key, os.getcwd(), env)] = key
+            pending[task.remote(config, key, os.getcwd(), env, bundle)] = key
         results = []
         with _cancel_on_error(ray, pending):
             while pending:
                 ref, key = _next_done(ray, pending)
+                node = by_key[key]
                 try:
                     rc, host, log, files = ray.get(ref)
                 except ray.exceptions.RayError as exc:
                     rc, host, log, files = -1, key, f"{type(exc).__name__}: {first_line(exc)}", {}
                 _write_gathered(folder, key, files)
-                r = NodeResult(key, host, rc, log, sorted(files))
+                r = NodeResult(key, host, rc, log, sorted(files), node["NodeID"], node.get("NodeManagerAddress", ""))
                 results.append(r)
                 if on_done:
                     on_done(r)
@@ -259,13 +271,16 @@ class RayCluster:
 @dataclass
 class NodeResult:
     """One node's benchmark: its key (the file stem), host name, exit code of the run (as ``mnistbench
-    run``'s; -1 when the task itself died), the error's line, and the files gathered."""
+    run``'s; -1 when the task itself died), the error's line, the files gathered, and the node's Ray
+    node id and IP address."""
 
     key: str
     host: str
     returncode: int
     log: str
     files: list[str]
+    node_id: str = ""
+    ip: str = ""
 
 
 def _next_done(ray, pending: dict) -> tuple:
@@ -333,14 +348,26 @@ def _train_one(run: rp.PlannedRun, data: Dataset, device: str, threads: int, com
     return row, files
 
 
-def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str]) -> tuple[int, str, str, dict]:
+def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str],
+                   models: dict[str, bytes] | None = None) -> tuple[int, str, str, dict]:
     """Ray task: the run ``config`` (``RunRequest.to_dict``) into ``<tmp>/<key>.csv`` in a fresh process
     on this node; returns (exit code, host name, the error's line, {file name: bytes} of everything
-    named ``<key>.*`` that it wrote, files inside a ``<key>.*`` folder included)."""
+    named ``<key>.*`` that it wrote, files inside a ``<key>.*`` folder included). ``models``
+    (:func:`onnx_bundle`) are written under ``<tmp>/onnx/`` first and the run's ``onnx`` paths
+    pointed at them. The run's rows name this node (:data:`NODE_ENV`)."""
+    import ray
+
     with tempfile.TemporaryDirectory(prefix="mnistbench-ray-run-") as tmp:
         out = Path(tmp) / f"{key}.csv"
+        if models:
+            for rel, data in models.items():
+                (Path(tmp) / "onnx" / rel).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / "onnx" / rel).write_bytes(data)
+            config = {**config, "onnx": [str(Path(tmp) / "onnx" / f"{i}" / Path(p).name)
+                                         for i, p in enumerate(config.get("onnx") or [])]}
         req = RunRequest.from_dict({**config, "out_path": str(out)})
         child_env: dict[str, str | None] = dict(env)
+        child_env[NODE_ENV] = f"ray:{ray.get_runtime_context().get_node_id()[:12]}@{ray.util.get_node_ip_address()}"
         if "OMP_NUM_THREADS" not in env:  # Ray sets it to the task's CPUs; the benchmark picks its own
             child_env["OMP_NUM_THREADS"] = None
         res = run_in_fresh_process(req, env=child_env, cwd=cwd if Path(cwd).is_dir() else tmp, quiet=True)
@@ -350,6 +377,32 @@ def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str]) -> tup
             if p.is_file() and rel.parts[0].startswith(f"{key}.") and not rel.name.endswith(".lock"):  # not the writer lock
                 files[rel.as_posix()] = p.read_bytes()
     return res.exit_code, socket.gethostname(), res.error, files
+
+
+def onnx_bundle(paths: tuple[Path, ...]) -> dict[str, bytes]:
+    """The bytes of each ``--onnx`` file and of the external data files it names, keyed
+    ``<i>/<name>`` (``i``: its place among ``paths``, so two files of one name stay apart), read on
+    the driver so that a file that exists only there is measured on every node.
+
+    Raises:
+        UsageError: a file (or a data file it names) that cannot be read.
+    """
+    import onnx
+
+    out = {}
+    for i, p in enumerate(paths):
+        p = Path(p)
+        try:
+            proto = onnx.load(str(p), load_external_data=False)
+            out[f"{i}/{p.name}"] = p.read_bytes()
+            for name in sorted({e.value for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                                for e in t.external_data if e.key == "location"}):
+                out[f"{i}/{name}"] = (p.parent / name).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {exc.filename or p} to send it to the nodes: {exc.strerror}") from None
+        except Exception as exc:  # noqa: BLE001  (onnx raises DecodeError, ValueError, ... for bad bytes)
+            raise UsageError(f"{p} is not a readable ONNX model: {type(exc).__name__}") from None
+    return out
 
 
 def run_everywhere(req: RunRequest, nodes: str, address: str | None, note: Callable[[str], None],
@@ -364,12 +417,13 @@ def run_everywhere(req: RunRequest, nodes: str, address: str | None, note: Calla
     if req.out_path is not None or req.resume:
         raise UsageError("--executor ray writes <results-dir>/<run-id>/<host>.csv; --out and --resume are for one host")
     config = node_request(req).to_dict()
+    models = onnx_bundle(req.onnx)
     with RayCluster(address) as cluster:
         chosen = cluster.select_nodes(nodes)
         note(f"benchmarking on {len(chosen)} node(s), one at a time each: "
              + ", ".join(n["NodeManagerHostname"] for n in chosen))
         folder, results = cluster.run_on_nodes(
-            chosen, config, req.results_dir, on_done=lambda r: note(f"  {r.key}: exit {r.returncode}"))
+            chosen, config, req.results_dir, on_done=lambda r: note(f"  {r.key}: exit {r.returncode}"), models=models)
     manifest(folder, config, results)
     show(describe(results, folder))
     show(f"merged report: mnistbench report {folder}")

@@ -91,6 +91,8 @@ def parse_rules(text: str) -> list[LoadRule]:
         UsageError: a rule of another form, or one in the better direction (``peak_qps:+5%`` would
             fail a build on an improvement).
     """
+    if not text.strip(" ,"):
+        raise UsageError("--fail-on has no rule: give at least one, e.g. peak_qps:-5%,p99:+10%")
     rules = []
     for part in text.split(","):
         m = _RULE.match(part)
@@ -142,7 +144,7 @@ def _system(path: Path) -> dict:
 
     try:
         data = json.loads(path.with_suffix(".system.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

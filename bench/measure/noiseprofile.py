@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import time
 from pathlib import Path
@@ -76,10 +77,26 @@ def machine_id() -> str:
         return ""
 
 
+NODE_ENV = "MNISTBENCH_NODE"  # set by the Ray executor for the run it starts on a node (bench.launch.ray_executor)
+_RAY_NODE = re.compile(r"ray:[0-9a-f]{8,64}@[0-9A-Za-z.:_-]{1,64}")
+
+
+def node_id() -> str:
+    """Which node measures: ``ray:<node id, 12 hex>@<node IP>`` inside a Ray task (:data:`NODE_ENV`,
+    set by the executor: two Ray nodes on one machine share its machine id), else
+    ``machine:<machine id, 12 hex>``, else empty (no machine id: the host name is then all there is).
+    A malformed :data:`NODE_ENV` is ignored."""
+    env = os.environ.get(NODE_ENV, "")
+    if _RAY_NODE.fullmatch(env):
+        return env
+    mid = machine_id()
+    return f"machine:{mid[:12]}" if mid else ""
+
+
 def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("profiles"), dict):
         return {}

@@ -15,6 +15,7 @@ import io
 import math
 import os
 import tempfile
+from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import get_type_hints
@@ -23,7 +24,7 @@ import filelock
 
 from ...models.errors import UsageError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class BenchmarkRecord:
     resident set from before the cell's session was opened to the end of its warm-up: the session,
     its first call's arena and the warm-up; may be negative when the runtime freed memory). Files
     of schema 6 and older read with both empty.
+    Node (schema 8): ``node``, which node measured the row beside its ``host`` name
+    (:func:`bench.measure.noiseprofile.node_id`: ``ray:<node id>@<IP>`` for a run on a Ray node,
+    ``machine:<machine id>`` for a local run): two nodes that share a host name (two Ray nodes on
+    one machine, two VMs of one image) stay two series in ``report``, ``compare`` and ``table``.
+    Files of schema 7 and older read with it empty (their series are keyed by host).
     Model health (schema 6): ``nonfinite_fraction`` (fraction of the scored test-set output values
     that are NaN or +-inf, :func:`bench.runtime.nonfinite_fraction`; 0.0 for a healthy model, empty
     when the row was not scored). Files of schema 5 and older read with it empty.
@@ -153,6 +159,7 @@ class BenchmarkRecord:
     nonfinite_fraction: float = math.nan
     peak_rss_mib: float = math.nan
     session_rss_mib: float = math.nan
+    node: str = ""
 
     def as_row(self) -> dict[str, object]:
         """Field -> CSV cell; NaN becomes an empty cell."""
@@ -161,16 +168,36 @@ class BenchmarkRecord:
 
 COLUMNS = [f.name for f in fields(BenchmarkRecord)]
 # Columns added after schema 3, with the value older files mean (schema 4: io_mode, provider_options;
-# schema 5: rounds .. config_id; schema 6: nonfinite_fraction; schema 7: peak_rss_mib, session_rss_mib).
+# schema 5: rounds .. config_id; schema 6: nonfinite_fraction; schema 7: peak_rss_mib, session_rss_mib;
+# schema 8: node).
 ADDED_COLUMNS = {"io_mode": "end-to-end", "provider_options": "", "rounds": 1, "latency_p50_ci_low_ms": math.nan,
                  "latency_p50_ci_high_ms": math.nan, "throughput_ci_low_ips": math.nan,
                  "throughput_ci_high_ips": math.nan, "p50_ci_halfwidth_rel": math.nan, "interleave_group": "",
                  "group_cells": 1, "pinned_cpus": "", "config_id": "",
-                 "nonfinite_fraction": math.nan, "peak_rss_mib": math.nan, "session_rss_mib": math.nan}
+                 "nonfinite_fraction": math.nan, "peak_rss_mib": math.nan, "session_rss_mib": math.nan, "node": ""}
 # The fields that make a row's number what it is, hashed into ``config_id`` (with the schema version).
 IDENTITY_FIELDS = ("model", "variant", "dataset", "task", "runtime", "provider", "batch_size", "threads_requested",
                    "spinning", "io_mode", "provider_options", "onnx_sha256", "checkpoint_profile", "checkpoint_seed",
                    "checkpoint_sha256", "repeat", "pinned_cpus")
+
+
+def series_node(r: BenchmarkRecord) -> str:
+    """The node a row's series belongs to: its ``node``, or its ``host`` for rows of schema 7 and older."""
+    return r.node or f"host:{r.host}"
+
+
+def node_labels(rows) -> dict[str, str]:
+    """:func:`series_node` -> a short label: the host name, with the node's IP (Ray) or machine id
+    prefix (8 hex) after ``@`` where one host name has several nodes among ``rows``."""
+    hosts: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        hosts[r.host].add(series_node(r))
+    out = {}
+    for host, nodes in hosts.items():
+        for n in nodes:
+            tail = n.rpartition("@")[2] if n.startswith("ray:") else n.partition(":")[2][:8]
+            out[n] = host if len(nodes) == 1 else f"{host}@{tail}"
+    return out
 
 
 def config_id(values: dict) -> str:

@@ -64,7 +64,7 @@ from .config import AUTO, DEFAULT_BATCH_SIZES, MAX_LIVE_SESSIONS, PRECISIONS, Ax
 from .records import BenchmarkRecord, CsvAppender, config_id, error_record
 from .samples import CellSamples
 from .samples import save as save_samples
-from .system import cpu_model
+from .system import cpu_model, node_id
 from .threads import (
     AUTO_MARGIN,
     PROBE,
@@ -145,7 +145,7 @@ class MatrixRun:
         self.repeat, self.shuffle_seed, self.progress, self.score = repeat, shuffle_seed, progress, score
         self.max_live, self.pinned_cpus, self.done = max_live, pinned_cpus, done or set()
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-        self.host, self.cpu = socket.gethostname(), cpu_model()
+        self.host, self.cpu, self.node = socket.gethostname(), cpu_model(), node_id()
         self.sink = CsvAppender(out_csv)
         self.rows: list[BenchmarkRecord] = []
         self.order_rng = random.Random(shuffle_seed if shuffle_seed is not None else uuid.uuid4().int)
@@ -163,7 +163,7 @@ class MatrixRun:
             self.meta[t.path] = (model_sha256(t.path, proto), default_opset(proto))
         sha, opset = self.meta[t.path]
         rt = get_runtime(g.runtime)
-        v = dict(run_id=self.run_id, repeat=self.repeat, host=self.host, model=t.name, variant=t.variant,
+        v = dict(run_id=self.run_id, repeat=self.repeat, host=self.host, node=self.node, model=t.name, variant=t.variant,
                  dataset=t.dataset, task=t.task, runtime=g.runtime, provider=g.provider, batch_size=b,
                  threads_requested="auto" if g.threads == AUTO else str(g.threads),
                  spinning=SPIN_TEXT[g.spinning] if rt.has_spinning else "n/a", io_mode=g.io_mode,

@@ -88,14 +88,28 @@ def save(csv_path: Path, cell_id: str, s: CellSamples) -> Path:
     return path
 
 
-def _check(name: str, s: CellSamples) -> CellSamples:
-    ok = (s.ns.ndim == 1 and s.ns.dtype.kind in "iu" and len(s.ns) > 0 and bool(np.all(s.ns >= 0))
+def _check(name: str, s: CellSamples | None) -> CellSamples:
+    ok = s is not None and (s.ns.ndim == 1 and s.ns.dtype.kind in "iu" and len(s.ns) > 0 and bool(np.all(s.ns >= 0))
           and s.block_n.ndim == 1 and len(s.block_n) == len(s.block_wall_ns) == len(s.block_round)
           and bool(np.all(s.block_n > 0)) and int(s.block_n.sum()) == len(s.ns) and bool(np.all(s.block_wall_ns > 0)))
     if not ok:
         raise UsageError(f"{name}: samples are damaged (shapes, counts or signs do not add up); "
                          "run `mnistbench verify` on the results, or measure the cell again")
     return s
+
+
+class _Damaged(ValueError):
+    """An npz member that is not a 1-D integer array."""
+
+
+def _ints(z, name: str) -> np.ndarray:
+    """Array ``name`` of an npz as int64, refusing what the writer never writes (raises ValueError): a
+    member that is no array (``np.load`` gives raw bytes for a member without the npy header), an
+    array that is not 1-D or not of an integer dtype (floats would be truncated, not read)."""
+    a = z[name]
+    if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype.kind not in "iu":
+        raise _Damaged(f"{name}: not a 1-D integer array")
+    return a.astype(np.int64)
 
 
 def read_cell(path: Path) -> CellSamples:
@@ -105,9 +119,10 @@ def read_cell(path: Path) -> CellSamples:
         UsageError: unreadable, not an npz of the layout above, or inconsistent.
     """
     try:
-        with np.load(path) as z:
-            s = CellSamples(z["ns"].astype(np.int64), z["block_n"].astype(np.int64),
-                            z["block_wall_ns"].astype(np.int64), z["block_round"].astype(np.int64))
+        with np.load(path, allow_pickle=False) as z:
+            s = CellSamples(*(_ints(z, f) for f in _FIELDS))
+    except _Damaged:
+        return _check(str(path), None)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         raise UsageError(f"{path} is not a readable samples file; delete it, then `mnistbench verify --repair "
                          "--drop-unsampled` drops the rows whose samples are gone and `run --resume` measures them again") from None
@@ -146,9 +161,11 @@ def read_packed(path: Path) -> dict[str, CellSamples]:
     """
     try:
         with np.load(path, allow_pickle=False) as z:
-            ids, calls, blocks = [str(i) for i in z["cell_ids"]], z["calls"], z["blocks"]
-            per_call = np.split(z["ns"].astype(np.int64), np.cumsum(calls)[:-1])
-            per_block = [np.split(z[f].astype(np.int64), np.cumsum(blocks)[:-1]) for f in _FIELDS[1:]]
+            if not isinstance(z["cell_ids"], np.ndarray) or z["cell_ids"].dtype.kind != "U":
+                raise ValueError("cell_ids")
+            ids, calls, blocks = [str(i) for i in z["cell_ids"]], _ints(z, "calls"), _ints(z, "blocks")
+            per_call = np.split(_ints(z, "ns"), np.cumsum(calls)[:-1])
+            per_block = [np.split(_ints(z, f), np.cumsum(blocks)[:-1]) for f in _FIELDS[1:]]
             if not (len(ids) == len(calls) == len(blocks) == len(per_call) and int(calls.sum()) == len(z["ns"])):
                 raise ValueError("counts")
             out = {i: CellSamples(per_call[k], *(b[k] for b in per_block)) for k, i in enumerate(ids)}

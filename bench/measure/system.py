@@ -19,7 +19,7 @@ import torch
 
 from ... import __version__ as _mnistbench_version
 from ...models.files import atomic_write_bytes
-from .noiseprofile import cpu_model, machine_id  # noqa: F401  (cpu_model re-exported: it lives with the host key)
+from .noiseprofile import cpu_model, machine_id, node_id  # noqa: F401  (cpu_model re-exported: it lives with the host key)
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +101,7 @@ def describe_system() -> dict:
     return {
         "host": socket.gethostname(),
         "machine_id": machine_id(),
+        "node": node_id(),
         "collected_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpu_model": cpu_model(),
         "cpu_logical_cores": psutil.cpu_count(logical=True),

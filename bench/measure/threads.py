@@ -84,7 +84,7 @@ class AutoThreadsCache:
             try:
                 data = json.loads(path.read_text())
                 self.choices = {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
-            except (OSError, ValueError, TypeError):
+            except (OSError, ValueError, TypeError, RecursionError):
                 self.choices = {}  # a damaged cache only costs a probe
 
     @staticmethod
