@@ -479,6 +479,78 @@ def test_multi_stream_on_lenet5_rides_in_batches_of_eight(load_req):
 
 @pytest.mark.slow
 @pytest.mark.integration
+def test_verify_checks_a_load_csv_against_its_timings_and_logs_and_repair_mends_only_leftovers(load_req):
+    """``verify`` of a load CSV (bench/load/verify.py): a fresh run is ok; each kind of damage is named;
+    ``--repair`` removes only what no row names (and a torn tail), under the writer lock; ``--resume``
+    measures only the rows that are not there."""
+    from mnistbench.bench import api
+    from mnistbench.bench.load.runner import execute
+    from mnistbench.bench.measure.records import writer_lock
+
+    out = execute(load_req(scenario="multi-stream", max_batch=8, min_query_count=100, repeat=2),
+                  progress=lambda s: None, note=lambda s: None)
+    p = out.csv_path
+    (rep,) = api.verify(p)
+    assert rep.problems == [] and rep.rows == 2 and rep.notes == []
+    res = _cli("verify", p)
+    assert res.exit_code == 0 and f"{p}: ok (2 rows)" in res.stdout, res.output
+    queries, logs = p.with_name("load.queries"), p.with_name("load.loadgen")
+    first, second = out.rows
+    # a row whose figures were edited no longer matches its timings
+    text = p.read_text()
+    bad = text.replace(repr(first.batch_mean), repr(first.batch_mean + 0.5), 1)
+    assert bad != text
+    p.write_text(bad)
+    (rep,) = api.verify(p)
+    assert any(first.cell_id in x and "mean batch" in x for x in rep.problems), rep.problems
+    # an identity edited by hand; a row appended twice
+    p.write_text(text.replace(f",{first.threads},{first.workers},", f",{first.threads + 1},{first.workers},", 1))
+    assert any("config_id does not match" in x for x in api.verify(p)[0].problems)
+    p.write_text(text + text.splitlines(keepends=True)[1])
+    assert any("2 rows of the same cell" in x for x in api.verify(p)[0].problems)
+    # leftovers: an orphan timings file, a temporary file, a partial log folder; a missing timings file
+    p.write_text(text)
+    (queries / "0123456789abcdef-r9.npz").write_bytes((queries / f"{first.cell_id}.npz").read_bytes())
+    (queries / ".x.npz.tmp").write_bytes(b"")
+    (logs / f".{first.cell_id}.partial").mkdir()
+    moved = (queries / f"{second.cell_id}.npz").read_bytes()
+    (queries / f"{second.cell_id}.npz").unlink()
+    (rep,) = api.verify(p)
+    assert len(rep.problems) == 4, rep.problems
+    res = _cli("verify", p)
+    assert res.exit_code == 1 and "1 measured rows have no timings file" in res.stderr
+    with writer_lock(p):  # a writer holds the file: --repair refuses, touching nothing
+        res = _cli("verify", p, "--repair")
+        assert res.exit_code == 2 and "a run is writing it" in res.stderr
+        assert (queries / ".x.npz.tmp").exists()
+    (rep,) = api.verify(p, repair=True)
+    assert sorted(rep.repaired) == sorted(["removed 1 timings files without a row in load.queries/",
+                                           "removed 1 temporary files in load.queries/",
+                                           "removed 1 partial LoadGen log folders in load.loadgen/ (an interrupted test)"])
+    assert rep.problems == ["1 measured rows have no timings file (e.g. %s)" % second.cell_id]  # never invented
+    (queries / f"{second.cell_id}.npz").write_bytes(moved)
+    # a torn tail: reported, then dropped by --repair; --resume measures the dropped row again
+    p.write_bytes(p.read_bytes()[:-7])
+    (rep,) = api.verify(p)
+    assert rep.problems == ["the last line is a partial row (%d bytes without a newline)" % (len(text.splitlines()[-1]) - 6)]
+    (rep,) = api.verify(p, repair=True)
+    assert rep.repaired[0] == "dropped the partial last line" and rep.rows == 1
+    assert any("timings files without a row" in x for x in rep.repaired)  # the dropped row's timings
+    kept = read_load_csv(p)
+    again = execute(load_req(scenario="multi-stream", max_batch=8, min_query_count=100, repeat=2, resume=True),
+                    progress=lambda s: None, note=lambda s: None)
+    rows = read_load_csv(p)
+    assert len(rows) == 2 and rows[0] == kept[0] and {r.cell_id for r in rows} == {first.cell_id, second.cell_id}
+    assert len(again.rows) == 2
+    (rep,) = api.verify(p)
+    assert rep.problems == [], rep.problems
+    again = execute(load_req(scenario="multi-stream", max_batch=8, min_query_count=100, repeat=2, resume=True),
+                    progress=lambda s: None, note=lambda s: None)
+    assert read_load_csv(p) == rows  # nothing left to measure: nothing appended
+
+
+@pytest.mark.slow
+@pytest.mark.integration
 def test_server_at_a_target_rate_on_lenet5(load_req):
     from mnistbench.bench.load.runner import execute
 

@@ -28,12 +28,14 @@ from ..measure.records import COLUMNS, IDENTITY_FIELDS, config_id, read_csv, wri
 
 @dataclass
 class Report:
-    """What :func:`verify` found in one results CSV; ``problems`` empty means consistent."""
+    """What :func:`verify` found in one results CSV; ``problems`` empty means consistent; ``notes``
+    are facts that are not problems (a load CSV whose per-sample timings were not kept)."""
 
     path: Path
     rows: int = 0
     problems: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _torn_tail(path: Path) -> bytes | None:
@@ -81,7 +83,7 @@ def _verify(path: Path, repair: bool, drop_unsampled: bool) -> Report:
     with open(path, newline="", encoding="utf-8") as fh:
         header = next(csv.reader(fh), [])
     if header != COLUMNS:
-        rep.problems.append("the header is of an older schema (readable; `run --resume` will not append to it)")
+        rep.notes.append("an older schema (readable; `run --resume` will not append to it)")
     smp = samples_io.load(path)
     unsampled = []
     seen: dict[tuple, str] = {}

@@ -125,17 +125,35 @@ def report(results: list[Path], *, out_dir: Path = Path("report"), slo_ms: float
 def verify(path: Path, *, repair: bool = False, drop_unsampled: bool = False) -> list:
     """Check results files: whole rows, samples present and matching, identities consistent, nothing
     measured twice, no temporary files; ``repair`` cuts a torn last line and removes stale temporary
-    files (with ``drop_unsampled``, also rows whose samples are gone).
+    files (with ``drop_unsampled``, also rows whose samples are gone). Load CSVs (``mnistbench load``)
+    are checked against their timings and LoadGen logs (:mod:`bench.load.verify`).
 
     Returns:
-        one :class:`analysis.verify.Report` per CSV (``problems``, ``repaired``).
+        one :class:`analysis.verify.Report` per CSV (``problems``, ``repaired``, ``notes``).
 
     Raises:
         UsageError: ``drop_unsampled`` without ``repair``; a path that is not a results CSV or folder.
     """
     from ..analysis.verify import verify_path
+    from ..load.rows import is_load_csv
+    from ..load.verify import verify_load
 
-    return verify_path(Path(path), repair, drop_unsampled)
+    path = Path(path)
+    if drop_unsampled and not repair:
+        return verify_path(path, repair, drop_unsampled)  # its one-line refusal
+    if path.is_file() and is_load_csv(path):
+        return [verify_load(path, repair)]
+    if path.is_dir():
+        loads = [c for c in sorted(path.glob("*.csv")) if is_load_csv(c)]
+        runs = [] if loads and not _has_run_csv(path) else verify_path(path, repair, drop_unsampled)
+        return sorted(runs + [verify_load(c, repair) for c in loads], key=lambda r: str(r.path))
+    return verify_path(path, repair, drop_unsampled)
+
+
+def _has_run_csv(folder: Path) -> bool:
+    from ..analysis.verify import _head
+
+    return any(_head(c).startswith("run_id,") for c in folder.glob("*.csv"))
 
 
 @dataclass

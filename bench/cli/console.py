@@ -281,7 +281,8 @@ def show_verify(reports) -> int:
             say(f"{rep.path}: {line}")
         bad += bool(remaining)
         if not remaining:
-            out.print(f"{rep.path}: ok ({rep.rows} rows)", markup=False, highlight=False)
+            note = "".join(f"; {n}" for n in getattr(rep, "notes", []))
+            out.print(f"{rep.path}: ok ({rep.rows} rows{note})", markup=False, highlight=False)
     return bad
 
 
