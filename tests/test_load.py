@@ -914,3 +914,64 @@ def test_report_draws_the_curve_with_its_knee_into_a_new_folder(tmp_path):
     (c,) = lr.curves(rows).values()
     k, why = lr.knee(c, 5.0)
     assert c[k].target_qps == 3000.0 and "crosses 5 ms" in why and "data:image/png;base64" in html
+
+
+# ---------------------------------------------------------------- best of load CSVs
+
+def _peak_rows(values, acc, **kw):
+    """Peak rows of one configuration (one per repeat) and its accuracy row."""
+    rows = [make_row(repeat=i, peak_qps=float(q), **kw) for i, q in enumerate(values)]
+    ident = {k: v for k, v in kw.items() if k not in ("max_batch", "max_queue_delay_ms", "workers")}
+    rows.append(make_row(kind="accuracy", scenario="offline", latency_bound_ms=math.nan, latency_percentile=math.nan,
+                         accuracy_top1=acc, peak_qps=math.nan, **ident))
+    return rows
+
+
+def test_best_of_load_rows_ranks_peaks_within_the_accuracy_budget_with_intervals_and_ties(tmp_path):
+    from mnistbench.bench.load.best import best_load, geo_interval
+
+    base = _peak_rows([1000, 1100, 1210], 0.9860, max_batch=1, max_queue_delay_ms=0.0)  # ORT fp32, one at a time
+    batched = [make_row(repeat=i, peak_qps=float(q), max_batch=16) for i, q in enumerate([4000, 4400, 4840])]
+    int8 = _peak_rows([9000, 9900, 10890], 0.9820, variant="int8")  # -0.40 pp: over a 0.2 pp budget
+    ov = _peak_rows([3900, 4300, 4700], 0.9855, runtime="openvino")  # -0.05 pp: eligible, tied with batched
+    unscored = [make_row(repeat=0, peak_qps=50000.0, runtime="torch")]  # no accuracy row: never eligible
+    invalid = [make_row(repeat=i, peak_qps=math.nan, valid="INVALID", runtime="onnxruntime", threads=2)
+               for i in range(2)]
+    null = [make_row(repeat=0, peak_qps=90000.0, model="null-identity", task="null")]
+    (v,) = best_load(base + batched + int8 + ov + unscored + invalid + null, max_accuracy_drop_pp=0.2)
+    assert (v.model, v.scenario, v.bound, v.figure_label) == ("lenet5", "server", "p99<=5ms", "peak QPS")
+    g, lo, hi = geo_interval([4000, 4400, 4840])
+    assert v.best.label == "onnxruntime fp32 cpu t1 w1 batch 16/1ms" and v.best.figure == pytest.approx(4400.0)
+    assert (v.best.low, v.best.high) == (pytest.approx(lo), pytest.approx(hi)) and g == pytest.approx(4400.0)
+    # the t interval on ln: 3 repeats, sd of ln(1.1^k) = ln 1.1, t(0.975, 2) = 4.303
+    assert hi / g == pytest.approx(math.exp(4.302652729911275 * math.log(1.1) / math.sqrt(3)), rel=1e-9)
+    assert v.best.accuracy == pytest.approx(0.9860) and v.baseline_accuracy == pytest.approx(0.9860)
+    assert v.baseline.label == "onnxruntime fp32 cpu t1 w1 batch off" and v.gain == pytest.approx(4.0)
+    assert [c.label for c in v.tied] == ["openvino fp32 cpu t1 w1 batch 8/1ms"]
+    assert [(c.label, round(d, 2)) for c, d in v.rejected] == [("onnxruntime int8 cpu t1 w1 batch 8/1ms", -0.4)]
+    assert v.unscored == 1 and v.best.repeats == (3, 3)
+    # a wider budget takes the int8 file; latency scenarios: lower is better
+    (w,) = best_load(base + batched + int8, max_accuracy_drop_pp=0.5)
+    assert w.best.label.startswith("onnxruntime int8") and w.gain == pytest.approx(9900 / 1100)
+    ss = [make_row(repeat=i, scenario="single-stream", kind="test", latency_bound_ms=math.nan, latency_percentile=math.nan,
+                   peak_qps=math.nan, latency_p90_ms=p, max_batch=1, runtime=rt)
+          for rt, ps in (("onnxruntime", [0.2, 0.2]), ("openvino", [0.1, 0.1])) for i, p in enumerate(ps)]
+    accs = [make_row(kind="accuracy", scenario="offline", latency_bound_ms=math.nan, latency_percentile=math.nan,
+                     accuracy_top1=0.986, runtime=rt) for rt in ("onnxruntime", "openvino")]
+    (s,) = best_load(ss + accs, 0.2)
+    assert s.best.label.startswith("openvino") and s.best.figure == pytest.approx(0.1) and s.gain == pytest.approx(2.0)
+    assert s.figure_label == "p90 ms" and not s.tied
+
+
+def test_best_of_load_rows_without_accuracy_says_so_and_the_cli_prints_both_tables(tmp_path):
+    from mnistbench.bench.load.best import best_load
+
+    rows = [make_row(repeat=i, peak_qps=1000.0 + i) for i in range(2)]
+    (v,) = best_load(rows, 0.2)
+    assert v.best is None and "no accuracy of ONNX Runtime fp32" in v.note
+    p = write_load_csv(tmp_path / "load.csv", _peak_rows([1000, 1100, 1210], 0.986, max_batch=1,
+                                                         max_queue_delay_ms=0.0))
+    res = _cli("best", p, "--format", "markdown")
+    assert res.exit_code == 0, res.output
+    assert "| lenet5 | server p99<=5ms (peak QPS) | onnxruntime fp32 cpu t1 w1 batch off | 1,100 [" in res.stdout
+    assert "LoadGen accuracy-mode top-1 at most 0.2 pp" in res.stdout

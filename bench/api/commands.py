@@ -62,24 +62,35 @@ def speedrun(model: str = "speed-cnn", *, seeds: int = 5, target: float = 0.99, 
 
 def best(results: list[Path], *, max_accuracy_drop: str | float = "0.2pp", max_mse_increase: float = 0.01) -> list:
     """The fastest configuration per model and batch size within an accuracy budget of ONNX Runtime fp32
-    (:func:`analysis.best.best_configs`), from results CSVs or folders of them.
+    (:func:`analysis.best.best_configs`), from results CSVs or folders of them; for load CSVs, the
+    best configuration under load per model and scenario (:func:`load.best.best_load`).
 
     Args:
         max_accuracy_drop: percentage points of top-1 (``"0.2pp"`` or a number of points).
         max_mse_increase: relative MSE increase allowed for reconstruction models (0.01 = 1%).
 
     Returns:
-        one :class:`analysis.best.BestConfig` per (model, batch size).
+        one :class:`analysis.best.BestConfig` per (model, batch size) of the run CSVs, then one
+        :class:`load.best.LoadBest` per (model, scenario, Server bound) of the load CSVs.
 
     Raises:
         UsageError: unreadable results, a bad budget, no measured rows of a scored model.
     """
     from ..analysis import best as best_mod  # numpy, scipy
+    from ..load.best import best_load
+    from ..load.rows import is_load_csv, read_load_csv
     from ..measure import inputs
 
     drop = inputs.accuracy_points(max_accuracy_drop) if isinstance(max_accuracy_drop, str) else float(max_accuracy_drop)
-    rows, samples = best_mod.load([Path(p) for p in results])
-    verdicts = best_mod.best_configs(rows, drop, max_mse_increase, samples)
+    csvs = best_mod.csv_files([Path(p) for p in results])
+    loads = [c for c in csvs if is_load_csv(c)]
+    runs = [c for c in csvs if c not in loads]
+    verdicts: list = []
+    if runs:
+        rows, samples = best_mod.load(runs)
+        verdicts += best_mod.best_configs(rows, drop, max_mse_increase, samples)
+    if loads:
+        verdicts += best_load([r for c in loads for r in read_load_csv(c)], drop)
     if not verdicts:
         raise UsageError("no measured rows of a scored model in the results given")
     return verdicts

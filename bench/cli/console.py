@@ -287,9 +287,16 @@ def show_verify(reports) -> int:
 
 
 def show_best(verdicts, drop: float, max_mse_increase: float, fmt: str) -> None:
-    note = best_mod.footnote(verdicts, drop, max_mse_increase)
-    if fmt == "markdown":
-        print(best_mod.markdown(verdicts) + "\n\n" + note)
-    else:
-        out.print(best_mod.table(verdicts))
-        out.print(note, markup=False, highlight=False)
+    from ..load import best as load_best
+
+    runs = [v for v in verdicts if not isinstance(v, load_best.LoadBest)]
+    loads = [v for v in verdicts if isinstance(v, load_best.LoadBest)]
+    for vs, mod, note in ((runs, best_mod, lambda: best_mod.footnote(runs, drop, max_mse_increase)),
+                          (loads, load_best, lambda: load_best.footnote(drop))):
+        if not vs:
+            continue
+        if fmt == "markdown":
+            print(mod.markdown(vs) + "\n\n" + note())
+        else:
+            out.print(mod.table(vs))
+            out.print(note(), markup=False, highlight=False)
