@@ -6,6 +6,8 @@ so that importing the API stays cheap for the commands that do not measure.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -109,15 +111,17 @@ def report(results: list[Path], *, out_dir: Path = Path("report"), slo_ms: float
         the results: :mod:`bench.load.report`).
 
     Raises:
-        UsageError: ``slo_ms`` not positive, unreadable results.
+        UsageError: ``slo_ms`` not positive and finite, ``out_dir`` not a folder that can be made,
+            unreadable results.
     """
     from ..analysis import best as best_mod  # numpy
     from ..analysis.htmlreport import load_rows, write_report  # matplotlib
     from ..load import report as load_report
     from ..load.rows import is_load_csv, read_load_csv
 
-    if not slo_ms > 0:
-        raise UsageError(f"--slo-ms must be positive, got {slo_ms}")
+    if not (slo_ms > 0 and math.isfinite(slo_ms)):
+        raise UsageError(f"--slo-ms must be a finite number of ms above 0, got {slo_ms}")
+    _check_out_dir(Path(out_dir))
     paths = [Path(p) for p in results]
     csvs = best_mod.csv_files(paths)
     load_csvs = [c for c in csvs if is_load_csv(c)]
@@ -131,6 +135,15 @@ def report(results: list[Path], *, out_dir: Path = Path("report"), slo_ms: float
     samples = best_mod.load_samples(run_csvs)
     extra = load_report.sections(load_rows_, Path(out_dir)) if load_rows_ else None
     return write_report(load_rows(run_csvs), Path(out_dir), slo_ms, sources, samples, extra)
+
+
+def _check_out_dir(folder: Path) -> None:
+    """Refuse an output folder that is a file, or that sits under a file (before any work)."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"--out-dir {folder}: {p} is a file, not a folder")
+            return
 
 
 def verify(path: Path, *, repair: bool = False, drop_unsampled: bool = False) -> list:

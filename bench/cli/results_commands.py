@@ -36,6 +36,10 @@ def compare(
     """
     from ..api import comparison as api
     from . import screen as console  # the light half: comparing two CSVs imports no torch
+    if not live:
+        _refuse_live_only(batch_sizes=batch_sizes, rounds=rounds, min_s=min_s, sessions=sessions, max_s=max_s,
+                          threads=threads, out=out_path, profile=profile, seed=seed, dataset=dataset,
+                          data_dir=data_dir, artifacts_dir=artifacts_dir)
     if not live and _load_inputs(base, new):
         from .load_command import compare_load
         return compare_load(base, new, fail_on, noise, fmt, fail_on_inconclusive)
@@ -59,6 +63,21 @@ def _load_inputs(base: str, new: list[str]) -> bool:
     if len(kinds) > 1:
         raise UsageError("compare takes two `run` results or two `load` results, not one of each")
     return kinds == {True}
+
+
+_LIVE_DEFAULTS = dict(batch_sizes="1,32", rounds=LIVE_ROUNDS, min_s=LIVE_MIN_S, sessions=LIVE_SESSIONS, max_s=LIVE_MAX_S,
+                      threads="auto", out=None, profile=None, seed=0, dataset="mnist", data_dir=None,
+                      artifacts_dir=None)
+
+
+@guarded(exit_code=2, interrupted="interrupted")
+def _refuse_live_only(**given) -> None:
+    """Options that choose what ``--live`` measures, given without ``--live`` (they would be ignored,
+    bad values included): one line, exit 2."""
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if not v == _LIVE_DEFAULTS[k]]  # NaN differs too
+    if named:
+        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --live (they choose what "
+                         "--live measures); comparing result files takes none of them")
 
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract
