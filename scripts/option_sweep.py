@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 
 import typer.main
-
 from mnistbench.bench.cli import app
 
 # A valid invocation of each command (before the option under test); {R} a run CSV, {L} a load CSV.

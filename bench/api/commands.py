@@ -7,7 +7,6 @@ so that importing the API stays cheap for the commands that do not measure.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
