@@ -79,7 +79,8 @@ class Dataset:
     source: Path
 
 
-def _check_name(dataset: str) -> None:
+def check_dataset_name(dataset: str) -> None:
+    """Raises UsageError for a dataset name that is not one of :data:`DATASETS`."""
     if dataset not in DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}")
 
@@ -142,7 +143,7 @@ def find_data_dir(dataset: str, data_dir: Path | None = None) -> Path | None:
         UsageError: unknown dataset name.
         DataError: ``data_dir`` was given but holds no usable files (no fallback).
     """
-    _check_name(dataset)
+    check_dataset_name(dataset)
     roots = [Path(r).expanduser() for r in (data_dir, os.environ.get("MNISTBENCH_DATA") or None) if r is not None]
     for i, root in enumerate([*roots, _cache_root()]):
         candidates = [root / dataset] + ([root] if root.name == dataset or root.name not in DATASETS else [])
@@ -229,7 +230,7 @@ def download(dataset: str, dest: Path, *, mirrors: Sequence[str] | None = None, 
         UsageError: unknown dataset, or a non-HTTPS, non-loopback mirror.
         DataError: ``dest`` cannot be created, or a file failed on every mirror.
     """
-    _check_name(dataset)
+    check_dataset_name(dataset)
     dest = Path(dest)
     mirrors = MIRRORS[dataset] if mirrors is None else tuple(mirrors)
     for base in mirrors:

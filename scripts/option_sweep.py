@@ -33,8 +33,10 @@ from mnistbench.bench.cli import app
 # A valid invocation of each command (before the option under test); {R} a run CSV, {L} a load CSV.
 BASE = {
     "train": ["train", "lenet5", "--profile", "smoke"], "train-all": ["train-all", "--profile", "smoke"],
-    "export": ["export", "lenet5", "--profile", "smoke"], "run": ["run", "lenet5", "--profile", "smoke"],
-    "load": ["load", "lenet5", "--profile", "smoke"], "compare": ["compare", "{R}", "{R}"],
+    "export": ["export", "lenet5", "--profile", "smoke"], "run": ["run", "lenet5", "--profile", "smoke", "--no-score", "--no-null", "--batch-sizes", "1",
+            "--min-s", "0.05", "--rounds", "2", "--warmup-s", "0"],
+    "load": ["load", "lenet5", "--profile", "smoke", "--scenario", "offline", "--min-duration-s", "0.2",
+             "--min-query-count", "16", "--no-null"], "compare": ["compare", "{R}", "{R}"],
     "table": ["table", "{R}"], "verify": ["verify", "{R}"], "report": ["report", "{R}"], "best": ["best", "{R}"],
     "doctor": ["doctor"], "reproduce": ["reproduce", "zhu-mlp", "--profile", "smoke"],
     "speedrun": ["speedrun", "speed-cnn"], "all": ["all", "--profile", "smoke"], "list": ["list"],

@@ -390,7 +390,7 @@ CASES = [
     ("run-unknown-precision", lambda c: ["run", "lenet5", "--precision", "fp8"], 2, "unknown precision 'fp8'"),
     ("run-out-is-a-folder", lambda c: c.run("--out", _mkdir(c / "d.csv")), 2, "exists"),
     ("run-out-exists", lambda c: c.run("--out", c.results()), 2, "add --resume"),
-    ("run-artifacts-dir-is-a-file", lambda c: c.run("--out", c / "o.csv", "--artifacts-dir", c.results()), 2, "it is a file"),
+    ("run-artifacts-dir-is-a-file", lambda c: c.run("--out", c / "o.csv", "--artifacts-dir", c.results()), 2, "is a file, not a folder"),
     ("run-results-dir-is-a-file", lambda c: ["run", "--onnx", c.model, "--data-dir", c.data, "--results-dir", c.results()], 2, "cannot create results folder"),
     # hostile ONNX files
     ("onnx-truncated", lambda c: c.run("--onnx", truncated(c), "--out", c / "o.csv"), 2, "not a readable ONNX model"),
@@ -430,6 +430,33 @@ CASES = [
     ("compare-live-options-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--min-s", "nan",
                                                      "--data-dir", _write(c / "plain.txt", b"x")], 2,
      "--min-s, --data-dir only act with --live"),
+    ("doctor-defaults-option-alone", lambda c: ["doctor", "--model", ""], 2, "--model only acts with --check-defaults"),
+    ("doctor-calibrate-options-alone", lambda c: ["doctor", "--trials", "-1", "--calibration-dir", c / "x"], 2,
+     "--trials, --calibration-dir only act with --calibrate"),
+    ("doctor-two-modes", lambda c: ["doctor", "--check-defaults", "--calibrate"], 2, "two modes of doctor"),
+    ("doctor-min-s-nan", lambda c: ["doctor", "--min-s", "nan"], 2, "--min-s must be a finite number"),
+    ("export-profile-empty", lambda c: ["export", "lenet5", "--profile", ""], 2, "--profile is empty"),
+    ("run-profile-empty", lambda c: ["run", "lenet5", "--profile", " "], 2, "--profile is empty"),
+    ("reproduce-seeds-huge", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--seeds", str(2**70),
+                                        "--results-dir", c / "runs"], 2, "--seeds must be between 1 and 1,000"),
+    ("reproduce-dataset-empty", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--dataset", "",
+                                           "--results-dir", c / "runs"], 2, "unknown dataset ''"),
+    ("reproduce-ray-option-locally", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--address", "",
+                                                "--results-dir", c / "runs"], 2, "--address only acts with --executor ray"),
+    ("run-nodes-locally", lambda c: c.run("--nodes", "2"), 2, "--nodes only acts with --executor ray"),
+    ("reproduce-data-dir-is-a-file", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--data-dir",
+                                                _write(c / "plain.txt", b"x"), "--results-dir", c / "runs"], 2, "plain.txt"),
+    ("speedrun-seeds-huge", lambda c: ["speedrun", "speed-cnn", "--seeds", str(2**70), "--out", c / "s.csv"], 2,
+     "--seeds must be between 1 and 1,000"),
+    ("speedrun-epochs-negative", lambda c: ["speedrun", "speed-cnn", "--epochs", "-1", "--out", c / "s.csv"], 2,
+     "--epochs must be between 1 and 1,000"),
+    ("speedrun-profile-empty", lambda c: ["speedrun", "speed-cnn", "--profile", "", "--out", c / "runs" / "s.csv"], 2,
+     "unknown profile ''"),
+    ("reproduce-artifacts-under-a-file", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--artifacts-dir",
+                                                    _write(c / "plain.txt", b"x") / "a", "--results-dir", c / "runs"], 2,
+     "is a file, not a folder"),
+    ("train-artifacts-under-a-file", lambda c: [*TRAIN, "--artifacts-dir", _write(c / "plain.txt", b"x") / "a"], 2,
+     "is a file, not a folder"),
     ("compare-fail-on-empty", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", ""], 2,
      "--fail-on has no rule"),
     ("compare-fail-on-commas", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", " , "], 2,
@@ -550,7 +577,7 @@ def test_bad_input(case, build, code, words, tmp_path, monkeypatch, base):
             assert err.value.exit_code == code and "\n" not in str(err.value) and words in str(err.value), err.value
         else:
             args = [str(a) for a in built]
-            if "--artifacts-dir" not in args and args[0] not in ("table", "compare", "verify", "report"):
+            if "--artifacts-dir" not in args and args[0] not in ("table", "compare", "verify", "report", "speedrun", "best"):
                 args += ["--artifacts-dir", str(tmp_path / "arts")]
             if args[0] == "run" and "--results-dir" not in args and "--out" not in args:
                 args += ["--results-dir", str(tmp_path / "results")]

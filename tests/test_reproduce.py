@@ -172,7 +172,7 @@ def test_reproduce_autoencoder_study_on_both_scales(data_env):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--seeds", "0"], "--seeds must be between 1 and 1,000, got 0"),
     (["--resume"], "--resume needs --out"),
     (["--out", "x.txt"], "--out must name a .csv"),
     (["nonesuch"], "unknown model"),

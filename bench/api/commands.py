@@ -49,7 +49,8 @@ def speedrun(model: str = "speed-cnn", *, seeds: int = 5, target: float = 0.99, 
     """
     from ..training import speedrun as sr  # torch
 
-    spec, dev, csv_path, data, load_s = sr.prepare(model, target, device, dataset, out_path, data_dir)
+    sr.check_options(seeds, epochs, amp)  # before the data is read
+    spec, dev, csv_path, data, load_s = sr.prepare(model, target, device, dataset, out_path, data_dir, profile)
     header = sr.header(spec, dev, profile, load_s)
     if on_start:
         on_start(header)

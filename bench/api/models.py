@@ -79,6 +79,9 @@ def export(models: list[str] | None = None, *, profile: str | None = None, seed:
 
     Example: ``api.export(["lenet5"], profile="smoke", int8=True)``
     """
+    from ..measure.inputs import check_profile_given
+
+    check_profile_given(profile)
     profile = profile or default_profile(artifacts_dir, dataset, seed, "*.safetensors", "checkpoints", note)
     specs = select(models)
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)

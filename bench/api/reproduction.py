@@ -9,7 +9,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ...models.data import load_dataset
+from ...models.data import check_dataset_name, load_dataset
 from ...models.errors import MnistBenchError, UsageError
 from ...models.registry import select
 from ...models.train import ProgressFn, resolve_device
@@ -58,10 +58,13 @@ def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str =
     Example: ``api.reproduce(["zhu-mlp"], seeds=2, profile="smoke", device="cpu")``
     """
     specs = check_reproduce(models, max_retries, cpus_per_run)
+    check_dataset_name(dataset)  # before any folder is made
     if cluster is not None:
         cluster.check_cpus_per_run(cpus_per_run)
     dev = cluster.device(device) if cluster is not None else resolve_device(device)
     runs = rp.plan(specs, seeds, profile, dev, reduce_on_cpu, ae_study)
+    arts = artifacts_root(artifacts_dir)
+    data = load_dataset(dataset, data_dir)  # read and verified before any file or folder is made
     if resume:
         runs = _runs_missing(runs, out_path, dataset, profile)
         csv_path = out_path
@@ -69,7 +72,6 @@ def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str =
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         csv_path = inputs.new_csv(out_path or results_dir / f"{stamp}-{dataset}-{profile}.csv",
                                   ", or add --resume to complete it")
-    data = load_dataset(dataset, data_dir)
     sink = rp.runs_csv(csv_path)
     system_path = csv_path.with_suffix(".system.json")
     if not system_path.exists():
@@ -78,9 +80,9 @@ def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str =
     if on_plan:
         on_plan(len(runs), csv_path)
     if cluster is None:
-        rp.run_all(runs, data, dev.type, sink, artifacts_root(artifacts_dir), on_start, on_done, git_commit())
+        rp.run_all(runs, data, dev.type, sink, arts, on_start, on_done, git_commit())
     else:
-        cluster.reproduce(runs, data, dev, sink, artifacts_root(artifacts_dir), max_retries=max_retries,
+        cluster.reproduce(runs, data, dev, sink, arts, max_retries=max_retries,
                           cpus_per_run=cpus_per_run, on_done=on_done, commit=git_commit())
     rows = rp.read_runs(csv_path) if csv_path.exists() else []
     if not rows:

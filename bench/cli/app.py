@@ -157,6 +157,8 @@ def run(
     from ..runtimes.runtime import GpuOptions  # heavy
     from ..measure.timing import TimingConfig  # heavy
     inputs.check_executor(executor)
+    inputs.check_ray_only(executor, nodes=(nodes, "all"), address=(address, None))
+    inputs.check_profile_given(profile)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
                                                                           "exports", console.say))
     axes = planning.parse_axes(provider, runtime, batch_sizes, threads, spinning, io_mode, cuda_graph,
@@ -230,6 +232,8 @@ def reproduce(
     from ..measure import inputs
     from ..launch import ray_executor as rx  # heavy
     inputs.check_executor(executor)
+    inputs.check_ray_only(executor, address=(address, None), max_retries=(max_retries, 2),
+                          cpus_per_run=(cpus_per_run, 2.0))
     api.check_reproduce(models, max_retries, cpus_per_run)  # before a Ray cluster starts
     kw = dict(seeds=seeds, profile=profile, device=device, dataset=dataset, ae_study=ae_study,
               reduce_on_cpu=reduce_on_cpu, out_path=out_path, resume=resume, results_dir=results_dir,
@@ -286,6 +290,12 @@ def doctor(
     """
     from .. import api
     from . import console  # heavy
+    _doctor_modes(check_defaults, calibrate, min_s, dict(model=(models, None), rounds=(rounds, 15), out=(out_path, None)),
+                  dict(trials=(trials, 20), calibrate_modes=(calibrate_modes, "separate,live"),
+                       calibration_dir=(calibration_dir, RUNS_DIR / "calibration"), profile=(profile, None),
+                       condition=(condition, "as-is"), noise_seed=(noise_seed, 0),
+                       calibrate_configs=(calibrate_configs, "lenet5:32"), calibrate_levels=(calibrate_levels, None),
+                       data_dir=(data_dir, None)))
     if check_defaults:
         return console.check_defaults(models, rounds, out_path)
     if calibrate:
@@ -303,6 +313,27 @@ def doctor(
         with console.counted(label, lazy=False):
             points = api.doctor_sweep(min_s)
         console.show_sweep(points)
+
+
+def _doctor_modes(check_defaults: bool, calibrate: bool, min_s: float, defaults_opts: dict, calibrate_opts: dict) -> None:
+    """Refuse, before any measuring, options of a mode that was not asked for (they would be ignored,
+    bad values included), both modes at once, and a sweep time that is not a finite positive number.
+
+    Raises:
+        UsageError: one line naming the options.
+    """
+    import math
+
+    from ...models.errors import UsageError
+
+    if check_defaults and calibrate:
+        raise UsageError("--check-defaults and --calibrate are two modes of doctor: give one")
+    if not (min_s > 0 and math.isfinite(min_s)):
+        raise UsageError(f"--min-s must be a finite number of seconds above 0, got {min_s}")
+    for on, flag, opts in ((check_defaults, "--check-defaults", defaults_opts), (calibrate, "--calibrate", calibrate_opts)):
+        named = [f"--{k.replace('_', '-')}" for k, (v, d) in opts.items() if not on and not v == d]
+        if named:
+            raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with {flag}")
 
 
 # `load`, then the commands that read results, registered after the others (the order of `mnistbench --help`).

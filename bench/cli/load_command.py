@@ -87,6 +87,7 @@ def load(
                 latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy,  # files
                 null, loadgen_seed, profile or "", seed, dataset, tuple(onnx or ()), layout, preprocess,
                 results_dir, out_path, resume, allow_stale, data_dir, artifacts_dir)
+    inputs.check_profile_given(profile)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
                                                                           "exports", console.say))
     req = LoadRequest(tuple(models) if models else None, variants, tuple(runtimes), provider.strip(), threads,

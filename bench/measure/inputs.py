@@ -278,10 +278,28 @@ def check_executor(executor: str) -> None:
         raise UsageError(f"unknown executor {executor!r}; choose local or ray")
 
 
+def check_ray_only(executor: str, **given: tuple) -> None:
+    """Options that only act with ``--executor ray`` (``name=(value, default)``), given with the local
+    executor: they would be ignored, bad values included. Raises UsageError naming them."""
+    if executor == "ray":
+        return
+    named = [f"--{k.replace('_', '-')}" for k, (v, d) in given.items() if not v == d]
+    if named:
+        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --executor ray")
+
+
 def check_format(fmt: str) -> None:
     """``--format``: rich or markdown. Raises UsageError otherwise."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose rich or markdown")
+
+
+def check_profile_given(profile: str | None) -> None:
+    """``--profile`` given as an empty or blank string (which would read as "not given" and pick the
+    newest profile silently). Raises UsageError."""
+    if profile is not None and not profile.strip():
+        raise UsageError("--profile is empty: give paper, quick or smoke (or leave --profile out for the "
+                         "profile exported last)")
 
 
 def at_least(value: float, minimum: float, option: str) -> None:

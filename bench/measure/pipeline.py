@@ -45,8 +45,19 @@ MAX_SEED = 2**63 - 1  # torch.manual_seed unpacks a C long long (int64): larger 
 
 
 def artifacts_root(arg: Path | None = None) -> Path:
-    """``arg``, else ``$MNISTBENCH_ARTIFACTS``, else ``./artifacts``."""
-    return Path(arg or os.environ.get("MNISTBENCH_ARTIFACTS") or "artifacts")
+    """``arg``, else ``$MNISTBENCH_ARTIFACTS``, else ``./artifacts``.
+
+    Raises:
+        UsageError: the folder is a file, or sits under a file (nothing could ever be read or written there).
+    """
+    root = Path(arg or os.environ.get("MNISTBENCH_ARTIFACTS") or "artifacts")
+    for p in (root, *root.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"artifacts folder {root}: {p} is a file, not a folder (--artifacts-dir or "
+                                 "$MNISTBENCH_ARTIFACTS)")
+            break
+    return root
 
 
 @dataclass(frozen=True)

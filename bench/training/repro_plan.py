@@ -36,15 +36,18 @@ class PlannedRun:
         return (self.experiment, self.model, self.scale, str(self.seed))
 
 
+MAX_SEEDS = 1000  # seeds 0..999 of one model: weeks of training on a CPU; a larger count is a typo, not a plan
+
+
 def plan(specs: Iterable[ModelSpec], seeds: int, profile: str, device: torch.device,
          reduce_on_cpu: bool = True, ae_study: bool = True) -> list[PlannedRun]:
     """The runs of a reproduction, in registry order, seeds 0..seeds-1 of each model.
 
     Raises:
-        UsageError: ``seeds`` below 1.
+        UsageError: ``seeds`` below 1 or above :data:`MAX_SEEDS`.
     """
-    if seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {seeds}")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be between 1 and {MAX_SEEDS:,}, got {seeds:,}")
     specs = list(specs)
     runs: list[PlannedRun] = []
     for s in specs:

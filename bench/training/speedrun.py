@@ -35,7 +35,7 @@ from ...models.registry import get_spec
 from ...models.spec import ModelSpec, TrainRecipe
 from ...models.train import _optimizer, autocast_for, evaluate, optimizer_step, resolve_device
 from ..measure.defaults import RUNS_DIR
-from ..measure.inputs import new_csv
+from ..measure.inputs import check_csv_name, new_csv
 from ..measure.system import write_system_json
 
 WARMUP_STEPS = 10
@@ -99,6 +99,27 @@ def train_timed(spec: ModelSpec, r: TrainRecipe, x: torch.Tensor, y: torch.Tenso
     return model.eval(), time.perf_counter() - t0, step
 
 
+MAX_EPOCHS = 1000  # above the longest paper recipe (30 epochs) by far: a larger count is a typo
+
+
+def check_options(seeds: int, epochs: int | None, amp: str) -> None:
+    """The counts and modes of a speedrun, before any data is read.
+
+    Raises:
+        UsageError: seeds outside 1..:data:`repro_plan.MAX_SEEDS`, epochs outside 1..:data:`MAX_EPOCHS`,
+            an unknown ``amp``.
+    """
+    from ...models.train import AMP_MODES
+    from .repro_plan import MAX_SEEDS
+
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be between 1 and {MAX_SEEDS:,}, got {seeds:,}")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise UsageError(f"--epochs must be between 1 and {MAX_EPOCHS:,}, got {epochs:,}")
+    if amp not in AMP_MODES:
+        raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
+
+
 def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto",
              epochs: int | None = None, profile: str = "paper", on_result=None, amp: str = "off",
              channels_last: bool = False) -> list[SpeedrunResult]:
@@ -120,21 +141,14 @@ def speedrun(spec: ModelSpec, data: Dataset, seeds: int = 5, device: str = "auto
     """
     if spec.task != "classify":
         raise UsageError(f"{spec.name} is a {spec.task} model; speedrun measures time to a test accuracy")
-    if seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {seeds}")
+    check_options(seeds, epochs, amp)
     r = spec.recipe_for(profile)
     if spec.trainer != "classify":
         raise UsageError(f"{spec.name} trains in stages ({spec.trainer}); speedrun times one-stage classifiers")
     if epochs is not None:
-        if epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, got {epochs}")
         if r.epochs is None:
             raise UsageError(f"{spec.name}'s recipe counts steps, not epochs; --epochs does not apply")
         r = replace(r, epochs=epochs)
-    from ...models.train import AMP_MODES
-
-    if amp not in AMP_MODES:
-        raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
     dev = resolve_device(device)
     n_train = min(r.train_images or len(data.train_images), len(data.train_images))
     x = torch.from_numpy(preprocess(data.train_images[:n_train], spec.preprocess)).to(dev)
@@ -186,21 +200,27 @@ def summarize(results: list[SpeedrunResult], target: float) -> SpeedrunSummary:
 
 
 def prepare(model: str, target: float, device: str, dataset: str, out_path: Path | None,
-            data_dir: Path | None) -> tuple[ModelSpec, torch.device, Path, Dataset, float]:
-    """``speedrun``'s inputs checked, then its data loaded: (spec, device, new CSV path, data, load seconds).
+            data_dir: Path | None, profile: str = "paper") -> tuple[ModelSpec, torch.device, Path, Dataset, float]:
+    """``speedrun``'s inputs checked, then its data loaded, then its CSV's place made: (spec, device,
+    new CSV path, data, load seconds). Nothing is created before every input is known good.
 
     Raises:
-        UsageError: an unknown model or device, a target outside (0, 1], an unusable ``out_path``.
+        UsageError: an unknown model, profile, dataset or device, a target outside (0, 1], unusable
+            data, an unusable ``out_path``.
     """
     spec = get_spec(model)
     if not 0 < target <= 1:
         raise UsageError(f"--target is a fraction in (0, 1], got {target}")
+    spec.recipe_for(profile)  # an unknown profile: UsageError
     dev = resolve_device(device)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    csv_path = new_csv(out_path or RUNS_DIR / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv")
+    csv_path = out_path or RUNS_DIR / "speedrun" / f"{stamp}-{dataset}-{spec.name}-{dev.type}.csv"
+    check_csv_name(csv_path)
     t_load = time.perf_counter()
     data = load_dataset(dataset, data_dir)
-    return spec, dev, csv_path, data, time.perf_counter() - t_load
+    load_s = time.perf_counter() - t_load
+    new_csv(csv_path)
+    return spec, dev, csv_path, data, load_s
 
 
 def header(spec: ModelSpec, dev: torch.device, profile: str, load_s: float) -> str:
