@@ -158,6 +158,7 @@ def run(
     from ..measure.timing import TimingConfig  # heavy
     inputs.check_executor(executor)
     inputs.check_ray_only(executor, nodes=(nodes, "all"), address=(address, None))
+    inputs.check_onnx_only(onnx, layout, preprocess)
     inputs.check_profile_given(profile)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
                                                                           "exports", console.say))

@@ -82,6 +82,7 @@ def load(
     from ..launch import planning  # heavy
     from . import console
     variants = tuple(inputs.row_variants(variant, precision, runtimes))
+    inputs.check_onnx_only(onnx, layout, preprocess)
     LoadRequest(tuple(models) if models else None, variants, tuple(runtimes), provider.strip(), threads,  # the options
                 scenario, workers, max_batch, max_queue_delay_ms, target_qps, points, find_peak,  # first, then the
                 latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy,  # files

@@ -139,6 +139,10 @@ class LoadRequest:
             raise UsageError(f"--min-query-count must be 1 to 10^9, got {self.min_query_count}")
         if self.resume and self.out_path is None:
             raise UsageError("--resume needs --out naming the load CSV of the interrupted run")
+        top = 2**64 - self.repeat  # LoadGen's seeds are uint64 and repeat r uses seed + r
+        if not 0 <= self.seed < top:
+            raise UsageError(f"--loadgen-seed must be 0 to {top - 1:,} (LoadGen takes 64-bit unsigned seeds; repeat r "
+                             f"uses seed + r), got {self.seed:,}")
 
     def _check_counts(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:

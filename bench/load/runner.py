@@ -128,8 +128,8 @@ def execute(req: LoadRequest, progress: Note = _stderr, note: Note = _stderr) ->
     """
     lg = loadgen()
     csv_path = _out_path(req)
+    cells = plan(req, note)  # every input checked before the CSV's folder is made
     sink = CsvAppender(csv_path, load_rows.COLUMNS)
-    cells = plan(req, note)
     with writer_lock(csv_path):
         sink.check_appendable()
         done = {r.cell_id for r in read_load_csv(csv_path)} if req.resume and csv_path.exists() else set()

@@ -288,6 +288,17 @@ def check_ray_only(executor: str, **given: tuple) -> None:
         raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --executor ray")
 
 
+def check_onnx_only(onnx, layout: str, preprocess: str) -> None:
+    """``--layout`` and ``--preprocess`` describe ``--onnx`` files; given without one they would be
+    ignored, bad values included. Raises UsageError naming them."""
+    if onnx:
+        return
+    named = [n for n, v, d in (("--layout", layout, "auto"), ("--preprocess", preprocess, "unit")) if v != d]
+    if named:
+        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --onnx (they describe "
+                         "a foreign model's input)")
+
+
 def check_format(fmt: str) -> None:
     """``--format``: rich or markdown. Raises UsageError otherwise."""
     if fmt not in FORMATS:

@@ -65,9 +65,13 @@ def inspect(path: Path, layout: str = "auto") -> ForeignModel:
     """
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long for the filesystem (pathlib passes ENAMETOOLONG on)
+        raise UsageError(f"--onnx {str(path)[:60]}...: {exc.strerror}") from None
+    if is_dir:
         raise UsageError(f"{path} is a folder; --onnx takes an .onnx file")
-    if not path.is_file():
+    if not is_file:
         raise UsageError(f"ONNX file not found: {path}")
     try:
         proto = onnx.load(str(path), load_external_data=False)
