@@ -53,7 +53,7 @@ def test_top_level_reexports_the_api():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: api.benchmark(["no-such-model"], profile="quick"), "no-such-model"),
-    (lambda: api.benchmark(["lenet5"], profile="quick", repeat=0), "--repeat must be at least 1"),
+    (lambda: api.benchmark(["lenet5"], profile="quick", repeat=0), "--repeat must be 1 to 1000"),
     (lambda: api.benchmark(["lenet5"], profile="quick", colour="red"), "no option 'colour'"),
     (lambda: api.benchmark(onnx=["m.onnx"], axes=api.Axes(runtimes=("torch",))), "--onnx benchmarks"),
     (lambda: api.train(["lenet5"], profile="weekly"), "weekly"),
@@ -90,7 +90,7 @@ def test_run_configuration_round_trips_as_plain_data():
     assert isinstance(back.call_timeout, float) and back.axes.spinning == (None, False)
     with pytest.raises(UsageError, match="no setting colour"):
         RunRequest.from_dict({**data, "colour": "red"})
-    with pytest.raises(UsageError, match="--repeat must be at least 1"):
+    with pytest.raises(UsageError, match="--repeat must be 1 to 1000"):
         RunRequest.from_dict({**data, "repeat": 0})
     with pytest.raises(UsageError, match="TimingConfig"):
         RunRequest.from_dict({**data, "timing": {"min_s": 0.25, "rounds": 4, "speed": "max"}})

@@ -71,6 +71,8 @@ class RunOutcome:
 def parse_io_modes(io_mode: str, cuda_graph: bool, providers: list[str]) -> list[str]:
     """``--io-mode`` text (+ ``--cuda-graph``) as io modes. Raises UsageError for modes the providers lack."""
     modes = [m.strip() for m in io_mode.split(",") if m.strip()]
+    if not modes and not cuda_graph:
+        raise UsageError(f"--io-mode {io_mode!r} names no io mode; choose from: {', '.join(IO_MODES)}")
     if cuda_graph:
         modes.append("device-graph")
     modes = list(dict.fromkeys(modes)) or ["end-to-end"]
@@ -200,21 +202,22 @@ def execute(req: RunRequest, progress: RunProgress | None = None, note: Note = _
         raise UsageError("--resume completes one run; it cannot be combined with --repeat")
     if req.repeat_index is not None:
         _check_repeat_child(req)
-    if req.pin_cpus:
-        inputs.parse_cpu_list(req.pin_cpus)  # before the dataset loads and the models are read
+    if req.pin_cpus is not None:
+        inputs.parse_cpu_list(req.pin_cpus)  # before the dataset loads and the models are read ('' is refused)
     req = dataclasses.replace(req, axes=usable_providers(req.axes, note))
     arts = Artifacts(artifacts_root(req.artifacts_dir), req.dataset, req.profile, req.seed)
     found = [(s, v, *onnx_for(s, arts, "fp32" if v in PRECISIONS else v, req.allow_stale))
              for s in specs for v in req.variants]
-    csv_path = _results_path(req, bool(foreign))
+    csv_path = _results_path(req, bool(foreign))  # the name checked, nothing made yet
+    data = load_dataset(req.dataset, req.data_dir)  # read and verified before the results folder is made
     sink = CsvAppender(csv_path)  # the results folder is creatable and writable, before any work
     if req.repeat_index is not None:
-        return _run_locked(csv_path, req, specs, found, foreign, arts, progress, note)
+        return _run_locked(csv_path, req, specs, found, foreign, arts, progress, note, data)
     with writer_lock(csv_path):  # one writer per results file, for the whole run (repeats included)
         sink.check_appendable()
         if req.repeat > 1:
             return run_repeats(csv_path, req)
-        return _run_locked(csv_path, req, specs, found, foreign, arts, progress, note)
+        return _run_locked(csv_path, req, specs, found, foreign, arts, progress, note, data)
 
 
 def build_targets(req: RunRequest, specs, found, foreign: list[ForeignModel], arts: Artifacts, data,
@@ -244,8 +247,7 @@ def build_targets(req: RunRequest, specs, found, foreign: list[ForeignModel], ar
 
 
 def _run_locked(csv_path: Path, req: RunRequest, specs, found, foreign, arts: Artifacts,
-                progress: RunProgress | None, note: Note) -> RunOutcome:
-    data = load_dataset(req.dataset, req.data_dir)
+                progress: RunProgress | None, note: Note, data) -> RunOutcome:
     targets = build_targets(req, specs, found, foreign, arts, data, note)
     done: set[str] = resume_keys(read_csv(csv_path), targets, csv_path) if req.resume else set()
     pinned = inputs.pin_cpus(req.pin_cpus)

@@ -151,8 +151,8 @@ class RunRequest:
     command: str = ""
 
     def __post_init__(self) -> None:
-        if self.repeat < 1:
-            raise UsageError(f"--repeat must be at least 1, got {self.repeat}")
+        if not 1 <= self.repeat <= 1000:  # as load's: each repeat is a fresh process of the whole matrix
+            raise UsageError(f"--repeat must be 1 to 1000, got {self.repeat:,}")
         if self.max_live < 1:
             raise UsageError(f"--max-live-sessions must be at least 1, got {self.max_live}")
 

@@ -30,6 +30,9 @@ REENTRY_MAX_FRACTION = 0.25
 BLOCK_PAUSE_S = 0.005
 
 
+MAX_ITERS = 10**8  # calls a cell may be asked for: 10^8 of the fastest (~5 us, the null model) is over 8 minutes
+
+
 @dataclass(frozen=True)
 class TimingConfig:
     """Warm-up and timed-loop bounds; both minimums of each phase must be met.
@@ -41,8 +44,8 @@ class TimingConfig:
             (one contiguous loop, used by probes) ignores it.
 
     Raises:
-        UsageError: a negative bound, no timed call, rounds outside 1..1000, or a non-finite or
-            over-an-hour duration.
+        UsageError: a negative bound, no timed call, more than :data:`MAX_ITERS` calls, rounds outside
+            1..1000, or a non-finite or over-an-hour duration.
     """
 
     warmup_iters: int = WARMUP_ITERS
@@ -54,6 +57,9 @@ class TimingConfig:
     def __post_init__(self) -> None:
         if self.warmup_iters < 0 or self.warmup_s < 0 or self.min_iters < 1 or self.min_s < 0:
             raise UsageError("timing bounds must be >= 0 (and at least one timed iteration)")
+        for name, v in (("--warmup-iters", self.warmup_iters), ("--min-iters", self.min_iters)):
+            if v > MAX_ITERS:
+                raise UsageError(f"{name} must be at most {MAX_ITERS:,} calls, got {v:,}")
         if not 1 <= self.rounds <= 1000:
             raise UsageError(f"--rounds must be between 1 and 1000, got {self.rounds}")
         if not all(math.isfinite(v) for v in (self.warmup_s, self.min_s)) or self.min_s > 3600 or self.warmup_s > 3600:

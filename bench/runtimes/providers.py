@@ -103,8 +103,8 @@ def validate_config(cfg: SessionConfig) -> None:
     if cfg.gpu.cudnn_conv_algo_search not in CUDNN_ALGO_SEARCH:
         raise UsageError(f"unknown cuDNN algorithm search {cfg.gpu.cudnn_conv_algo_search!r}; choose one of: "
                          f"{', '.join(CUDNN_ALGO_SEARCH)}")
-    if cfg.gpu.device_id < 0:
-        raise UsageError(f"--device-id must be 0 or more, got {cfg.gpu.device_id}")
+    if not 0 <= cfg.gpu.device_id < 2**31:  # a CUDA device ordinal is an int
+        raise UsageError(f"--device-id must be 0 to {2**31 - 1:,} (a CUDA device ordinal), got {cfg.gpu.device_id:,}")
 
 
 def provider_options(cfg: SessionConfig) -> list[tuple[str, dict[str, str]]]:
