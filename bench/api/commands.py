@@ -84,6 +84,10 @@ def best(results: list[Path], *, max_accuracy_drop: str | float = "0.2pp", max_m
     from ..measure import inputs
 
     drop = inputs.accuracy_points(max_accuracy_drop) if isinstance(max_accuracy_drop, str) else float(max_accuracy_drop)
+    if not (math.isfinite(max_mse_increase) and 0 <= max_mse_increase <= 100):
+        raise UsageError(f"--max-mse-increase is a fraction of the fp32 MSE, 0 to 100, got {max_mse_increase}")
+    if not (math.isfinite(drop) and 0 <= drop <= 100):
+        raise UsageError(f"--max-accuracy-drop is 0 to 100 percentage points, got {drop}")
     csvs = best_mod.csv_files([Path(p) for p in results])
     loads = [c for c in csvs if is_load_csv(c)]
     runs = [c for c in csvs if c not in loads]
