@@ -65,7 +65,8 @@ def test_schema_8_adds_node_and_older_files_read_it_empty():
     assert SCHEMA_VERSION == 8 and ADDED_COLUMNS["node"] == ""
     old = row("c", node="")
     assert series_node(old) == "host:vm"  # schema 7 and older: keyed by host, as before
-    assert series_node(row("c", node=A)) == A
+    assert series_node(row("c", node=A)) == f"{A}#vm"
+    assert series_node(row("c", node=A, host="other")) != series_node(row("c", node=A))  # a cloned machine id
 
 
 def test_node_id_is_the_ray_node_inside_a_task_else_the_machine(monkeypatch, tmp_path):
@@ -82,10 +83,10 @@ def test_node_id_is_the_ray_node_inside_a_task_else_the_machine(monkeypatch, tmp
 
 def test_labels_add_the_ip_only_where_a_host_name_has_several_nodes():
     rows = [row("1", A), row("2", B), row("3", "machine:aaaabbbbcccc", host="other"), row("4", "", host="old")]
-    assert node_labels(rows) == {A: "vm@127.0.0.1", B: "vm@127.0.0.2", "machine:aaaabbbbcccc": "other",
-                                 "host:old": "old"}
+    assert node_labels(rows) == {f"{A}#vm": "vm@127.0.0.1", f"{B}#vm": "vm@127.0.0.2",
+                                 "machine:aaaabbbbcccc#other": "other", "host:old": "old"}
     assert node_labels([row("1", "machine:aaaabbbbcccc"), row("2", "machine:ddddeeeeffff")]) == {
-        "machine:aaaabbbbcccc": "vm@aaaabbbb", "machine:ddddeeeeffff": "vm@ddddeeee"}
+        "machine:aaaabbbbcccc#vm": "vm@aaaabbbb", "machine:ddddeeeeffff#vm": "vm@ddddeeee"}
 
 
 def test_the_summary_table_keeps_two_nodes_of_one_host_apart():

@@ -182,21 +182,27 @@ IDENTITY_FIELDS = ("model", "variant", "dataset", "task", "runtime", "provider",
 
 
 def series_node(r: BenchmarkRecord) -> str:
-    """The node a row's series belongs to: its ``node``, or its ``host`` for rows of schema 7 and older."""
-    return r.node or f"host:{r.host}"
+    """The node a row's series belongs to: its ``node`` and ``host`` (``<node>#<host>``: two nodes of one
+    host name, or two host names of one cloned machine id, stay apart), or ``host:<host>`` for rows of
+    schema 7 and older."""
+    return f"{r.node}#{r.host}" if r.node else f"host:{r.host}"
 
 
 def node_labels(rows) -> dict[str, str]:
     """:func:`series_node` -> a short label: the host name, with the node's IP (Ray) or machine id
     prefix (8 hex) after ``@`` where one host name has several nodes among ``rows``."""
     hosts: dict[str, set[str]] = defaultdict(set)
+    node_of: dict[str, str] = {}
     for r in rows:
-        hosts[r.host].add(series_node(r))
+        key = series_node(r)
+        hosts[r.host].add(key)
+        node_of[key] = r.node
     out = {}
-    for host, nodes in hosts.items():
-        for n in nodes:
+    for host, keys in hosts.items():
+        for k in keys:
+            n = node_of[k]
             tail = n.rpartition("@")[2] if n.startswith("ray:") else n.partition(":")[2][:8]
-            out[n] = host if len(nodes) == 1 else f"{host}@{tail}"
+            out[k] = host if len(keys) == 1 else f"{host}@{tail}"
     return out
 
 
