@@ -59,13 +59,24 @@ def verify(path: Path, repair: bool = False, drop_unsampled: bool = False) -> Re
         raise UsageError(f"{path} is not a file")
     if not repair:
         return _verify(path, False, drop_unsampled)
+    with repair_lock(path):
+        return _verify(path, True, drop_unsampled)
+
+
+@contextlib.contextmanager
+def repair_lock(path: Path):
+    """Hold ``path``'s writer lock while repairing it (run and load CSVs alike).
+
+    Raises:
+        UsageError: a run is writing it (``--repair`` waits for no one).
+    """
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(writer_lock(path))
         except UsageError:
             raise UsageError(f"{path}: a run is writing it; --repair waits for no one: repair it once that run "
                              "has ended") from None
-        return _verify(path, True, drop_unsampled)
+        yield
 
 
 def _verify(path: Path, repair: bool, drop_unsampled: bool) -> Report:

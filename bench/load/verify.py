@@ -24,7 +24,6 @@ over; it never edits a measurement.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from pathlib import Path
 
@@ -32,8 +31,7 @@ import numpy as np
 
 from ...models.errors import UsageError
 from ...models.files import atomic_write_bytes
-from ..analysis.verify import Report, _torn_tail
-from ..measure.records import writer_lock
+from ..analysis.verify import Report, _torn_tail, repair_lock
 from .loadgen import MULTI_STREAM_SAMPLES
 from .rows import IDENTITY_FIELDS, LoadRecord, config_id, read_load_csv, read_timings
 
@@ -59,12 +57,7 @@ def verify_load(path: Path, repair: bool = False) -> Report:
         raise UsageError(f"{path} is not a file")
     if not repair:
         return _verify(path, False)
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(writer_lock(path))
-        except UsageError:
-            raise UsageError(f"{path}: a run is writing it; --repair waits for no one: repair it once that run "
-                             "has ended") from None
+    with repair_lock(path):
         return _verify(path, True)
 
 
