@@ -125,7 +125,9 @@ def report(results: list[Path], *, out_dir: Path = Path("report"), slo_ms: float
 
     if not (slo_ms > 0 and math.isfinite(slo_ms)):
         raise UsageError(f"--slo-ms must be a finite number of ms above 0, got {slo_ms}")
-    _check_out_dir(Path(out_dir))
+    from ..measure.inputs import check_folder_path
+
+    check_folder_path(Path(out_dir), f"--out-dir {out_dir}")
     paths = [Path(p) for p in results]
     csvs = best_mod.csv_files(paths)
     load_csvs = [c for c in csvs if is_load_csv(c)]
@@ -139,15 +141,6 @@ def report(results: list[Path], *, out_dir: Path = Path("report"), slo_ms: float
     samples = best_mod.load_samples(run_csvs)
     extra = load_report.sections(load_rows_, Path(out_dir)) if load_rows_ else None
     return write_report(load_rows(run_csvs), Path(out_dir), slo_ms, sources, samples, extra)
-
-
-def _check_out_dir(folder: Path) -> None:
-    """Refuse an output folder that is a file, or that sits under a file (before any work)."""
-    for p in (folder, *folder.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise UsageError(f"--out-dir {folder}: {p} is a file, not a folder")
-            return
 
 
 def verify(path: Path, *, repair: bool = False, drop_unsampled: bool = False) -> list:

@@ -326,15 +326,14 @@ def _doctor_modes(check_defaults: bool, calibrate: bool, min_s: float, defaults_
     import math
 
     from ...models.errors import UsageError
+    from ..measure.inputs import only_with
 
     if check_defaults and calibrate:
         raise UsageError("--check-defaults and --calibrate are two modes of doctor: give one")
     if not (min_s > 0 and math.isfinite(min_s)):
         raise UsageError(f"--min-s must be a finite number of seconds above 0, got {min_s}")
-    for on, flag, opts in ((check_defaults, "--check-defaults", defaults_opts), (calibrate, "--calibrate", calibrate_opts)):
-        named = [f"--{k.replace('_', '-')}" for k, (v, d) in opts.items() if not on and not v == d]
-        if named:
-            raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with {flag}")
+    only_with(check_defaults, "--check-defaults", **defaults_opts)
+    only_with(calibrate, "--calibrate", **calibrate_opts)
 
 
 # `load`, then the commands that read results, registered after the others (the order of `mnistbench --help`).

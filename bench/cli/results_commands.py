@@ -72,12 +72,11 @@ _LIVE_DEFAULTS = dict(batch_sizes="1,32", rounds=LIVE_ROUNDS, min_s=LIVE_MIN_S, 
 
 @guarded(exit_code=2, interrupted="interrupted")
 def _refuse_live_only(**given) -> None:
-    """Options that choose what ``--live`` measures, given without ``--live`` (they would be ignored,
-    bad values included): one line, exit 2."""
-    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if not v == _LIVE_DEFAULTS[k]]  # NaN differs too
-    if named:
-        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --live (they choose what "
-                         "--live measures); comparing result files takes none of them")
+    """Options that choose what ``--live`` measures, given without ``--live``: one line, exit 2."""
+    from ..measure.inputs import only_with
+
+    only_with(False, "--live", " (they choose what --live measures); comparing result files takes none of them",
+              **{k: (v, _LIVE_DEFAULTS[k]) for k, v in given.items()})
 
 
 @guarded(exit_code=2, interrupted="interrupted")  # unusable input, whatever its kind: the gate's contract

@@ -62,3 +62,38 @@ def check_failures(results: list[NodeResult]) -> None:
     bad = [r for r in results if r.returncode != 0]
     if bad:
         raise MnistBenchError(f"{len(bad)} of {len(results)} node(s) failed; first: {bad[0].key}: {bad[0].log}")
+
+
+def onnx_bundle(paths: tuple[Path, ...]) -> dict[str, bytes]:
+    """The bytes of each ``--onnx`` file and of the external data files it names, keyed
+    ``<i>/<name>`` (``i``: its place among ``paths``, so two files of one name stay apart), read on
+    the driver so that a file that exists only there is measured on every node.
+
+    Raises:
+        UsageError: a file (or a data file it names) that cannot be read.
+    """
+    import onnx
+
+    out = {}
+    for i, p in enumerate(paths):
+        p = Path(p)
+        try:
+            proto = onnx.load(str(p), load_external_data=False)
+            out[f"{i}/{p.name}"] = p.read_bytes()
+            for name in sorted({e.value for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                                for e in t.external_data if e.key == "location"}):
+                out[f"{i}/{name}"] = (p.parent / name).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {exc.filename or p} to send it to the nodes: {exc.strerror}") from None
+        except Exception as exc:  # noqa: BLE001  (onnx raises DecodeError, ValueError, ... for bad bytes)
+            raise UsageError(f"{p} is not a readable ONNX model: {type(exc).__name__}") from None
+    return out
+
+
+def write_bundle(models: dict[str, bytes], folder: Path, onnx: list[str]) -> list[str]:
+    """Write :func:`onnx_bundle`'s files under ``folder`` (on a node); returns the paths the run's
+    ``onnx`` list then names, in its order."""
+    for rel, data in models.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    return [str(folder / str(i) / Path(p).name) for i, p in enumerate(onnx)]

@@ -48,7 +48,7 @@ from ..measure.noiseprofile import NODE_ENV
 from ..measure.records import CsvAppender
 from ..runtimes.runtime import first_line
 from ..training import reproduce as rp
-from .fleet import check_failures, check_reachable, describe, manifest  # noqa: F401  (check_reachable re-exported)
+from .fleet import check_failures, check_reachable, describe, manifest, onnx_bundle, write_bundle  # noqa: F401
 from .process import run_in_fresh_process
 
 # The local cluster started when no --address is given: small enough to share a laptop or CI box.
@@ -360,11 +360,7 @@ def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str],
     with tempfile.TemporaryDirectory(prefix="mnistbench-ray-run-") as tmp:
         out = Path(tmp) / f"{key}.csv"
         if models:
-            for rel, data in models.items():
-                (Path(tmp) / "onnx" / rel).parent.mkdir(parents=True, exist_ok=True)
-                (Path(tmp) / "onnx" / rel).write_bytes(data)
-            config = {**config, "onnx": [str(Path(tmp) / "onnx" / f"{i}" / Path(p).name)
-                                         for i, p in enumerate(config.get("onnx") or [])]}
+            config = {**config, "onnx": write_bundle(models, Path(tmp) / "onnx", config.get("onnx") or [])}
         req = RunRequest.from_dict({**config, "out_path": str(out)})
         child_env: dict[str, str | None] = dict(env)
         child_env[NODE_ENV] = f"ray:{ray.get_runtime_context().get_node_id()[:12]}@{ray.util.get_node_ip_address()}"
@@ -377,32 +373,6 @@ def _bench_on_node(config: dict, key: str, cwd: str, env: dict[str, str],
             if p.is_file() and rel.parts[0].startswith(f"{key}.") and not rel.name.endswith(".lock"):  # not the writer lock
                 files[rel.as_posix()] = p.read_bytes()
     return res.exit_code, socket.gethostname(), res.error, files
-
-
-def onnx_bundle(paths: tuple[Path, ...]) -> dict[str, bytes]:
-    """The bytes of each ``--onnx`` file and of the external data files it names, keyed
-    ``<i>/<name>`` (``i``: its place among ``paths``, so two files of one name stay apart), read on
-    the driver so that a file that exists only there is measured on every node.
-
-    Raises:
-        UsageError: a file (or a data file it names) that cannot be read.
-    """
-    import onnx
-
-    out = {}
-    for i, p in enumerate(paths):
-        p = Path(p)
-        try:
-            proto = onnx.load(str(p), load_external_data=False)
-            out[f"{i}/{p.name}"] = p.read_bytes()
-            for name in sorted({e.value for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
-                                for e in t.external_data if e.key == "location"}):
-                out[f"{i}/{name}"] = (p.parent / name).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read {exc.filename or p} to send it to the nodes: {exc.strerror}") from None
-        except Exception as exc:  # noqa: BLE001  (onnx raises DecodeError, ValueError, ... for bad bytes)
-            raise UsageError(f"{p} is not a readable ONNX model: {type(exc).__name__}") from None
-    return out
 
 
 def run_everywhere(req: RunRequest, nodes: str, address: str | None, note: Callable[[str], None],

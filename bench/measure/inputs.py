@@ -278,25 +278,37 @@ def check_executor(executor: str) -> None:
         raise UsageError(f"unknown executor {executor!r}; choose local or ray")
 
 
-def check_ray_only(executor: str, **given: tuple) -> None:
-    """Options that only act with ``--executor ray`` (``name=(value, default)``), given with the local
-    executor: they would be ignored, bad values included. Raises UsageError naming them."""
-    if executor == "ray":
+def only_with(active: bool, flag: str, why: str = "", **given: tuple) -> None:
+    """Options that only act with ``flag`` (``name=(value, default)``), given while it is off: they
+    would be ignored, bad values included (NaN differs from its default too). Raises UsageError
+    naming them, then ``why``."""
+    if active:
         return
     named = [f"--{k.replace('_', '-')}" for k, (v, d) in given.items() if not v == d]
     if named:
-        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --executor ray")
+        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with {flag}{why}")
+
+
+def check_ray_only(executor: str, **given: tuple) -> None:
+    """Options that only act with ``--executor ray``, given with the local executor. Raises UsageError."""
+    only_with(executor == "ray", "--executor ray", **given)
 
 
 def check_onnx_only(onnx, layout: str, preprocess: str) -> None:
-    """``--layout`` and ``--preprocess`` describe ``--onnx`` files; given without one they would be
-    ignored, bad values included. Raises UsageError naming them."""
-    if onnx:
-        return
-    named = [n for n, v, d in (("--layout", layout, "auto"), ("--preprocess", preprocess, "unit")) if v != d]
-    if named:
-        raise UsageError(f"{', '.join(named)} only act{'s' if len(named) == 1 else ''} with --onnx (they describe "
-                         "a foreign model's input)")
+    """``--layout`` and ``--preprocess`` describe ``--onnx`` files; without one they would be ignored.
+    Raises UsageError naming them."""
+    only_with(bool(onnx), "--onnx", " (they describe a foreign model's input)", layout=(layout, "auto"),
+              preprocess=(preprocess, "unit"))
+
+
+def check_folder_path(folder: Path, label: str, hint: str = "") -> None:
+    """Refuse a folder path that is a file or sits under a file (nothing could be read or written
+    there), before any work. Raises UsageError ``<label>: <path> is a file, not a folder<hint>``."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"{label}: {p} is a file, not a folder{hint}")
+            return
 
 
 def check_format(fmt: str) -> None:

@@ -50,13 +50,10 @@ def artifacts_root(arg: Path | None = None) -> Path:
     Raises:
         UsageError: the folder is a file, or sits under a file (nothing could ever be read or written there).
     """
+    from .inputs import check_folder_path
+
     root = Path(arg or os.environ.get("MNISTBENCH_ARTIFACTS") or "artifacts")
-    for p in (root, *root.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise UsageError(f"artifacts folder {root}: {p} is a file, not a folder (--artifacts-dir or "
-                                 "$MNISTBENCH_ARTIFACTS)")
-            break
+    check_folder_path(root, f"artifacts folder {root}", " (--artifacts-dir or $MNISTBENCH_ARTIFACTS)")
     return root
 
 
