@@ -86,3 +86,25 @@ def _from_interrupt(exc: BaseException) -> bool:
 
 class CallTimeoutError(MnistBenchError):
     """One inference call ran past its time limit (``run --call-timeout``) and was ended."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be (:func:`sigterm_as_interrupt`): every clean-up written
+    for an interrupt runs, and the command line exits 143 (128 + 15, the shell's convention)."""
+
+
+_sigterm_received = [False]
+
+
+def sigterm_as_interrupt(signum, frame) -> None:
+    """A SIGTERM handler (the command line installs it): note it and raise :class:`Terminated`. The
+    watchdog ends a call in flight on it as on SIGINT."""
+    _sigterm_received[0] = True
+    raise Terminated
+
+
+def terminated() -> bool:
+    """Whether this process has received SIGTERM through :func:`sigterm_as_interrupt`. A process
+    that waits for a child should then pass it on: unlike Ctrl-C in a terminal, which reaches the
+    whole process group, SIGTERM reaches only the process it was sent to."""
+    return _sigterm_received[0]

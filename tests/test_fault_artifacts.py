@@ -408,6 +408,71 @@ def test_run_records_a_never_ending_model_as_an_error_row(tmp_path, real_data_ro
     assert [r.status for r in rows] == ["error"] and "over the limit of 1 s" in rows[0].error
 
 
+def _in_the_call(proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Wait until ``proc`` or a child of it is inside the never-ending model's call: that Loop grows
+    the process by about 150 MiB/s, so a resident size past 600 MiB (the command line before the
+    call: under 300 MiB) says the call is in flight."""
+    import psutil
+
+    t_end = time.monotonic() + timeout_s
+    while time.monotonic() < t_end:
+        try:
+            procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            if max(p.memory_info().rss for p in procs) > 600 * 2**20:
+                return
+        except psutil.Error:
+            pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the never-ending call did not start")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_and_sigterm_stop_a_run_inside_a_call_that_never_returns(tmp_path, real_data_root, sig, code):
+    """Ctrl-C and SIGTERM end the call through the watchdog (RunOptions.terminate), print one line
+    and exit 130 / 143 (128 + the signal), leaving no file; scripts/interrupt_latency.py times it."""
+    path = forever_model(tmp_path / "forever.onnx")
+    proc = subprocess.Popen(cli("run", "--onnx", path, "--no-null", "--no-score", "--batch-sizes", "1", "--threads", "1",
+                                "--call-timeout", "0", "--data-dir", real_data_root, "--out", tmp_path / "r.csv"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=faults.default_sigint)
+    try:
+        _in_the_call(proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)  # a hang fails here
+    finally:
+        proc.kill()
+    lines = [ln for ln in err.splitlines() if ln.startswith("mnistbench:")]
+    assert proc.returncode == code and "Traceback" not in err and len(lines) == 1 and "interrupted" in lines[0], err
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["forever.onnx", "r.csv.lock"], left  # no CSV, samples or temporary file; the writer's lock file stays
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_sigterm_reaches_the_fresh_process_of_a_repeat(tmp_path, real_data_root):
+    """SIGTERM reaches only the process it is sent to (Ctrl-C reaches the whole process group): a
+    `run --repeat` parent passes it on to the fresh process it waits for, and neither is left."""
+    import psutil
+
+    path = forever_model(tmp_path / "forever.onnx")
+    proc = subprocess.Popen(cli("run", "--onnx", path, "--no-null", "--no-score", "--batch-sizes", "1", "--threads", "1",
+                                "--call-timeout", "0", "--repeat", "2", "--data-dir", real_data_root,
+                                "--out", tmp_path / "r.csv"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=faults.default_sigint)
+    try:
+        _in_the_call(proc)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        gone, alive = psutil.wait_procs(children, timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err and not alive, err
+
+
 def test_nonfinite_fraction_of_real_model_outputs(tmp_path):
     g = h.make_graph([h.make_node("Log", ["x"], ["y"])], "log", [h.make_tensor_value_info("x", T.FLOAT, ["N", 4])],
                      [h.make_tensor_value_info("y", T.FLOAT, ["N", 4])])

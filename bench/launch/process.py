@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ...models.errors import MnistBenchError
+from ...models.errors import MnistBenchError, terminated
 from ..measure.config import RunRequest
 
 
@@ -75,7 +75,9 @@ def run_in_fresh_process(req: RunRequest, env: dict[str, str | None] | None = No
     try:
         proc.join()
     except KeyboardInterrupt:
-        proc.join()  # the child got the same Ctrl-C: let it keep its finished rows and exit
+        if terminated():  # SIGTERM reached this process alone: pass it on (Ctrl-C reached the child too)
+            proc.terminate()
+        proc.join()  # let the child keep its finished rows and exit
         raise
     message = errors.get() if not errors.empty() else ""
     code = proc.exitcode if proc.exitcode is not None else 1

@@ -58,7 +58,7 @@ class CallGuard:
     ONNX Runtime releases the GIL during a call and runs Python's SIGINT handler only once the call
     returns, so a call that never returns can be stopped only from another thread: one shared
     watchdog thread (see :class:`_Watchdog`) sets ``RunOptions.terminate`` on the call in flight
-    when its time is up or when SIGINT arrives (it learns of SIGINT through
+    when its time is up or when SIGINT or SIGTERM arrives (it learns of them through
     ``signal.set_wakeup_fd``). The caller passes :attr:`options` to the call and marks it with
     :attr:`started`; the hot path costs one clock read and two attribute stores.
 
@@ -163,7 +163,8 @@ class _Watchdog:
                 time.sleep(period)
             elif select.select([self._wake], [], [], period)[0]:
                 with contextlib.suppress(BlockingIOError):
-                    interrupted = signal.SIGINT in os.read(self._wake, 512)
+                    woken_by = os.read(self._wake, 512)
+                    interrupted = signal.SIGINT in woken_by or signal.SIGTERM in woken_by
             now = time.monotonic()
             with self._lock:  # the guards as they are now: one may have started its first call while we waited
                 guards = list(self._guards)
