@@ -180,7 +180,8 @@ def test_torch_runtime_guards():
 
 @pytest.mark.parametrize("args,message", [
     (["--io-mode", "device"], "needs --provider cuda or tensorrt"),
-    (["--cuda-graph"], "needs --provider cuda or tensorrt"),
+    (["--cuda-graph"], "--cuda-graph needs --provider cuda (it captures"),
+    (["--tf32"], "--tf32 only acts with --provider cuda or tensorrt"),
     (["--io-mode", "pinned", "--provider", "cuda"], "unknown io mode"),
     (["--cudnn-algo", "fastest"], "unknown cuDNN"),
 ])

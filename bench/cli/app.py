@@ -33,7 +33,7 @@ import typer  # noqa: E402  (after the Ctrl-C handler above)
 
 from . import options as o  # noqa: E402  (the option declarations, named like their flags)
 from ..measure.defaults import (RUNS_DIR, DEFAULT_SPINNING, DEFAULT_THREADS, FAST, MIN_ITERS, MIN_S, ROUNDS, WARMUP_ITERS, WARMUP_S)  # noqa: E402
-from .entrypoint import run_app  # noqa: E402
+from .entrypoint import note_interrupt_reported, run_app  # noqa: E402
 from ...models.errors import MnistBenchError  # noqa: E402
 
 # Each command imports the library it calls inside its body ("# heavy" below): the library pulls in
@@ -64,6 +64,7 @@ def guarded(fn=None, *, exit_code: int | None = None, interrupted: str = "interr
             raise typer.Exit(exit_code or exc.exit_code) from None
         except KeyboardInterrupt:
             print(f"mnistbench: {interrupted}", file=sys.stderr)
+            note_interrupt_reported()
             raise typer.Exit(130) from None
 
     return wrapper
@@ -159,6 +160,7 @@ def run(
     inputs.check_executor(executor)
     inputs.check_ray_only(executor, nodes=(nodes, "all"), address=(address, None))
     inputs.check_onnx_only(onnx, layout, preprocess)
+    inputs.check_stale_needs_models(models, onnx, allow_stale)
     inputs.check_profile_given(profile)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
                                                                           "exports", console.say))
@@ -296,7 +298,7 @@ def doctor(
                        calibration_dir=(calibration_dir, RUNS_DIR / "calibration"), profile=(profile, None),
                        condition=(condition, "as-is"), noise_seed=(noise_seed, 0),
                        calibrate_configs=(calibrate_configs, "lenet5:32"), calibrate_levels=(calibrate_levels, None),
-                       data_dir=(data_dir, None)))
+                       data_dir=(data_dir, None)), dict(sweep=(sweep, True), min_s=(min_s, 0.5)))
     if check_defaults:
         return console.check_defaults(models, rounds, out_path)
     if calibrate:
@@ -316,9 +318,12 @@ def doctor(
         console.show_sweep(points)
 
 
-def _doctor_modes(check_defaults: bool, calibrate: bool, min_s: float, defaults_opts: dict, calibrate_opts: dict) -> None:
+def _doctor_modes(check_defaults: bool, calibrate: bool, min_s: float, defaults_opts: dict, calibrate_opts: dict,
+                  plain_opts: dict) -> None:
     """Refuse, before any measuring, options of a mode that was not asked for (they would be ignored,
     bad values included), both modes at once, and a sweep time that is not a finite positive number.
+
+    ``plain_opts``: those of the plain doctor (the sweep), refused in either mode.
 
     Raises:
         UsageError: one line naming the options.
@@ -332,6 +337,8 @@ def _doctor_modes(check_defaults: bool, calibrate: bool, min_s: float, defaults_
         raise UsageError("--check-defaults and --calibrate are two modes of doctor: give one")
     if not (min_s > 0 and math.isfinite(min_s)):
         raise UsageError(f"--min-s must be a finite number of seconds above 0, got {min_s}")
+    only_with(not (check_defaults or calibrate), "the plain doctor", " (--check-defaults and --calibrate run no sweep)",
+              **plain_opts)
     only_with(check_defaults, "--check-defaults", **defaults_opts)
     only_with(calibrate, "--calibrate", **calibrate_opts)
 

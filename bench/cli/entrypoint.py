@@ -1,5 +1,6 @@
 """How the ``mnistbench`` process ends: the exit code of a Typer app, with Ctrl-C handled
-everywhere (one line, exit 130) and interpreter shutdown kept from changing the code."""
+everywhere (one line, exit 130), SIGTERM as an interrupt (exit 143), click's usage errors as one
+line (exit 2), and interpreter shutdown kept from changing the code."""
 
 from __future__ import annotations
 
@@ -12,6 +13,28 @@ import threading
 import typer
 
 from ...models import errors
+
+# Click's exceptions as Typer raises them (Typer 0.29 vendors click; this finds them either way).
+_click = sys.modules[typer.BadParameter.__module__]
+
+_interrupt_reported = [False]
+
+
+def note_interrupt_reported() -> None:
+    """Called by the error boundary once it printed its interrupt line (``run_app`` prints none then)."""
+    _interrupt_reported[0] = True
+
+
+def reported_interrupt() -> bool:
+    return _interrupt_reported[0]
+
+
+def usage_line(exc: _click.UsageError) -> str:
+    """A click usage error as one line: its message, then where the command's help is, e.g.
+    ``Invalid value for '--repeat': 'x' is not a valid integer (see mnistbench run --help)``."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = exc.ctx
+    return f"{message} (see {ctx.command_path} --help)" if ctx is not None else message
 
 
 def run_app(app: typer.Typer, starting_handler) -> None:
@@ -26,8 +49,24 @@ def run_app(app: typer.Typer, starting_handler) -> None:
         signal.signal(signal.SIGTERM, errors.sigterm_as_interrupt)
     held = None  # the exception that ended the command, kept alive until os._exit (below)
     try:
-        app()
-        code = 0
+        # Not standalone: click's usage errors (an unknown option, a value of the wrong type, a missing
+        # argument) come here, to be one line like every other bad input, not Typer's boxed panel.
+        # Commands return None, so an int is an exit code (typer.Exit); a Ctrl-C is Exit(130) too.
+        rv = app(standalone_mode=False)
+        code = rv if type(rv) is int else 0
+        if code == 130 and not reported_interrupt():
+            print("mnistbench: interrupted", file=sys.stderr)  # a Ctrl-C while Typer parsed
+    except _click.NoArgsIsHelpError:
+        code = 2  # the help, already printed
+    except _click.UsageError as exc:
+        print(f"mnistbench: error: {usage_line(exc)}", file=sys.stderr)
+        code, held = 2, exc
+    except _click.Abort:
+        print("mnistbench: aborted", file=sys.stderr)
+        code = 1
+    except _click.ClickException as exc:
+        print(f"mnistbench: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        code, held = exc.exit_code, exc
     except SystemExit as exc:
         code, held = exc.code, exc
         if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):

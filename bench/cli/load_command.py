@@ -83,6 +83,7 @@ def load(
     from . import console
     variants = tuple(inputs.row_variants(variant, precision, runtimes))
     inputs.check_onnx_only(onnx, layout, preprocess)
+    inputs.check_stale_needs_models(models, onnx, allow_stale)
     LoadRequest(tuple(models) if models else None, variants, tuple(runtimes), provider.strip(), threads,  # the options
                 scenario, workers, max_batch, max_queue_delay_ms, target_qps, points, find_peak,  # first, then the
                 latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy,  # files

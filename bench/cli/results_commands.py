@@ -40,7 +40,9 @@ def compare(
         _refuse_live_only(batch_sizes=batch_sizes, rounds=rounds, min_s=min_s, sessions=sessions, max_s=max_s,
                           threads=threads, out=out_path, profile=profile, seed=seed, dataset=dataset,
                           data_dir=data_dir, artifacts_dir=artifacts_dir)
-    if not live and _load_inputs(base, new):
+    load_inputs = not live and _load_inputs(base, new)
+    _refuse_idle_flags(fail_on, fail_on_inconclusive, drift_correction, live, load_inputs)
+    if load_inputs:
         from .load_command import compare_load
         return compare_load(base, new, fail_on, noise, fmt, fail_on_inconclusive)
     results = _comparisons(base, new, fail_on, noise, fmt, live, batch_sizes, (rounds, min_s, sessions, max_s), threads, out_path,
@@ -63,6 +65,20 @@ def _load_inputs(base: str, new: list[str]) -> bool:
     if len(kinds) > 1:
         raise UsageError("compare takes two `run` results or two `load` results, not one of each")
     return kinds == {True}
+
+
+@guarded(exit_code=2, interrupted="interrupted")
+def _refuse_idle_flags(fail_on, fail_on_inconclusive: bool, drift_correction: bool, live: bool, load: bool) -> None:
+    """Flags that would do nothing here, refused in one line (exit 2): ``--fail-on-inconclusive``
+    without a gate, ``--drift-correction`` where no reference network moved between two runs."""
+    from ..measure.inputs import only_with
+
+    only_with(fail_on is not None, "--fail-on", " (it makes an inconclusive cell fail the gate)",
+              fail_on_inconclusive=(fail_on_inconclusive, False))
+    only_with(not live, "two result files", " of `run`: under --live both sides are measured in one process, so the "
+              "machine's drift falls on both alike", drift_correction=(drift_correction, False))
+    only_with(not load, "`run` results", " (load rows carry no reference network; their intervals already hold the "
+              "between-run spread)", drift_correction=(drift_correction, False))
 
 
 _LIVE_DEFAULTS = dict(batch_sizes="1,32", rounds=LIVE_ROUNDS, min_s=LIVE_MIN_S, sessions=LIVE_SESSIONS, max_s=LIVE_MAX_S,

@@ -73,6 +73,8 @@ def parse_io_modes(io_mode: str, cuda_graph: bool, providers: list[str]) -> list
     modes = [m.strip() for m in io_mode.split(",") if m.strip()]
     if not modes and not cuda_graph:
         raise UsageError(f"--io-mode {io_mode!r} names no io mode; choose from: {', '.join(IO_MODES)}")
+    if cuda_graph and "cuda" not in providers:
+        raise UsageError("--cuda-graph needs --provider cuda (it captures the CUDA EP's calls as one graph)")
     if cuda_graph:
         modes.append("device-graph")
     modes = list(dict.fromkeys(modes)) or ["end-to-end"]
@@ -93,6 +95,9 @@ def parse_axes(provider: list[str], runtime: list[str], batch_sizes: str, thread
     provs, runtimes = inputs.parse_providers(provider), inputs.parse_runtimes(runtime)
     modes = parse_io_modes(io_mode, cuda_graph, provs)
     validate_config(SessionConfig("cpu", gpu=gpu))
+    inputs.only_with(bool({"cuda", "tensorrt"} & set(provs)), "--provider cuda or tensorrt",
+                     " (they set the GPU session; --provider cpu has none)", device_id=(gpu.device_id, 0),
+                     cudnn_algo=(gpu.cudnn_conv_algo_search, "exhaustive"), tf32=(gpu.tf32, False))
     return Axes(tuple(runtimes), tuple(provs), tuple(inputs.parse_threads(threads)),
                 tuple(inputs.parse_spinning(spinning)), tuple(inputs.parse_batch_sizes(batch_sizes)), tuple(modes), gpu)
 

@@ -294,6 +294,13 @@ def check_ray_only(executor: str, **given: tuple) -> None:
     only_with(executor == "ray", "--executor ray", **given)
 
 
+def check_stale_needs_models(models, onnx, allow_stale: bool) -> None:
+    """``--allow-stale`` lets a registered model's export run though its checkpoint changed; with
+    ``--onnx`` files alone there is no checkpoint to be stale against. Raises UsageError."""
+    only_with(bool(models) or not onnx, "registered models", " (an --onnx file has no checkpoint to be stale against)",
+              allow_stale=(allow_stale, False))
+
+
 def check_onnx_only(onnx, layout: str, preprocess: str) -> None:
     """``--layout`` and ``--preprocess`` describe ``--onnx`` files; without one they would be ignored.
     Raises UsageError naming them."""

@@ -26,7 +26,7 @@ import torch
 from ...exporters.onnx import default_opset, export_onnx, read_metadata
 from ...exporters.verify import PARITY_IMAGES, check_parity
 from ...models.checkpoint import load_checkpoint, state_bytes
-from ...models.data import Dataset
+from ...models.data import Dataset, check_dataset_name
 from ...models.errors import ExportError, StorageError, UsageError, keep_interrupts
 from ...models.files import (
     atomic_write_bytes,
@@ -62,7 +62,8 @@ class Artifacts:
     """Paths of one (dataset, profile, seed) family of artifacts.
 
     Raises:
-        UsageError: a negative seed (torch.manual_seed rejects it; the folder name would be odd).
+        UsageError: a negative seed (torch.manual_seed rejects it; the folder name would be odd), or a
+            dataset that is not one of :data:`models.data.DATASETS` (before any file is looked for).
     """
 
     root: Path
@@ -71,6 +72,7 @@ class Artifacts:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_dataset_name(self.dataset)
         if isinstance(self.seed, int) and not 0 <= self.seed <= MAX_SEED:
             raise UsageError(f"--seed must be between 0 and {MAX_SEED:,} (the largest seed torch takes), "
                              f"got {self.seed:,}")
