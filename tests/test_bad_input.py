@@ -33,6 +33,8 @@ import csv
 import gzip
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import filelock
@@ -519,6 +521,102 @@ CASES = [
     ("load-out-not-csv", lambda c: load_onnx(c, c.model)[:-2] + ["--out", c / "l.txt"], 2, ".csv"),
     ("load-onnx-fixed-batch", lambda c: load_onnx(c, onnx_file(c / "fb.onnx", [4, 784], out_shape=[4, 10])), 2, "fixed batch size of 4"),
     ("load-onnx-missing", lambda c: load_onnx(c, c / "absent.onnx"), 2, "not found"),
+    # issue 27: every option of every command in a case of its own command (see
+    # test_every_option_of_every_command_has_a_case; the flags with no invalid use are listed there)
+    ("all-unknown-provider", lambda c: ["all", "--profile", "smoke", "--provider", "rocm"], 2, "unknown provider 'rocm'"),
+    ("all-batch-zero", lambda c: ["all", "--profile", "smoke", "--batch-sizes", "0"], 2, "at least 1"),
+    ("all-unknown-device", lambda c: ["all", "--profile", "smoke", "--device", "tpu"], 2, "unknown device 'tpu'"),
+    ("all-seed-negative", lambda c: ["all", "--profile", "smoke", "--seed", "-1"], 2, "--seed must be between 0 and"),
+    ("all-unknown-dataset", lambda c: ["all", "--profile", "smoke", "--dataset", "cifar10"], 2, "unknown dataset 'cifar10'"),
+    ("all-data-dir-absent", lambda c: ["all", "--profile", "smoke", "--data-dir", c / "nowhere"], 2, "no mnist IDX files in"),
+    ("all-artifacts-under-a-file", lambda c: ["all", "--profile", "smoke", "--artifacts-dir", _write(c / "plain.txt", b"x") / "a"], 2,
+     "is a file, not a folder"),
+    ("best-unknown-format", lambda c: ["best", c.results(), "--format", "xml"], 2, "unknown format 'xml'"),
+    ("compare-fail-on-inconclusive-alone", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on-inconclusive"],
+     2, "--fail-on-inconclusive only acts with --fail-on"),
+    ("compare-drift-correction-live", lambda c: ["compare", "--live", c.model, c.model, "--drift-correction"], 2,
+     "--drift-correction only acts with two result files"),
+    ("compare-batch-sizes-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--batch-sizes", "1"], 2,
+     "--batch-sizes only acts with --live"),
+    ("compare-threads-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--threads", "1"], 2,
+     "--threads only acts with --live"),
+    ("compare-out-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--out", c / "x.csv"], 2,
+     "--out only acts with --live"),
+    ("compare-profile-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--profile", "smoke"], 2,
+     "--profile only acts with --live"),
+    ("compare-seed-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--seed", "3"], 2,
+     "--seed only acts with --live"),
+    ("compare-dataset-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--dataset", "fashion-mnist"], 2,
+     "--dataset only acts with --live"),
+    ("compare-artifacts-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--artifacts-dir", c / "a"], 2,
+     "--artifacts-dir only acts with --live"),
+    ("doctor-no-sweep-in-a-mode", lambda c: ["doctor", "--no-sweep", "--check-defaults"], 2,
+     "--sweep only acts with the plain doctor"),
+    ("doctor-min-s-in-a-mode", lambda c: ["doctor", "--min-s", "1", "--calibrate"], 2, "--min-s only acts with the plain doctor"),
+    ("doctor-rounds-alone", lambda c: ["doctor", "--rounds", "3"], 2, "--rounds only acts with --check-defaults"),
+    ("doctor-profile-alone", lambda c: ["doctor", "--profile", "smoke"], 2, "--profile only acts with --calibrate"),
+    ("doctor-noise-seed-alone", lambda c: ["doctor", "--noise-seed", "3"], 2, "--noise-seed only acts with --calibrate"),
+    ("doctor-calibrate-levels-alone", lambda c: ["doctor", "--calibrate-levels", "5"], 2,
+     "--calibrate-levels only acts with --calibrate"),
+    ("doctor-data-dir-alone", lambda c: ["doctor", "--data-dir", c / "nowhere"], 2, "--data-dir only acts with --calibrate"),
+    ("doctor-artifacts-under-a-file", lambda c: ["doctor", "--artifacts-dir", _write(c / "plain.txt", b"x") / "a"], 2, "is a file, not a folder"),
+    ("export-seed-negative", lambda c: ["export", "lenet5", "--seed", "-1"], 2, "--seed must be between 0 and"),
+    ("export-unknown-dataset", lambda c: ["export", "lenet5", "--dataset", "cifar10"], 2, "unknown dataset 'cifar10'"),
+    ("export-data-dir-is-a-file", lambda c: ["export", "lenet5", "--data-dir", _write(c / "plain.txt", b"x")], 2,
+     "plain.txt is a file, not a folder"),
+    ("load-unknown-variant", lambda c: load(c, "--scenario", "offline", "--variant", "bogus"), 2, "unknown variant 'bogus'"),
+    ("load-unknown-precision", lambda c: load(c, "--scenario", "offline", "--precision", "fp8"), 2, "unknown precision 'fp8'"),
+    ("load-unknown-runtime", lambda c: load(c, "--scenario", "offline", "--runtime", "tflite"), 2, "unknown runtime 'tflite'"),
+    ("load-threads-negative", lambda c: load(c, "--scenario", "offline", "--threads", "-1"), 2, "--threads must be 0"),
+    ("load-find-peak-offline", lambda c: load(c, "--scenario", "offline", "--find-peak"), 2,
+     "--find-peak is for --scenario server"),
+    ("load-repeat-zero", lambda c: load(c, "--scenario", "offline", "--repeat", "0"), 2, "--repeat must be 1 to 1000"),
+    ("load-seed-negative", lambda c: load(c, "--scenario", "offline", "--seed", "-1"), 2, "--seed must be between 0 and"),
+    ("load-unknown-dataset", lambda c: load(c, "--scenario", "offline", "--dataset", "cifar10"), 2, "unknown dataset 'cifar10'"),
+    ("load-preprocess-without-onnx", lambda c: load(c, "--scenario", "offline", "--preprocess", "raw"), 2,
+     "--preprocess only acts with --onnx"),
+    ("load-allow-stale-onnx-only", lambda c: load_onnx(c, c.model, "--allow-stale"), 2,
+     "--allow-stale only acts with registered models"),
+    ("load-data-dir-is-a-file", lambda c: ["load", "--onnx", c.model, "--scenario", "offline", "--data-dir",
+                                           _write(c / "plain.txt", b"x"), "--out", c / "l.csv"], 2,
+     "no mnist IDX files in"),
+    ("load-artifacts-under-a-file", lambda c: load(c, "--scenario", "offline", "--artifacts-dir", _write(c / "plain.txt", b"x") / "a"), 2,
+     "is a file, not a folder"),
+    ("reproduce-unknown-device", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--device", "tpu",
+                                            "--results-dir", c / "runs"], 2, "unknown device 'tpu'"),
+    ("reproduce-out-not-csv", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--out", c / "x.txt"], 2,
+     "--out must name a .csv file"),
+    ("reproduce-resume-without-out", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--resume",
+                                                "--results-dir", c / "runs"], 2, "--resume needs --out"),
+    ("reproduce-unknown-executor", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--executor", "spark",
+                                              "--results-dir", c / "runs"], 2, "unknown executor 'spark'"),
+    ("reproduce-max-retries-locally", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--max-retries", "5",
+                                                 "--results-dir", c / "runs"], 2, "--max-retries only acts with --executor ray"),
+    ("reproduce-cpus-per-run-locally", lambda c: ["reproduce", "zhu-mlp", "--profile", "smoke", "--cpus-per-run", "1",
+                                                  "--results-dir", c / "runs"], 2, "--cpus-per-run only acts with --executor ray"),
+    ("run-seed-negative", lambda c: ["run", "lenet5", "--seed", "-1", "--out", c / "o.csv"], 2, "--seed must be between 0 and"),
+    ("run-cuda-graph-on-cpu", lambda c: c.run("--provider", "cpu", "--cuda-graph"), 2, "--cuda-graph needs --provider cuda"),
+    ("run-tf32-on-cpu", lambda c: c.run("--provider", "cpu", "--tf32"), 2, "--tf32 only acts with --provider cuda"),
+    ("run-allow-stale-onnx-only", lambda c: ["run", "--onnx", c.model, "--allow-stale", "--out", c / "o.csv"], 2,
+     "--allow-stale only acts with registered models"),
+    ("speedrun-target-above-one", lambda c: ["speedrun", "speed-cnn", "--target", "1.5", "--out", c / "s.csv"], 2,
+     "--target is a fraction in (0, 1]"),
+    ("speedrun-unknown-device", lambda c: ["speedrun", "speed-cnn", "--device", "tpu", "--out", c / "s.csv"], 2,
+     "unknown device 'tpu'"),
+    ("speedrun-unknown-dataset", lambda c: ["speedrun", "speed-cnn", "--dataset", "cifar10", "--out", c / "s.csv"], 2,
+     "unknown dataset 'cifar10'"),
+    ("speedrun-unknown-amp", lambda c: ["speedrun", "speed-cnn", "--amp", "fp8", "--out", c / "s.csv"], 2, "unknown --amp 'fp8'"),
+    ("speedrun-data-dir-absent", lambda c: ["speedrun", "speed-cnn", "--data-dir", c / "nowhere", "--out", c / "s.csv"], 2,
+     "no mnist IDX files in"),
+    ("train-all-unknown-device", lambda c: ["train-all", "--profile", "smoke", "--device", "tpu"], 2, "unknown device 'tpu'"),
+    ("train-all-seed-negative", lambda c: ["train-all", "--profile", "smoke", "--seed", "-1"], 2, "--seed must be between 0 and"),
+    ("train-all-unknown-dataset", lambda c: ["train-all", "--profile", "smoke", "--dataset", "cifar10"], 2,
+     "unknown dataset 'cifar10'"),
+    ("train-all-data-dir-absent", lambda c: ["train-all", "--profile", "smoke", "--data-dir", c / "nowhere"], 2,
+     "no mnist IDX files in"),
+    ("train-all-artifacts-under-a-file", lambda c: ["train-all", "--profile", "smoke", "--artifacts-dir", _write(c / "plain.txt", b"x") / "a"], 2,
+     "is a file, not a folder"),
+    ("train-all-unknown-amp", lambda c: ["train-all", "--profile", "smoke", "--amp", "fp8"], 2, "unknown --amp 'fp8'"),
 ]
 SLOW_CASES = {"run-batch-1e9"}  # over 3 s here: `pytest -m "not slow"` skips it
 
@@ -566,6 +664,103 @@ ELSEWHERE = {
     "ctrl-c-export": ("test_fault_artifacts", "test_interrupt_at_a_random_point_leaves_usable_artifacts"),
     "checkpoint-architecture": ("test_bad_input", "test_checkpoint_of_another_architecture_is_one_line"),
 }
+
+
+# What Typer parses itself, before any command runs: run through the real entry point (the in-process
+# CliRunner would show Typer's own boxed panel, which `mnistbench` replaces by one line).
+USAGE_CASES = [
+    (["run", "--repeat", "x"], "Invalid value for '--repeat': Input should be a valid integer"),
+    (["run", "--shuffle-seed", "x"], "Invalid value for '--shuffle-seed'"),
+    (["load", "--target-qps", "fast"], "Invalid value for '--target-qps'"),
+    (["run", "--bogus"], "No such option: --bogus"),
+    (["train"], "Missing argument 'models'"),
+    (["bogus-command"], "No such command 'bogus-command'"),
+    (["compare", "--format"], "Option '--format' requires an argument"),
+]
+
+# Flags with no invalid use (each value is valid with every other option), so no case can name them.
+NO_BAD_USE = {
+    "all --fast": "a shorter measurement of the run step, valid with any other option",
+    "export --int8": "one more variant to write; any combination of --int8, --fp16 and --fp16-io is valid",
+    "export --fp16": "as --int8",
+    "export --fp16-io": "as --int8",
+    "load --accuracy": "LoadGen's accuracy mode beside any scenario (--no-accuracy: without it)",
+    "load --null": "the null model beside any scenario (--no-null: without it)",
+    "reproduce --ae-study": "on by default; zhu-mlp's autoencoder study, idle for the other models as their papers have none",
+    "reproduce --reduce-on-cpu": "how a recipe infeasible on a CPU runs (--full-on-cpu: as written); valid everywhere",
+    "run --reference": "the reference network in each group (--no-reference: without it)",
+    "run --null": "the null model (--no-null: without it)",
+    "run --score": "scoring the test set (--no-score: timing only)",
+    "speedrun --channels-last": "a memory format; a no-op for a network without 4-D tensors, never wrong",
+    "train --channels-last": "as speedrun's",
+    "train-all --channels-last": "as speedrun's",
+}
+
+
+def _named_options() -> set[tuple[str, str]]:
+    """(command, option) pairs that a case of that command names, read from this module's source:
+    :data:`CASES` (the command from each builder's argv or helper), :data:`USAGE_CASES`."""
+    import ast
+    import re
+
+    import typer.main
+
+    src = Path(__file__).read_text()
+    cases = next(n.value for n in ast.parse(src).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CASES")
+    commands = set(typer.main.get_command(app).commands)
+    named = set()
+    for elt in cases.elts:
+        body = ast.get_source_segment(src, elt.elts[1])
+        if "TRAIN" in body:
+            cmd = "train"
+        elif "c.run(" in body:
+            cmd = "run"
+        elif re.search(r"\bload(_onnx)?\(", body):
+            cmd = "load"
+        else:
+            cmd = next((t for t in re.findall(r'"([a-z][a-z-]*)"', body) if t in commands), None)
+        named |= {(cmd, o) for o in re.findall(r'"(--[a-z0-9-]+)[="]', body)}
+    for args, _ in USAGE_CASES:
+        named |= {(args[0], a) for a in args if a.startswith("--")}
+    return named
+
+
+def test_every_option_of_every_command_has_a_case():
+    """Each option of each command is named by a case of that command (its ``--no-`` form counts),
+    or is a flag listed in :data:`NO_BAD_USE` with the reason no input of it can be bad."""
+    import typer.main
+
+    named = _named_options()
+    missing, counts = [], {}
+    for name, cmd in typer.main.get_command(app).commands.items():
+        for p in cmd.params:
+            if p.param_type_name != "option" or p.name == "help":
+                continue
+            hit = any((name, o) in named for o in (*p.opts, *p.secondary_opts))
+            counts.setdefault(name, [0, 0])
+            counts[name][0] += hit
+            counts[name][1] += 1
+            if not hit and f"{name} {p.opts[0]}" not in NO_BAD_USE:
+                missing.append(f"{name} {p.opts[0]}")
+    assert not missing, missing
+    for flag in NO_BAD_USE:  # a listed flag that gains a case, or disappears, leaves the list
+        name, opt = flag.split(" ")
+        p = next((p for p in typer.main.get_command(app).commands[name].params if opt in p.opts), None)
+        assert p is not None and not any((name, o) in named for o in (*p.opts, *p.secondary_opts)), flag
+    assert sum(n for n, _ in counts.values()) + len(NO_BAD_USE) == sum(t for _, t in counts.values())
+
+
+@pytest.mark.parametrize("args, words", USAGE_CASES, ids=[" ".join(a) for a, _ in USAGE_CASES])
+def test_usage_error(tmp_path, args, words):
+    """A value of the wrong type, an unknown option or command, a missing argument or value: one line
+    naming the command's help, exit 2, nothing written (bench/cli/entrypoint.py)."""
+    res = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *args], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and res.stdout == "", (res.returncode, res.stderr, res.stdout)
+    assert lines[0].startswith("mnistbench: error: ") and words in lines[0], lines[0]
+    assert "--help)" in lines[0] or args[-1] == "--format"  # where to look, when click knows the command
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_matrix_holds_at_least_sixty_distinct_cases_and_its_table_is_true():

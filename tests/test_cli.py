@@ -130,26 +130,3 @@ def test_all_fast_halves_rounds_seconds_and_calls(monkeypatch):
     assert (plain.rounds, plain.min_s, plain.min_iters) == (defaults.ROUNDS, defaults.MIN_S, defaults.MIN_ITERS)
     assert fast.warmup_iters == plain.warmup_iters == defaults.WARMUP_ITERS
 
-
-@pytest.mark.parametrize("args, words", [
-    (["run", "--repeat", "x"], "Invalid value for '--repeat': Input should be a valid integer"),
-    (["load", "--target-qps", "fast"], "Invalid value for '--target-qps'"),
-    (["run", "--bogus"], "No such option: --bogus"),
-    (["train"], "Missing argument 'models'"),
-    (["bogus-command"], "No such command 'bogus-command'"),
-    (["compare", "--format"], "Option '--format' requires an argument"),
-])
-def test_click_usage_errors_are_one_line_with_exit_2(tmp_path, args, words):
-    """What Typer parses itself (a value of the wrong type, an unknown option or command, a missing
-    argument or value) ends like every other bad input: one line naming the command's help, exit 2,
-    never Typer's boxed panel (which the in-process CliRunner still shows: this runs the real entry point)."""
-    import subprocess
-    import sys
-
-    res = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *args], capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert res.returncode == 2 and len(lines) == 1 and res.stdout == "", (res.returncode, res.stderr, res.stdout)
-    assert lines[0].startswith("mnistbench: error: ") and words in lines[0], lines[0]
-    assert "--help" in lines[0] or args[-1] == "--format"  # where to look, when click knows the command
-    assert list(tmp_path.iterdir()) == []

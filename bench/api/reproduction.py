@@ -92,8 +92,14 @@ def reproduce(models: list[str] | None = None, *, seeds: int = 3, profile: str =
     return Reproduction(csv_path, md, rows)
 
 
-def check_reproduce(models: list[str] | None, max_retries: int, cpus_per_run: float) -> list:
-    """The specs of ``models``, the Ray options checked. Raises UsageError."""
+def check_reproduce(models: list[str] | None, max_retries: int, cpus_per_run: float, out_path: Path | None = None,
+                    resume: bool = False) -> list:
+    """The specs of ``models``, the Ray options, ``--out`` and ``--resume`` checked before the data
+    is read. Raises UsageError."""
+    if resume and out_path is None:
+        raise UsageError("--resume needs --out: the runs CSV to complete")
+    if out_path is not None and Path(out_path).suffix != ".csv":
+        raise UsageError(f"--out must name a .csv file, got {out_path}")
     inputs.at_least(max_retries, 0, "--max-retries")
     if cpus_per_run <= 0:
         raise UsageError(f"--cpus-per-run must be positive, got {cpus_per_run}")

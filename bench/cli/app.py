@@ -122,6 +122,9 @@ def export(models: o.Models = None, profile: o.ExportProfile = None, seed: o.See
 
     Example: mnistbench export --profile quick --int8
     """
+    from ..measure import inputs
+    if data_dir is not None:  # before the checkpoints are looked for: the parity check reads the test images
+        inputs.check_folder_path(Path(data_dir), f"--data-dir {data_dir}")
     from . import console  # heavy
     console.export(models, profile, seed, dataset, data_dir, artifacts_dir, int8, fp16, fp16_io)
 
@@ -237,7 +240,7 @@ def reproduce(
     inputs.check_executor(executor)
     inputs.check_ray_only(executor, address=(address, None), max_retries=(max_retries, 2),
                           cpus_per_run=(cpus_per_run, 2.0))
-    api.check_reproduce(models, max_retries, cpus_per_run)  # before a Ray cluster starts
+    api.check_reproduce(models, max_retries, cpus_per_run, out_path, resume)  # before the data or a Ray cluster
     kw = dict(seeds=seeds, profile=profile, device=device, dataset=dataset, ae_study=ae_study,
               reduce_on_cpu=reduce_on_cpu, out_path=out_path, resume=resume, results_dir=results_dir,
               data_dir=data_dir, artifacts_dir=artifacts_dir, max_retries=max_retries, cpus_per_run=cpus_per_run)
