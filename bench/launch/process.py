@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
-from ...models.errors import MnistBenchError, terminated
+from ...models.errors import MnistBenchError, sigterm_as_interrupt, terminated
 from ..measure.config import RunRequest
 
 
@@ -29,7 +30,9 @@ class ProcessResult:
 
 
 def _child(config: dict, env: dict[str, str | None], cwd: str | None, quiet: bool, errors) -> None:
-    """The spawned process: rebuild the request, run it, report the error's line and exit code."""
+    """The spawned process: rebuild the request, run it, report the error's line and exit code. A
+    SIGTERM (passed on by the parent) is an interrupt here too, so the run's own clean-up runs."""
+    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     for k, v in env.items():
         if v is None:
             os.environ.pop(k, None)
