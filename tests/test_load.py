@@ -916,6 +916,34 @@ def test_report_draws_the_curve_with_its_knee_into_a_new_folder(tmp_path):
     assert c[k].target_qps == 3000.0 and "crosses 5 ms" in why and "data:image/png;base64" in html
 
 
+def test_report_intervals_of_rates_and_latencies_are_on_the_log_never_below_zero(tmp_path):
+    """Peaks that spread widely over three repeats (as this host gives: 3,666-6,987 QPS) get a
+    geometric mean and a t interval on ln(peak), the committed study's [-2,639, 15,660] QPS was a
+    linear one; the curve's p99 interval likewise (the study's [-0.835, 9.128] ms)."""
+    from mnistbench.bench.load import report as lr
+    from scipy import stats
+
+    values = [800.0, 3000.0, 9000.0]
+    rows = [make_row(repeat=i, peak_qps=q) for i, q in enumerate(values)]
+    rows.append(make_row(repeat=3, peak_qps=math.nan, valid="INVALID"))  # a search that found no VALID rate
+    ((label, (g, lo, hi, valid, n)),) = lr.peaks(rows).items()
+    ln = np.log(values)
+    h = stats.t.ppf(0.975, 2) * ln.std(ddof=1) / np.sqrt(3)
+    assert (valid, n) == (3, 4) and "p99<=5ms" in label
+    assert g == pytest.approx(np.exp(ln.mean())) and (lo, hi) == (pytest.approx(np.exp(ln.mean() - h)),
+                                                                   pytest.approx(np.exp(ln.mean() + h)))
+    linear = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
+    assert 0 < lo < g < hi and np.mean(values) - linear < 0  # a linear interval would go below 0
+    p99s = [0.5, 4.0, 9.0]
+    tests = [make_row(kind="test", scenario="server", target_qps=1000.0, samples_per_s=1000.0, latency_p50_ms=0.2,
+                      latency_p99_ms=p, latency_bound_ms=5.0, peak_qps=math.nan, query_count=1000, repeat=r)
+             for r, p in enumerate(p99s)]
+    ((pt,),) = lr.curves(tests).values()
+    assert pt.p99_ms == 4.0 and 0 < pt.p99_low < float(np.exp(np.log(p99s).mean())) < pt.p99_high
+    html = "\n".join(lr.sections(rows + tests, tmp_path / "r"))
+    assert "geometric mean over repeats" in html and "[-" not in html and "<td>3 of 4</td>" in html
+
+
 # ---------------------------------------------------------------- best of load CSVs
 
 def _peak_rows(values, acc, **kw):

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from ...models.files import atomic_write_bytes
+from .best import geo_interval
 from .rows import LoadRecord
 
 KNEE_GAIN = 0.05
@@ -29,7 +29,8 @@ KNEE_GAIN = 0.05
 @dataclass(frozen=True)
 class CurvePoint:
     """One rate of a sweep, over its repeats: the asked rate, medians of the achieved rate and the
-    p50/p99 (ms), the p99's 95% interval (t over repeats; NaN with one), VALID repeats of all."""
+    p50/p99 (ms), the p99's 95% interval (a t interval on ln(p99) over repeats, so never below 0;
+    NaN with one), VALID repeats of all."""
 
     target_qps: float
     achieved_qps: float
@@ -47,18 +48,6 @@ def series(r: LoadRecord) -> str:
     return f"{r.model} {r.variant} {r.runtime}/{r.provider} w{r.workers} {batching}"
 
 
-def interval(values: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high) of ``values`` with a 95% t interval (NaN bounds with fewer than 2 values)."""
-    v = np.asarray([x for x in values if math.isfinite(x)], float)
-    if len(v) == 0:
-        return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, math.nan, math.nan
-    h = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m, m - h, m + h
-
-
 def curves(rows: list[LoadRecord]) -> dict[str, list[CurvePoint]]:
     """Server test rows by series, one :class:`CurvePoint` per asked rate (ascending)."""
     by: dict[str, dict[float, list[LoadRecord]]] = defaultdict(lambda: defaultdict(list))
@@ -69,7 +58,7 @@ def curves(rows: list[LoadRecord]) -> dict[str, list[CurvePoint]]:
     for s, pts in sorted(by.items()):
         out[s] = []
         for q, rs in sorted(pts.items()):
-            _, lo, hi = interval([r.latency_p99_ms for r in rs])
+            _, lo, hi = geo_interval([r.latency_p99_ms for r in rs])
             out[s].append(CurvePoint(q, float(np.median([r.samples_per_s for r in rs])),
                                      float(np.median([r.latency_p50_ms for r in rs])),
                                      float(np.median([r.latency_p99_ms for r in rs])), lo, hi,
@@ -135,13 +124,15 @@ def _table(header: list[str], cells: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def peaks(rows: list[LoadRecord]) -> dict[str, tuple[float, float, float, int]]:
-    """Peak rows by series and bound: (mean peak QPS, 95% low, high, repeats)."""
+def peaks(rows: list[LoadRecord]) -> dict[str, tuple[float, float, float, int, int]]:
+    """Peak rows by series and bound: (geometric mean peak QPS, 95% low, high, repeats that found a
+    VALID rate, repeats), the interval a t interval on ln(peak) over the former
+    (:func:`bench.load.best.geo_interval`: a rate is positive, so its bounds are too)."""
     by: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         if r.status == "ok" and r.kind == "peak":
             by[f"{series(r)} p{r.latency_percentile:g}<={r.latency_bound_ms:g}ms"].append(r.peak_qps)
-    return {k: (*interval(v), len(v)) for k, v in sorted(by.items())}
+    return {k: (*geo_interval(v), sum(math.isfinite(x) and x > 0 for x in v), len(v)) for k, v in sorted(by.items())}
 
 
 def _fmt(v: float, digits: int = 1) -> str:
@@ -155,9 +146,9 @@ def sections(rows: list[LoadRecord], folder: Path) -> list[str]:
              f"minimum durations {html.escape(', '.join(sorted({f'{r.min_duration_s:g} s' for r in rows})))}.</p>"]
     pk = peaks(rows)
     if pk:
-        parts += ["<h3>Peak Server rate under the bound (mean over repeats, 95% interval)</h3>",
-                  _table(["series", "peak QPS", "95% interval", "repeats"],
-                         [[k, _fmt(m), f"[{_fmt(lo)}, {_fmt(hi)}]", str(n)] for k, (m, lo, hi, n) in pk.items()])]
+        parts += ["<h3>Peak Server rate under the bound (geometric mean over repeats, 95% t interval on the log)</h3>",
+                  _table(["series", "peak QPS", "95% interval", "repeats with a VALID rate"],
+                         [[k, _fmt(m), f"[{_fmt(lo)}, {_fmt(hi)}]", f"{v} of {n}"] for k, (m, lo, hi, v, n) in pk.items()])]
     tests = [r for r in rows if r.status == "ok" and r.kind == "test" and r.scenario != "server"]
     if tests:
         by: dict[str, list[LoadRecord]] = defaultdict(list)
