@@ -98,14 +98,19 @@ def trial(way: str, folder: Path, model: Path, data: str) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=term.slave, env=dict(os.environ, COLUMNS="200"),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     term.start()
-    t_start = term.first("forever")
-    if way == "limit":
-        t_ref = t_start + 1.0  # the call starts after the cell's line: an upper bound on the limit's expiry
-    else:
-        time.sleep(3.0)
-        t_ref = time.monotonic()
-        proc.send_signal(signal.SIGINT if way == "sigint" else signal.SIGTERM)
-    proc.wait(timeout=120)
+    try:  # whatever goes wrong here, never leave the never-ending call burning a CPU
+        t_start = term.first("forever")
+        if way == "limit":
+            t_ref = t_start + 1.0  # the call starts after the cell's line: an upper bound on the limit's expiry
+        else:
+            time.sleep(3.0)
+            t_ref = time.monotonic()
+            proc.send_signal(signal.SIGINT if way == "sigint" else signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     t_exit = time.monotonic()
     lines = [ln.strip() for ln in re.split(r"[\r\n]", term.close()) if ln.strip().startswith("mnistbench:")]
     t_line = term.first("mnistbench:", timeout_s=0) if lines else float("nan")

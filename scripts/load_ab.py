@@ -8,7 +8,8 @@ trial is one ``mnistbench load`` of the three (peak search, ``--repeat 3``: ever
 own shuffled order, fresh sessions), then ``mnistbench compare FILE#base FILE#same`` and
 ``FILE#base FILE#slow`` with ``--fail-on peak_qps:-5%``. Writes ``trials.csv`` and ``summary.md``.
 
-Usage: python scripts/load_ab.py results/load/ab --trials 10 [--min-duration-s 1]
+Usage: python scripts/load_ab.py results/load/ab --trials 10 [--min-duration-s 1] [--source X.onnx]
+       [--latency-bound-ms 5] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--min-duration-s", type=float, default=1.0)
     ap.add_argument("--source", type=Path, default=Path("artifacts/mnist/quick/seed0/lenet5.onnx"))
+    ap.add_argument("--latency-bound-ms", type=float, default=5.0)
+    ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     models = a.out / "models"
     models.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,8 @@ def main() -> None:
     for i in range(a.trials):
         csv_path = a.out / f"trial-{i:02d}.csv"
         cmd = ["mnistbench", "load", "--onnx", str(base), "--onnx", str(same), "--onnx", str(slow),
-               "--scenario", "server", "--find-peak", "--latency-bound-ms", "5", "--repeat", "3",
+               "--scenario", "server", "--find-peak", "--latency-bound-ms", f"{a.latency_bound_ms:g}",
+               "--repeat", str(a.repeat),
                "--min-duration-s", str(a.min_duration_s), "--no-null", "--loadgen-seed", str(100 + i),
                "--out", str(csv_path)]
         print(" ".join(cmd), flush=True)
@@ -108,7 +112,8 @@ def main() -> None:
         w = csv.DictWriter(fh, list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    lines = ["# Load A/B: peak Server rate (p99 <= 5 ms), lenet5 quick, ONNX Runtime CPU, 1 worker, no batching",
+    lines = [f"# Load A/B: peak Server rate (p99 <= {a.latency_bound_ms:g} ms), {a.source.stem} ({a.source.parent.parent.name}), "
+             f"ONNX Runtime CPU, 1 worker, no batching, {a.repeat} repeats a file",
              "", note, "", f"Command: python {' '.join(sys.argv)}", "",
              "| new | slower | faster | no change | inconclusive | gate failed (peak_qps:-5%) | trials |",
              "|---|---:|---:|---:|---:|---:|---:|"]

@@ -469,6 +469,8 @@ def test_sigterm_reaches_the_fresh_process_of_a_repeat(tmp_path, real_data_root)
         out, err = proc.communicate(timeout=60)
         gone, alive = psutil.wait_procs(children, timeout=10)
     finally:
+        for p in psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []:
+            p.kill()  # never leave the never-ending call burning a CPU after the test
         proc.kill()
     assert proc.returncode == 143 and "Traceback" not in err and not alive, err
 
