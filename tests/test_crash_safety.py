@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -100,3 +101,39 @@ def test_sigint_inside_a_cell_commit_is_held_until_the_commit_ends():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_an_interrupt_exits_before_the_commands_objects_are_freed(tmp_path):
+    """After Ctrl-C the process ends by os._exit with the interrupt's traceback still held, so the
+    command's objects (its sessions: 2.2 s of CPU freeing a never-ending Loop's memory,
+    results/faults/interrupt-latency) are never destroyed one by one on the way out. A destructor that
+    would write a file must not run; on a normal exit it does."""
+    code = textwrap.dedent(f"""
+        import sys, typer
+        from mnistbench.bench.cli.app import guarded
+        from mnistbench.bench.cli.entrypoint import run_app
+
+        class Session:
+            def __del__(self):
+                open({str(tmp_path / "freed")!r} + sys.argv[-1], "w").close()
+
+        app = typer.Typer()
+
+        @app.command()
+        @guarded
+        def go(how: str) -> None:
+            session = Session()
+            if how == "interrupt":
+                raise KeyboardInterrupt
+
+        @app.command()
+        def other() -> None:
+            pass
+
+        run_app(app, None)
+    """)
+    for how, exit_code, freed in (("interrupt", 130, False), ("normal", 0, True)):
+        res = subprocess.run([sys.executable, "-c", code, "go", how], capture_output=True, text=True, timeout=60)
+        assert res.returncode == exit_code, res.stderr
+        assert (tmp_path / f"freed{how}").exists() == freed, (how, res.stderr)
+        assert ("mnistbench: interrupted" in res.stderr) == (how == "interrupt"), res.stderr

@@ -62,9 +62,9 @@ def guarded(fn=None, *, exit_code: int | None = None, interrupted: str = "interr
         except MnistBenchError as exc:
             print(f"mnistbench: error: {exc}", file=sys.stderr)
             raise typer.Exit(exit_code or exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             print(f"mnistbench: {interrupted}", file=sys.stderr)
-            note_interrupt_reported()
+            note_interrupt_reported(exc)
             raise typer.Exit(130) from None
 
     return wrapper

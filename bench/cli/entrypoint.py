@@ -17,16 +17,19 @@ from ...models import errors
 # Click's exceptions as Typer raises them (Typer 0.29 vendors click; this finds them either way).
 _click = sys.modules[typer.BadParameter.__module__]
 
-_interrupt_reported = [False]
+_interrupt_reported: list[BaseException] = []
 
 
-def note_interrupt_reported() -> None:
-    """Called by the error boundary once it printed its interrupt line (``run_app`` prints none then)."""
-    _interrupt_reported[0] = True
+def note_interrupt_reported(exc: BaseException) -> None:
+    """Called by the error boundary once it printed its interrupt line for ``exc`` (``run_app`` then
+    prints none). ``exc`` is kept alive until the process exits: Typer releases the ``Exit`` the
+    boundary raises, and with it this exception's traceback, whose frames hold the command's sessions
+    (see :func:`run_app`)."""
+    _interrupt_reported.append(exc)
 
 
 def reported_interrupt() -> bool:
-    return _interrupt_reported[0]
+    return bool(_interrupt_reported)
 
 
 def usage_line(exc: _click.UsageError) -> str:
@@ -91,6 +94,7 @@ def run_app(app: typer.Typer, starting_handler) -> None:
         sys.stderr.flush()
         os._exit(code)
     del held  # any other exit releases the command's objects as usual
+    _interrupt_reported.clear()
     if sys.implementation.name == "cpython":
         # Where Ctrl-C lands while a C extension runs Python code through PyRun_* (the ONNX exporter
         # does), CPython notes "KeyboardInterrupt went unhandled" even though the command handled it,
