@@ -275,6 +275,11 @@ def api_inspect_folder(ctx: Ctx):
 TRAIN = ["train", "lenet5", "--profile", "smoke"]
 
 
+def compare(c: Ctx, *args) -> list:
+    """``mnistbench compare`` of two copies of the real results, then ``args``."""
+    return ["compare", c.results(), c.results("r2.csv"), *args]
+
+
 def load(c: Ctx, *args) -> list:
     """``mnistbench load lenet5`` with an --out in the case's folder (every refusal comes before any file)."""
     return ["load", "lenet5", "--profile", "smoke", "--out", c / "l.csv", *args]
@@ -408,13 +413,13 @@ CASES = [
     ("compare-missing-file", lambda c: ["compare", c / "nope.csv", c.results()], 2, "does not exist"),
     ("compare-empty-folder", lambda c: ["compare", _mkdir(c / "empty"), c.results()], 2, "holds no results CSV"),
     ("compare-zero-byte-file", lambda c: ["compare", _write(c / "z.csv", b""), c.results()], 2, "not an mnistbench results CSV"),
-    ("compare-fail-on-malformed", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", "p50:+abc"], 2, "is not METRIC"),
-    ("compare-fail-on-unknown-metric", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", "p77:+5%"], 2, "is not METRIC"),
-    ("compare-noise-negative", lambda c: ["compare", c.results(), c.results("r2.csv"), "--noise", "-0.1"], 2, "--noise"),
-    ("compare-noise-nan", lambda c: ["compare", c.results(), c.results("r2.csv"), "--noise", "nan"], 2, "--noise"),
-    ("compare-noise-word", lambda c: ["compare", c.results(), c.results("r2.csv"), "--noise", "loud"], 2, "--noise is auto"),
-    ("compare-noise-inf", lambda c: ["compare", c.results(), c.results("r2.csv"), "--noise", "inf"], 2, "--noise"),
-    ("compare-unknown-format", lambda c: ["compare", c.results(), c.results("r2.csv"), "--format", "xml"], 2, "unknown format"),
+    ("compare-fail-on-malformed", lambda c: compare(c, "--fail-on", "p50:+abc"), 2, "is not METRIC"),
+    ("compare-fail-on-unknown-metric", lambda c: compare(c, "--fail-on", "p77:+5%"), 2, "is not METRIC"),
+    ("compare-noise-negative", lambda c: compare(c, "--noise", "-0.1"), 2, "--noise"),
+    ("compare-noise-nan", lambda c: compare(c, "--noise", "nan"), 2, "--noise"),
+    ("compare-noise-word", lambda c: compare(c, "--noise", "loud"), 2, "--noise is auto"),
+    ("compare-noise-inf", lambda c: compare(c, "--noise", "inf"), 2, "--noise"),
+    ("compare-unknown-format", lambda c: compare(c, "--format", "xml"), 2, "unknown format"),
     ("verify-samples-wrong-shapes", lambda c: ["verify", bad_samples(c)], 2, "samples are damaged"),
     ("verify-damaged-samples", lambda c: ["verify", damaged_samples(c)], 2, "not a readable samples file"),
     ("verify-missing-file", lambda c: ["verify", c / "nope.csv"], 2, "is not a file"),
@@ -427,10 +432,10 @@ CASES = [
     ("report-out-dir-under-a-file", lambda c: ["report", c.results(), "--out-dir", _write(c / "plain.txt", b"x") / "r"],
      2, "is a file, not a folder"),
     ("report-slo-infinite", lambda c: ["report", c.results(), "--slo-ms", "inf"], 2, "--slo-ms must be a finite"),
-    ("compare-live-option-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--rounds", "-1"], 2,
+    ("compare-live-option-without-live", lambda c: compare(c, "--rounds", "-1"), 2,
      "--rounds only acts with --live"),
-    ("compare-live-options-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--min-s", "nan",
-                                                     "--data-dir", _write(c / "plain.txt", b"x")], 2,
+    ("compare-live-options-without-live", lambda c: compare(c, "--min-s", "nan",
+                                                     "--data-dir", _write(c / "plain.txt", b"x")), 2,
      "--min-s, --data-dir only act with --live"),
     ("doctor-defaults-option-alone", lambda c: ["doctor", "--model", ""], 2, "--model only acts with --check-defaults"),
     ("doctor-calibrate-options-alone", lambda c: ["doctor", "--trials", "-1", "--calibration-dir", c / "x"], 2,
@@ -484,9 +489,9 @@ CASES = [
      "--max-mse-increase is a fraction"),
     ("best-accuracy-drop-negative", lambda c: ["best", c.results(), "--max-accuracy-drop", "-1pp"], 2,
      "--max-accuracy-drop is 0 to 100"),
-    ("compare-fail-on-empty", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", ""], 2,
+    ("compare-fail-on-empty", lambda c: compare(c, "--fail-on", ""), 2,
      "--fail-on has no rule"),
-    ("compare-fail-on-commas", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on", " , "], 2,
+    ("compare-fail-on-commas", lambda c: compare(c, "--fail-on", " , "), 2,
      "--fail-on has no rule"),
     ("train-unknown-amp", lambda c: [*TRAIN, "--amp", "fp8"], 2, "unknown --amp 'fp8'"),
     ("export-unknown-model", lambda c: ["export", "vgg16"], 2, "unknown model 'vgg16'"),
@@ -532,23 +537,23 @@ CASES = [
     ("all-artifacts-under-a-file", lambda c: ["all", "--profile", "smoke", "--artifacts-dir", _write(c / "plain.txt", b"x") / "a"], 2,
      "is a file, not a folder"),
     ("best-unknown-format", lambda c: ["best", c.results(), "--format", "xml"], 2, "unknown format 'xml'"),
-    ("compare-fail-on-inconclusive-alone", lambda c: ["compare", c.results(), c.results("r2.csv"), "--fail-on-inconclusive"],
+    ("compare-fail-on-inconclusive-alone", lambda c: compare(c, "--fail-on-inconclusive"),
      2, "--fail-on-inconclusive only acts with --fail-on"),
     ("compare-drift-correction-live", lambda c: ["compare", "--live", c.model, c.model, "--drift-correction"], 2,
      "--drift-correction only acts with two result files"),
-    ("compare-batch-sizes-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--batch-sizes", "1"], 2,
+    ("compare-batch-sizes-without-live", lambda c: compare(c, "--batch-sizes", "1"), 2,
      "--batch-sizes only acts with --live"),
-    ("compare-threads-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--threads", "1"], 2,
+    ("compare-threads-without-live", lambda c: compare(c, "--threads", "1"), 2,
      "--threads only acts with --live"),
-    ("compare-out-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--out", c / "x.csv"], 2,
+    ("compare-out-without-live", lambda c: compare(c, "--out", c / "x.csv"), 2,
      "--out only acts with --live"),
-    ("compare-profile-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--profile", "smoke"], 2,
+    ("compare-profile-without-live", lambda c: compare(c, "--profile", "smoke"), 2,
      "--profile only acts with --live"),
-    ("compare-seed-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--seed", "3"], 2,
+    ("compare-seed-without-live", lambda c: compare(c, "--seed", "3"), 2,
      "--seed only acts with --live"),
-    ("compare-dataset-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--dataset", "fashion-mnist"], 2,
+    ("compare-dataset-without-live", lambda c: compare(c, "--dataset", "fashion-mnist"), 2,
      "--dataset only acts with --live"),
-    ("compare-artifacts-without-live", lambda c: ["compare", c.results(), c.results("r2.csv"), "--artifacts-dir", c / "a"], 2,
+    ("compare-artifacts-without-live", lambda c: compare(c, "--artifacts-dir", c / "a"), 2,
      "--artifacts-dir only acts with --live"),
     ("doctor-no-sweep-in-a-mode", lambda c: ["doctor", "--no-sweep", "--check-defaults"], 2,
      "--sweep only acts with the plain doctor"),
@@ -717,6 +722,8 @@ def _named_options() -> set[tuple[str, str]]:
             cmd = "run"
         elif re.search(r"\bload(_onnx)?\(", body):
             cmd = "load"
+        elif "compare(c" in body:
+            cmd = "compare"
         else:
             cmd = next((t for t in re.findall(r'"([a-z][a-z-]*)"', body) if t in commands), None)
         named |= {(cmd, o) for o in re.findall(r'"(--[a-z0-9-]+)[="]', body)}
