@@ -310,6 +310,73 @@ def test_an_early_stopping_estimate_loadgen_did_not_make_is_missing_not_zero(lg,
     assert math.isnan(p.result.early_stopping_ms), p.result.early_stopping_ms
 
 
+# ---------------------------------------------------------------- the peak search (fake systems)
+
+def _oracle(peak: float, capacity: float, over_ms: float = 30.0, stall_at: tuple = ()):
+    """A system VALID at rates up to ``peak`` (p99 5 ms), INVALID above it (p99 ``over_ms``), answering
+    at the rate asked up to ``capacity`` samples/s; the first test at each rate in ``stall_at`` is
+    INVALID (a stall). Returns (test, calls)."""
+    from mnistbench.bench.load.scenarios import Trial
+
+    calls: list[float] = []
+    stalls = set(stall_at)
+
+    def test(q: float, step: int) -> Trial:
+        assert step == len(calls)
+        calls.append(q)
+        if q in stalls:
+            stalls.discard(q)
+            return Trial(q, False, 60.0, q)
+        ok = q <= peak
+        return Trial(q, ok, 5.0 if ok else over_ms, min(q, capacity))
+    return test, calls
+
+
+def test_the_search_brackets_the_peak_within_its_tolerance_and_tests_each_invalid_rate_twice():
+    from mnistbench.bench.load.scenarios import PEAK_STEPS, PEAK_TOLERANCE, search_peak
+
+    test, calls = _oracle(peak=437.0, capacity=1000.0)
+    tried = search_peak(test, capacity_qps=1000.0, bound_ms=20.0)
+    assert tried[0].qps == 800.0  # 0.8x the system's rate on a backlog
+    found = max(t.qps for t in tried if t.valid)
+    assert 437.0 / (1 + PEAK_TOLERANCE) <= found <= 437.0
+    invalid = [t.qps for t in tried if not t.valid]
+    assert invalid and all(invalid.count(q) == 2 for q in invalid)  # each confirmed by a second test
+    assert all([t.qps for t in tried].count(q) == 1 for q in {t.qps for t in tried if t.valid})
+    assert len(tried) <= PEAK_STEPS and [t.qps for t in tried] == calls
+
+
+def test_one_stall_below_the_peak_does_not_pull_the_search_down():
+    from mnistbench.bench.load.scenarios import search_peak
+
+    quiet = search_peak(_oracle(437.0, 1000.0)[0], 1000.0, 20.0)
+    stalled = search_peak(_oracle(437.0, 1000.0, stall_at=(400.0,))[0], 1000.0, 20.0)
+    best = max(t.qps for t in quiet if t.valid)
+    assert max(t.qps for t in stalled if t.valid) == best
+    assert [(t.qps, t.valid) for t in stalled[2:4]] == [(400.0, False), (400.0, True)]
+
+
+def test_a_rate_the_system_cannot_keep_up_with_steps_to_what_it_answered_and_is_not_retested():
+    from mnistbench.bench.load.scenarios import search_peak
+
+    test, calls = _oracle(peak=700.0, capacity=1000.0, over_ms=500.0)
+    tried = search_peak(test, capacity_qps=2000.0, bound_ms=20.0)  # a backlog estimate twice too high
+    assert calls[:2] == [1600.0, pytest.approx(900.0)]  # 0.9x the 1,000/s it answered at, once
+    assert 700.0 / 1.02 <= max(t.qps for t in tried if t.valid) <= 700.0
+
+
+def test_a_bound_the_system_never_meets_ends_the_search_with_no_peak_at_the_floor():
+    from mnistbench.bench.load.scenarios import FLOOR_DIVISOR, PEAK_STEPS, search_peak
+
+    far = search_peak(_oracle(peak=0.0, capacity=1e9, over_ms=500.0)[0], 1000.0, 20.0)  # far over: 4x, once each
+    assert not any(t.valid for t in far)
+    assert [t.qps for t in far] == [800.0, 200.0, 50.0]  # 12.5 < 1000/64: not tried
+    near = search_peak(_oracle(peak=0.0, capacity=1e9, over_ms=30.0)[0], 1000.0, 20.0)  # near: 2x, twice each
+    assert not any(t.valid for t in near) and len(near) <= PEAK_STEPS
+    assert [t.qps for t in near][:4] == [800.0, 800.0, 400.0, 400.0]
+    assert min(t.qps for t in near) >= 1000.0 / FLOOR_DIVISOR
+
+
 def test_read_result_reads_loadgen_lines_and_units(tmp_path):
     lines = [{"key": "result_validity", "value": "INVALID"}, {"key": "result_min_duration_met", "value": True},
              {"key": "result_perf_constraints_met", "value": False},
@@ -613,7 +680,7 @@ def test_find_peak_on_lenet5(load_req):
     t = _check_files(out, rec)
     with open(out.csv_path.with_name("load.loadgen") / rec.cell_id / "tries.csv", newline="") as fh:
         tries = list(csv.DictReader(fh))
-    assert len(tries) == rec.peak_tests and 2 <= rec.peak_tests <= 12
+    assert len(tries) == rec.peak_tests and 2 <= rec.peak_tests <= 16
     valid = [float(r["target_qps"]) for r in tries if r["valid"] == "VALID"]
     assert rec.peak_qps == pytest.approx(max(valid), abs=1e-3)
     assert len(t) == rec.query_count > 0  # the timings of the VALID test at the peak

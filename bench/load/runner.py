@@ -50,8 +50,6 @@ from .sut import BatchingSUT
 Note = Callable[[str], None]
 ESTIMATE_S = 0.5  # seconds per estimate (LoadGen's expected latency; the SUT's backlog rate)
 EXPECTED_FACTOR = 0.7  # single/multi-stream: tell LoadGen a latency below the estimate (it then makes enough queries)
-OFFLINE_FACTOR = 2.0  # Offline: tell LoadGen a rate above the estimate (it then issues enough samples; 1.5 left a
-                      # warm run finishing before a 0.3 s minimum in CI: over-stating only lengthens the test)
 
 
 def _stderr(msg: str) -> None:
@@ -214,7 +212,7 @@ def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv
     expected_ms = _expected_ms(sessions[0], x, req)
     capacity = _sut_rate(sessions, x, req)
     sc = Scenario(req.scenario, limits, req.latency_bound_ms, req.latency_percentile, expected_ms * EXPECTED_FACTOR,
-                  capacity * OFFLINE_FACTOR, req.seed + r)
+                  capacity, req.seed + r)
     sut = BatchingSUT(sessions, x, respond_with(lg), req.max_batch, req.max_queue_delay_ms)
     logs = csv_path.with_name(csv_path.stem + ".loadgen")
     try:

@@ -3,10 +3,11 @@ rate that meets the latency bound (:func:`find_peak`), and the accuracy run (:fu
 
 The peak search is a bisection over LoadGen Server tests (not LoadGen's own ``FindPeakPerformance``
 mode, whose search needs a VALID run at the starting rate and the submission durations): from 0.8x
-the closed-loop capacity estimate (at most :data:`MAX_START_QPS`) it doubles or halves (quarters,
-when the percentile is :data:`FAR_OVER` bounds over) until it has a VALID and an INVALID rate, then
-halves the gap until it is within :data:`PEAK_TOLERANCE` of the VALID one or :data:`PEAK_STEPS`
-tests ran. The found peak is the highest rate LoadGen called VALID.
+the system's rate on a backlog (at most :data:`MAX_START_QPS`) it steps down until a rate is VALID
+and doubles until one is INVALID, then halves the gap until it is within :data:`PEAK_TOLERANCE` of
+the VALID one or :data:`PEAK_STEPS` tests ran; an INVALID rate the system kept up with gets a
+second test (:func:`search_peak` says when and why). The found peak is the highest rate LoadGen
+called VALID.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from .loadgen import MULTI_STREAM_SAMPLES, Limits, LoadGenResult, accuracy_predi
 from .sut import BatchingSUT
 
 PEAK_TOLERANCE = 0.02  # the bisection stops when (INVALID - VALID) / VALID is at most this
-PEAK_STEPS = 12  # at most this many LoadGen tests a peak search
+PEAK_STEPS = 16  # at most this many LoadGen tests a peak search (second tests of an INVALID rate count)
+SATURATED = 0.95  # a test whose system answered under this share of the rate asked could not keep up
 MIN_QPS = 1.0  # a search that finds nothing VALID above this rate reports no peak
 FLOOR_DIVISOR = 64.0  # ... nor below the capacity estimate / this (each test at a low rate lasts min_query_count / rate)
 MAX_START_QPS = 50_000.0  # where a search starts at most: Python LoadGen issues ~25k one-sample queries/s here
 FAR_OVER = 10.0  # an INVALID test whose percentile is this many bounds over steps down 4x instead of 2x
+OFFLINE_FACTOR = 2.0  # Offline: tell LoadGen a rate above the estimate (it then issues enough samples; 1.5 left a
+                      # warm run finishing before a 0.3 s minimum in CI: over-stating only lengthens the test)
 PERFORMANCE_SAMPLES = 1024  # samples LoadGen draws performance queries from (the QSL's performance count)
 
 
@@ -73,7 +77,7 @@ class Peak:
 class Scenario:
     """What to run: the scenario (a key of :data:`.loadgen.SCENARIOS`), LoadGen's limits, the Server
     bound (``bound_ms`` at ``percentile``), the closed-loop estimates LoadGen needs
-    (``expected_ms``: a query's latency, ``capacity_qps``: samples/s) and the seed of LoadGen's
+    (``expected_ms``: a query's latency, ``capacity_qps``: the system's samples/s on a backlog) and the seed of LoadGen's
     generators."""
 
     scenario: str
@@ -88,7 +92,7 @@ class Scenario:
 def run_point(lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path, target_qps: float = math.nan) -> Point:
     """One LoadGen test of ``sc`` (at ``target_qps`` for Server), logs in ``log_dir``."""
     st = settings(lg, sc.scenario, sc.limits, target_qps=target_qps, bound_ms=sc.bound_ms, percentile=sc.percentile,
-                  expected_ms=sc.expected_ms, offline_qps=sc.capacity_qps, seed=sc.seed)
+                  expected_ms=sc.expected_ms, offline_qps=sc.capacity_qps * OFFLINE_FACTOR, seed=sc.seed)
     sut.reset()
     t0 = time.perf_counter()
     run_test(lg, sut, count, min(count, PERFORMANCE_SAMPLES), st, log_dir)
@@ -104,32 +108,89 @@ def find_peak(lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path, pro
 
     The logs of the VALID test at the peak are kept in ``log_dir``; each test's own in
     ``log_dir/tries/<n>-<rate>``."""
-    lo: tuple[float, Point] | None = None
-    hi: float | None = None
-    q = min(max(sc.capacity_qps * 0.8, MIN_QPS), MAX_START_QPS)
-    tried: list[tuple[float, bool]] = []
-    for step in range(PEAK_STEPS):
+    points: dict[float, Point] = {}
+
+    def test(q: float, step: int) -> Trial:
         p = run_point(lg, sut, count, sc, log_dir / "tries" / f"{step:02d}-{q:.1f}", q)
         ok = p.result.valid and not p.error
-        tried.append((q, ok))
-        progress(f"  {q:,.1f} QPS: {'VALID' if ok else 'INVALID'} (p{sc.percentile:g} "
-                 f"{p.result.latency_ms.get(sc.percentile, math.nan):.2f} ms)")
+        pct = p.result.latency_ms.get(sc.percentile, math.nan)
         if ok:
-            lo = (q, p)
+            points[q] = p
+        progress(f"  {q:,.1f} QPS: {'VALID' if ok else 'INVALID'} (p{sc.percentile:g} {pct:.2f} ms)")
+        return Trial(q, ok, pct, served_qps(p.timings))
+
+    tried = search_peak(test, sc.capacity_qps, sc.bound_ms)
+    valid = [t.qps for t in tried if t.valid]
+    if not valid:
+        return Peak(math.nan, None, [(t.qps, t.valid) for t in tried])
+    return Peak(max(valid), points[max(valid)], [(t.qps, t.valid) for t in tried])
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One test of a peak search: the rate asked (QPS), LoadGen's verdict, the percentile it measured
+    (ms) and the rate the system under test answered at (samples/s, from its timings)."""
+
+    qps: float
+    valid: bool
+    percentile_ms: float
+    served_qps: float
+
+
+def served_qps(timings: np.ndarray) -> float:
+    """Samples/s the system under test answered over a test: answered samples over the time from the
+    first issue to the last answer (int64 (n, 4) timings of :class:`Point`; NaN under 2 samples)."""
+    if len(timings) < 2:
+        return math.nan
+    span = (timings[:, 2].max() - timings[:, 0].min()) / 1e9
+    return len(timings) / span if span > 0 else math.nan
+
+
+def search_peak(test, capacity_qps: float, bound_ms: float) -> list[Trial]:
+    """The tests of one peak search, in order; the peak is the highest VALID rate among them.
+
+    ``test(qps, step) -> Trial`` runs one LoadGen Server test. The search starts at 0.8x
+    ``capacity_qps`` (the system's own rate on a backlog; at most :data:`MAX_START_QPS`). Until a
+    rate is VALID it steps down: to 0.9x the rate the system answered at when it could not keep up
+    (answered under :data:`SATURATED` of the rate asked: that rate is about what it can serve),
+    else to half (a quarter when the percentile was :data:`FAR_OVER` bounds over). It then doubles
+    until a rate is INVALID, and halves the gap until it is within :data:`PEAK_TOLERANCE` of the
+    VALID rate or :data:`PEAK_STEPS` tests ran.
+
+    An INVALID rate that the system kept up with and whose percentile was under :data:`FAR_OVER`
+    bounds is tested once more and counts INVALID only if that test is INVALID too: on a host that
+    stalls, one stall in a test makes a rate far below the peak INVALID, and the bisection never
+    climbs back (session 12's pilot: INVALID at 103 QPS in a search that found 200, where others
+    found 360-490).
+    """
+    tried: list[Trial] = []
+    lo: float | None = None
+    hi: float | None = None
+    q = min(max(capacity_qps * 0.8, MIN_QPS), MAX_START_QPS)
+    while len(tried) < PEAK_STEPS:
+        t = test(q, len(tried))
+        tried.append(t)
+        kept_up = not (t.served_qps < SATURATED * q)
+        if not t.valid and kept_up and t.percentile_ms <= FAR_OVER * bound_ms and len(tried) < PEAK_STEPS:
+            t = test(q, len(tried))  # a second chance: a stall, or the rate?
+            tried.append(t)
+            kept_up = not (t.served_qps < SATURATED * q)
+        if t.valid:
+            lo = q
         else:
             hi = q
-        if lo is not None and hi is not None and (hi - lo[0]) / lo[0] <= PEAK_TOLERANCE:
+        if lo is not None and hi is not None and (hi - lo) / lo <= PEAK_TOLERANCE:
             break
         if lo is None:
-            far = p.result.latency_ms.get(sc.percentile, math.inf) > FAR_OVER * sc.bound_ms
-            q = q / (4 if far else 2)
-            if q < max(MIN_QPS, sc.capacity_qps / FLOOR_DIVISOR):
+            if not kept_up:
+                q = 0.9 * min(t.served_qps, q)
+            else:
+                q = q / (4 if t.percentile_ms > FAR_OVER * bound_ms else 2)
+            if q < max(MIN_QPS, capacity_qps / FLOOR_DIVISOR):
                 break  # nothing VALID at 1/64 of what the system serves flat out: the bound, not the rate, fails
         else:
-            q = lo[0] * 2 if hi is None else (lo[0] + hi) / 2
-    if lo is None:
-        return Peak(math.nan, None, tried)
-    return Peak(lo[0], lo[1], tried)
+            q = lo * 2 if hi is None else (lo + hi) / 2
+    return tried
 
 
 def accuracy_run(lg, sut: BatchingSUT, labels: np.ndarray, sc: Scenario, log_dir: Path) -> float:
@@ -142,7 +203,8 @@ def accuracy_run(lg, sut: BatchingSUT, labels: np.ndarray, sc: Scenario, log_dir
     from ...models.errors import UsageError
 
     st = settings(lg, sc.scenario, sc.limits, target_qps=sc.capacity_qps, bound_ms=sc.bound_ms,
-                  percentile=sc.percentile, expected_ms=sc.expected_ms, offline_qps=sc.capacity_qps, seed=sc.seed,
+                  percentile=sc.percentile, expected_ms=sc.expected_ms, offline_qps=sc.capacity_qps * OFFLINE_FACTOR,
+                  seed=sc.seed,
                   accuracy=True)
     sut.reset()
     run_test(lg, sut, len(labels), min(len(labels), PERFORMANCE_SAMPLES), st, log_dir)
