@@ -137,3 +137,32 @@ def test_an_interrupt_exits_before_the_commands_objects_are_freed(tmp_path):
         assert res.returncode == exit_code, res.stderr
         assert (tmp_path / f"freed{how}").exists() == freed, (how, res.stderr)
         assert ("mnistbench: interrupted" in res.stderr) == (how == "interrupt"), res.stderr
+
+
+def test_an_abort_is_one_line_and_a_bug_keeps_its_own_traceback():
+    """``typer.Abort`` (click's, e.g. a prompt cut short) ends with one line and exit 1; any other
+    exception is a bug and keeps its own traceback (the boundary once looked Abort up where Typer 0.29
+    does not keep it, so every bug's traceback ended in an AttributeError of the boundary's)."""
+    code = textwrap.dedent("""
+        import typer
+        from mnistbench.bench.cli.entrypoint import run_app
+
+        app = typer.Typer()
+
+        @app.command()
+        def go(how: str) -> None:
+            if how == "abort":
+                raise typer.Abort()
+            raise ZeroDivisionError("a bug")
+
+        @app.command()
+        def other() -> None:
+            pass
+
+        run_app(app, None)
+    """)
+    res = subprocess.run([sys.executable, "-c", code, "go", "abort"], capture_output=True, text=True, timeout=60)
+    assert (res.returncode, res.stderr) == (1, "mnistbench: aborted\n")
+    res = subprocess.run([sys.executable, "-c", code, "go", "bug"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stderr.rstrip().endswith("ZeroDivisionError: a bug"), res.stderr
+    assert "AttributeError" not in res.stderr

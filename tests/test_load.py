@@ -691,6 +691,42 @@ def test_find_peak_on_lenet5(load_req):
 
 @pytest.mark.slow
 @pytest.mark.integration
+def test_interleaved_peak_searches_take_turns_a_test_at_a_time_and_compare_pairs_them(load_req, lenet5_arts,
+                                                                                     tmp_path):
+    import shutil
+
+    from mnistbench.bench.load.runner import execute
+
+    files = [tmp_path / "a.onnx", tmp_path / "b.onnx"]
+    for f in files:
+        shutil.copyfile(lenet5_arts.onnx("lenet5"), f)
+    lines: list[str] = []
+    out = execute(load_req(names=(), onnx=tuple(files), profile="foreign", scenario="server", find_peak=True,
+                           latency_bound_ms=20.0, latency_percentile=90.0, interleave=True, repeat=2),
+                  progress=lines.append, note=lambda s: None)
+    assert sorted((r.model, r.repeat, r.kind) for r in out.rows) == [("a", 0, "peak"), ("a", 1, "peak"),
+                                                                    ("b", 0, "peak"), ("b", 1, "peak")]
+    assert all(r.valid == "VALID" and r.peak_qps >= 1 for r in out.rows), [r.invalid_reason for r in out.rows]
+    for rep in (0, 1):
+        # this repeat's test lines, in order: the two searches alternate while both run
+        start = next(i for i, x in enumerate(lines) if x.startswith(f"repeat {rep + 1}/2"))
+        tests = [x.split(":")[0] for x in lines[start:] if " QPS: " in x and x.split(":")[0] in ("a", "b")]
+        rows = {r.model: r for r in out.rows if r.repeat == rep}
+        n = min(rows["a"].peak_tests, rows["b"].peak_tests)
+        first = tests[:2 * n]
+        assert first[0::2] == [first[0]] * n and first[1::2] == [first[1]] * n and first[0] != first[1], first
+        assert sum(rows[m].peak_tests for m in "ab") == len(tests[:rows["a"].peak_tests + rows["b"].peak_tests])
+    for r in out.rows:
+        with open(out.csv_path.with_name("load.loadgen") / r.cell_id / "tries.csv", newline="") as fh:
+            assert len(list(csv.DictReader(fh))) == r.peak_tests
+        assert 0 < r.wall_s and r.peak_rss_mib > 0 <= r.session_rss_mib  # a second copy may reuse freed pages
+    changes = lc.compare(f"{out.csv_path}#a", f"{out.csv_path}#b")[0]
+    c = next(c for c in changes if c.metric == "peak_qps")
+    assert c.paired and c.n_base == c.n_new == 2
+
+
+@pytest.mark.slow
+@pytest.mark.integration
 def test_the_load_command_sweeps_rates_with_repeats(lg, lenet5_arts, real_data_root, tmp_path):
     """The command line's options reach the request (LoadRequest is built positionally there)."""
     out_csv = tmp_path / "sweep.csv"
@@ -858,11 +894,12 @@ def test_two_models_of_one_file_are_not_widened_but_two_files_are(tmp_path):
     c = _by_metric(changes)["peak_qps"]
     assert c.between_sigma == 0.0 and c.verdict == "slower"
     assert "lenet5" not in c.label() and c.key[0] == "fp32"  # the model left the key
-    ratio, lo, hi, _ = lc.judge([1000, 1010, 990], [900, 905, 895], True, 0.0)
-    assert (c.low, c.high) == pytest.approx((lo, hi))
+    assert c.paired  # two models of one run: paired by repeat
+    ratio, lo, hi, _, n = lc.judge_paired({0: 1000, 1: 1010, 2: 990}, {0: 900, 1: 905, 2: 895}, True)
+    assert (c.low, c.high) == pytest.approx((lo, hi)) and n == 3
     other = write_load_csv(tmp_path / "other.csv", peaks(tmp_path, [900, 905, 895], model="zhu-mlp"))
     c2 = _by_metric(lc.compare(f"{one}#lenet5", f"{other}#zhu-mlp")[0])["peak_qps"]
-    assert c2.between_sigma > 0 and c2.high - c2.low > c.high - c.low
+    assert c2.between_sigma > 0 and c2.high - c2.low > c.high - c.low and not c2.paired
     assert c2.ratio == pytest.approx(c.ratio)
     with pytest.raises(UsageError, match="no measured rows of model"):
         lc.compare(f"{one}#lenet5", f"{one}#vgg")
@@ -892,6 +929,30 @@ def test_judge_matches_welch_t_from_scipy():
     assert lc.judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], False, 0.0)[3] == "slower"
     assert lc.judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], True, 0.0)[3] == "faster"
     assert lc.judge([1.0, 1.01], [math.nan, 0.0], True, 0.0)[3] == "n/a"
+
+
+def test_two_models_of_one_run_are_paired_by_repeat_so_the_rounds_drift_leaves_the_interval(tmp_path):
+    from scipy import stats
+
+    # the host's speed moves from round to round (x0.7 to x1.3) and both models of a round share it; the new
+    # one is 8% lower in every round, give or take 1%
+    drift = [1.0, 1.3, 0.7, 1.15, 0.85, 1.2]
+    base = [1000.0 * f for f in drift]
+    new = [920.0 * f * (1 + e) for f, e in zip(drift, [0.01, -0.01, 0.005, -0.005, 0.0, 0.01])]
+    one = write_load_csv(tmp_path / "one.csv", peaks(tmp_path, base) + peaks(tmp_path, new, model="zhu-mlp"))
+    c = _by_metric(lc.compare(f"{one}#lenet5", f"{one}#zhu-mlp")[0])["peak_qps"]
+    d = np.log(new) - np.log(base)
+    ci = stats.ttest_rel(np.log(new), np.log(base)).confidence_interval(0.95)
+    assert c.paired and c.verdict == "slower"
+    assert (c.ratio, c.low, c.high) == pytest.approx((math.exp(d.mean()), math.exp(ci.low), math.exp(ci.high)))
+    assert c.high < 0.95 and c.low > 0.89  # about 0.92, narrow
+    assert lc.judge(base, new, True, 0.0)[3] == "inconclusive"  # unpaired, the drift swamps 8%
+    # a repeat with no partner is left out; one pair gives no interval; none gives nothing
+    assert lc.judge_paired({0: 1000.0, 1: 1300.0, 5: 900.0}, {0: 920.0, 1: 1200.0, 7: 1.0}, True)[4] == 2
+    assert lc.judge_paired({0: 1000.0, 1: 1300.0}, {0: 920.0, 2: 1.0}, True)[3] == "inconclusive"
+    assert lc.judge_paired({0: 1000.0}, {1: 920.0}, True)[3] == "n/a"
+    # lower is better for latency: a higher p99 in every round is slower
+    assert lc.judge_paired({0: 1.0, 1: 2.0, 2: 1.5}, {0: 1.2, 1: 2.4, 2: 1.8}, False)[3] == "slower"
 
 
 # ---------------------------------------------------------------- the load CSV's validation

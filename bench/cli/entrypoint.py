@@ -64,7 +64,7 @@ def run_app(app: typer.Typer, starting_handler) -> None:
     except _click.UsageError as exc:
         print(f"mnistbench: error: {usage_line(exc)}", file=sys.stderr)
         code, held = 2, exc
-    except _click.Abort:
+    except typer.Abort:  # (Typer 0.29 keeps it in typer.exceptions, not with click's others)
         print("mnistbench: aborted", file=sys.stderr)
         code = 1
     except _click.ClickException as exc:

@@ -31,6 +31,8 @@ QpsRange = Annotated[Optional[str], typer.Option("--qps-range", help="Server: a 
                                                  "list (the latency-throughput curve).")]
 FindPeak = Annotated[bool, typer.Option("--find-peak", help="Server: the highest rate LoadGen calls VALID under "
                                         "the bound (a bisection over LoadGen runs).")]
+Interleave = Annotated[bool, typer.Option("--interleave", help="--find-peak: every cell's sessions open at once, "
+                                          "their searches taking turns a test at a time (A/B of files of one run).")]
 Bound = Annotated[float, typer.Option("--latency-bound-ms", help="Server: the latency bound, ms.")]
 Percentile = Annotated[float, typer.Option("--latency-percentile", help="Server: the percentile held to the "
                                            "bound (MLPerf: 99).")]
@@ -62,6 +64,7 @@ def load(
     onnx: o.Onnx = None, layout: o.Layout = "auto", preprocess: o.Preprocess = "unit",
     results_dir: o.ResultsDir = RUNS_DIR, out_path: LoadOut = None, resume: o.Resume = False,
     allow_stale: o.AllowStale = False, data_dir: o.DataDir = None, artifacts_dir: o.ArtifactsDir = None,
+    interleave: Interleave = False,
 ) -> None:
     """Serve models to MLPerf LoadGen: latency under load, the highest rate that meets a latency bound.
 
@@ -88,7 +91,7 @@ def load(
                 scenario, workers, max_batch, max_queue_delay_ms, target_qps, points, find_peak,  # first, then the
                 latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy,  # files
                 null, loadgen_seed, profile or "", seed, dataset, tuple(onnx or ()), layout, preprocess,
-                results_dir, out_path, resume, allow_stale, data_dir, artifacts_dir)
+                results_dir, out_path, resume, allow_stale, data_dir, artifacts_dir, interleave=interleave)
     inputs.check_profile_given(profile)
     profile = profile or ("foreign" if onnx else planning.default_profile(artifacts_dir, dataset, seed, "*.onnx",
                                                                           "exports", console.say))
@@ -96,7 +99,7 @@ def load(
                       scenario, workers, max_batch, max_queue_delay_ms, target_qps, points, find_peak,
                       latency_bound_ms, latency_percentile, min_duration_s, min_query_count, repeat, accuracy, null,
                       loadgen_seed, profile, seed, dataset, tuple(onnx or ()), layout, preprocess, results_dir,
-                      out_path, resume, allow_stale, data_dir, artifacts_dir)
+                      out_path, resume, allow_stale, data_dir, artifacts_dir, interleave=interleave)
     try:
         out = api_load(req, progress=lambda s: console.err.print(s, markup=False, highlight=False))
     except KeyboardInterrupt:
@@ -206,7 +209,12 @@ def _show_load_changes(changes, fmt: str, out) -> None:
         for row in body:
             t.add_row(*row)
         out.print(t)
-    sig = {c.between_sigma for c in changes}
-    out.print(f"intervals: Welch t over repeats, widened by a between-run spread of "
-              f"{', '.join(f'{s:.1%}' for s in sorted(sig))} (sd of ln ratio; 0 for two models of one run)",
-              markup=False, highlight=False)
+    unpaired = [c for c in changes if not c.paired]
+    if any(c.paired for c in changes):
+        out.print("intervals of two models of one run: paired by repeat (t over the repeats' ln ratios; each "
+                  "repeat's round shares the host's drift)", markup=False, highlight=False)
+    if unpaired:
+        sig = {c.between_sigma for c in unpaired}
+        out.print(f"intervals: Welch t over repeats, widened by a between-run spread of "
+                  f"{', '.join(f'{s:.1%}' for s in sorted(sig))} (sd of ln ratio; 0 within one run)",
+                  markup=False, highlight=False)

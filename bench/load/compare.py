@@ -10,9 +10,14 @@ peak or throughput, a higher latency.
 The interval: Welch's t interval on the difference of mean ln(figure) (each repeat one value;
 ``scipy.stats.t``), widened in quadrature by the between-run spread ``sigma`` (sd of ln ratio, as
 ``compare`` of ``run`` rows: the host's noise profile, else 3%) when the two sides come from
-separate runs; two sides selected from one file (``FILE#MODEL``) were measured interleaved in one
-run and are not widened. With fewer than 2 repeats on a side there is no interval: the verdict is
-``inconclusive`` and no gate rule can fail on it (a capacity figure with no interval is never gated).
+separate runs. Two sides selected from one file (``FILE#MODEL``) were measured in one run, repeat
+``r`` of each in the same shuffled round: they are not widened, and they are paired by repeat (a t
+interval, n - 1 degrees of freedom, on the mean of ln(new_r / base_r) over the repeats both sides
+have), so that the host's drift from round to round, which both sides of a round share, leaves the
+interval (a randomized block design; on this project's host it moved a peak by up to 1.6x between
+rounds). With fewer than 2 repeats on a side (or, paired, in common) there is no interval: the
+verdict is ``inconclusive`` and no gate rule can fail on it (a capacity figure with no interval is
+never gated).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class LoadChange:
     high: float
     verdict: str
     between_sigma: float
+    paired: bool = False
 
     def label(self) -> str:
         """e.g. ``lenet5 fp32 onnxruntime/cpu t1 w1 batch 8/0.5ms server peak p99<=5ms`` (the model is
@@ -176,12 +182,34 @@ def judge(base: list[float], new: list[float], higher_better: bool, sigma: float
     return math.exp(d), lo, hi, v
 
 
+def judge_paired(base: dict[int, float], new: dict[int, float], higher_better: bool, noise: float = NOISE
+                 ) -> tuple[float, float, float, str, int]:
+    """(ratio, low, high, verdict, pairs) of figures by repeat (``{repeat: figure}`` a side), paired:
+    the t interval on the mean of ln(new_r / base_r) over the repeats with a finite positive figure on
+    both sides (no widening: one run). Under 2 pairs: no interval, ``inconclusive``."""
+    common = sorted(r for r in set(base) & set(new) if all(math.isfinite(v) and v > 0 for v in (base[r], new[r])))
+    if not common:
+        return math.nan, math.nan, math.nan, "n/a", 0
+    d = np.log([new[r] for r in common]) - np.log([base[r] for r in common])
+    mean = float(d.mean())
+    if len(d) < 2:
+        return math.exp(mean), math.nan, math.nan, "inconclusive", len(d)
+    se = float(d.std(ddof=1)) / math.sqrt(len(d))
+    half = float(stats.t.ppf(0.975, len(d) - 1)) * se
+    lo, hi = math.exp(mean - half), math.exp(mean + half)
+    v = verdict(lo, hi, noise)
+    if higher_better:
+        v = {"slower": "faster", "faster": "slower"}.get(v, v)
+    return math.exp(mean), lo, hi, v, len(d)
+
+
 def compare(base: str, new: str, noise: float | None = None, sigma: float | None = None
             ) -> tuple[list[LoadChange], list[tuple], list[tuple], str]:
     """Judge every configuration the two sides share, in every metric its rows have.
 
     ``base``/``new``: load CSV paths, or ``FILE#MODEL`` to take one model's rows (the model then
-    leaves the key, so two models of one file can be compared). Returns (changes, keys only in
+    leaves the key, so two models of one file can be compared; two models of one file are paired by
+    repeat, see the module). Returns (changes, keys only in
     base, keys only in new, where the between-run spread came from).
 
     Raises:
@@ -196,6 +224,7 @@ def compare(base: str, new: str, noise: float | None = None, sigma: float | None
     else:
         source = "given"
     drop_model = mb is not None or mn is not None
+    paired = same_run and drop_model
     gb, gn = _groups(rb, drop_model), _groups(rn, drop_model)
     changes = []
     for key in sorted(set(gb) & set(gn), key=str):
@@ -204,10 +233,16 @@ def compare(base: str, new: str, noise: float | None = None, sigma: float | None
                 continue  # a Server test's throughput is the rate LoadGen scheduled, not a figure of the system
             vb = [getattr(r, field) for r in gb[key]]
             vn = [getattr(r, field) for r in gn[key]]
-            ratio, lo, hi, v = judge(vb, vn, higher, sigma, NOISE if noise is None else noise)
+            if paired:
+                ratio, lo, hi, v, _ = judge_paired({r.repeat: getattr(r, field) for r in gb[key]},
+                                                   {r.repeat: getattr(r, field) for r in gn[key]}, higher,
+                                                   NOISE if noise is None else noise)
+            else:
+                ratio, lo, hi, v = judge(vb, vn, higher, sigma, NOISE if noise is None else noise)
             if v == "n/a":
                 continue
-            changes.append(LoadChange(key, metric, _geo(vb), _geo(vn), len(vb), len(vn), ratio, lo, hi, v, sigma))
+            changes.append(LoadChange(key, metric, _geo(vb), _geo(vn), len(vb), len(vn), ratio, lo, hi, v, sigma,
+                                      paired))
     return changes, sorted(set(gb) - set(gn), key=str), sorted(set(gn) - set(gb), key=str), source
 
 

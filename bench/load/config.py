@@ -88,6 +88,9 @@ class LoadRequest:
             which files, as ``run``.
         out_path: the load CSV (None: ``results_dir/<UTC stamp>-load-<scenario>.csv``); resume: complete it.
         command: the command line recorded in the system JSON.
+        interleave: ``--find-peak`` only: in each repeat, open every cell's sessions at once and let
+            their peak searches take turns a LoadGen test at a time, so that the host's drift within a
+            round falls on every cell alike (for A/B comparisons of files of one run).
 
     Raises:
         UsageError: any value out of range (the message names the option).
@@ -126,6 +129,7 @@ class LoadRequest:
     data_dir: Path | None = None
     artifacts_dir: Path | None = None
     command: str = ""
+    interleave: bool = False
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -178,6 +182,8 @@ class LoadRequest:
             _finite_positive(self.target_qps, "--target-qps")
         for q in self.qps_points:
             _finite_positive(q, "--qps-range rate")
+        if self.interleave and not self.find_peak:
+            raise UsageError("--interleave lets peak searches take turns; give it with --scenario server --find-peak")
         _finite_positive(self.latency_bound_ms, "--latency-bound-ms")
         if not (math.isfinite(self.latency_percentile) and 0 < self.latency_percentile < 100):
             raise UsageError(f"--latency-percentile must be above 0 and below 100, got {self.latency_percentile}")

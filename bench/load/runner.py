@@ -44,7 +44,7 @@ from . import rows as load_rows
 from .config import LoadRequest
 from .loadgen import Limits, loadgen, respond_with
 from .rows import SCHEMA, LoadRecord, config_id, read_load_csv
-from .scenarios import Peak, Point, Scenario, accuracy_run, find_peak, run_point, samples_per_query
+from .scenarios import Peak, PeakSearch, Point, Scenario, accuracy_run, find_peak, run_point, samples_per_query
 from .sut import BatchingSUT
 
 Note = Callable[[str], None]
@@ -138,8 +138,10 @@ def execute(req: LoadRequest, progress: Note = _stderr, note: Note = _stderr) ->
         for r in range(req.repeat):
             order = list(cells)
             random.Random(req.seed * 1000 + r).shuffle(order)
-            for cell in order:
-                for rec, t in _measure_cell(lg, cell, req, r, limits, csv_path, done, progress):
+            measured = ([_interleaved_round(lg, order, req, r, limits, csv_path, done, progress)] if req.interleave
+                        else [_measure_cell(lg, cell, req, r, limits, csv_path, done, progress) for cell in order])
+            for gen in measured:
+                for rec, t in gen:
                     _save_timings(csv_path, rec.cell_id, t)
                     sink.append_row(rec.as_row())
                     rows.append(rec)
@@ -186,15 +188,28 @@ def _identity(cell: _Cell, req: LoadRequest, kind: str, qps: float) -> dict:
             "onnx_sha256": cell.sha, "checkpoint_profile": t.profile, "checkpoint_seed": t.seed}
 
 
-def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv_path: Path, done: set[str],
-                  progress: Note):
-    """Yield (row, per-sample timings) for each test of one cell in one repeat."""
+@dataclass
+class _Open:
+    """A cell's sessions, system under test and LoadGen scenario for one repeat, and its rows to do
+    (kind, rate, identity, config id)."""
+
+    cell: _Cell
+    todo: list
+    sessions: list
+    sut: BatchingSUT
+    sc: Scenario
+    session_mib: float
+
+
+def _open_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, done: set[str], progress: Note):
+    """(the open cell, or None, and the error rows when its sessions could not open); (None, []) when
+    every row of the cell in repeat ``r`` is done already."""
     wanted = _kinds(req) + ([("accuracy", math.nan)] if req.accuracy and r == 0 and cell.target.task == "classify"
                             else [])
     todo = [(k, q, _identity(cell, req, k, q)) for k, q in wanted]
     todo = [(k, q, ident, config_id(ident)) for k, q, ident in todo if f"{config_id(ident)}-r{r}" not in done]
     if not todo:
-        return
+        return None, []
     label = f"{cell.target.name}:{cell.target.variant} on {cell.runtime}"
     progress(f"repeat {r + 1}/{req.repeat}: {label}, {req.scenario} (workers {req.workers}, max batch "
              f"{req.max_batch}, delay {req.max_queue_delay_ms:g} ms)")
@@ -204,9 +219,8 @@ def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv
         sessions = [rt.open(cell.target, req.provider, req.threads, None, "end-to-end", GpuOptions())
                     for _ in range(req.workers)]
     except CELL_ERRORS as exc:
-        for k, q, ident, cid in todo:
-            yield _error_row(ident, cid, r, sessions_error=first_line(exc)), np.empty((0, 4), np.int64)
-        return
+        return None, [(_error_row(ident, cid, r, sessions_error=first_line(exc)), np.empty((0, 4), np.int64))
+                      for k, q, ident, cid in todo]
     session_mib = (rss_bytes() - rss0) / MIB
     x = cell.target.inputs
     expected_ms = _expected_ms(sessions[0], x, req)
@@ -214,27 +228,98 @@ def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv
     sc = Scenario(req.scenario, limits, req.latency_bound_ms, req.latency_percentile, expected_ms * EXPECTED_FACTOR,
                   capacity, req.seed + r)
     sut = BatchingSUT(sessions, x, respond_with(lg), req.max_batch, req.max_queue_delay_ms)
-    logs = csv_path.with_name(csv_path.stem + ".loadgen")
+    return _Open(cell, todo, sessions, sut, sc, session_mib), []
+
+
+def _logs(csv_path: Path) -> Path:
+    return csv_path.with_name(csv_path.stem + ".loadgen")
+
+
+def _drop_partial(work: Path, logs: Path) -> None:
+    """An interrupted row's logs: no row names them."""
+    shutil.rmtree(work, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        logs.rmdir()  # only when empty: nothing of this run was kept there
+
+
+def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv_path: Path, done: set[str],
+                  progress: Note):
+    """Yield (row, per-sample timings) for each test of one cell in one repeat."""
+    c, errors = _open_cell(lg, cell, req, r, limits, done, progress)
+    yield from errors
+    if c is None:
+        return
     try:
-        for k, q, ident, cid in todo:
-            cell_id = f"{cid}-r{r}"
-            work = logs / f".{cell_id}.partial"
-            shutil.rmtree(work, ignore_errors=True)
-            window = PeakWindow()
-            t0 = time.perf_counter()
-            try:
-                rec, t = _one(lg, sut, cell, k, q, ident, cid, r, sc, limits, work, window, t0, session_mib, sessions[0],
-                              progress)
-            except KeyboardInterrupt:
-                shutil.rmtree(work, ignore_errors=True)  # the interrupted test's logs: no row names them
-                with contextlib.suppress(OSError):
-                    logs.rmdir()  # only when empty: nothing of this run was kept there
-                raise
-            _publish_logs(work, logs / cell_id)
-            progress(f"  {_say(rec)}")
-            yield rec, t
+        yield from _rows_of(lg, c, c.todo, r, limits, _logs(csv_path), progress)
     finally:
-        sut.close()
+        c.sut.close()
+
+
+def _rows_of(lg, c: _Open, todo: list, r: int, limits: Limits, logs: Path, progress: Note):
+    """Yield (row, per-sample timings) of each row of ``todo`` of the open cell ``c``, one after another."""
+    for k, q, ident, cid in todo:
+        cell_id = f"{cid}-r{r}"
+        work = logs / f".{cell_id}.partial"
+        shutil.rmtree(work, ignore_errors=True)
+        window = PeakWindow()
+        t0 = time.perf_counter()
+        try:
+            rec, t = _one(lg, c.sut, c.cell, k, q, ident, cid, r, c.sc, limits, work, window, t0, c.session_mib,
+                          c.sessions[0], progress)
+        except KeyboardInterrupt:
+            _drop_partial(work, logs)
+            raise
+        _publish_logs(work, logs / cell_id)
+        progress(f"  {_say(rec)}")
+        yield rec, t
+
+
+def _interleaved_round(lg, cells: list[_Cell], req: LoadRequest, r: int, limits: Limits, csv_path: Path,
+                       done: set[str], progress: Note):
+    """Yield (row, per-sample timings) of every cell's peak search in repeat ``r``, the searches taking
+    turns a LoadGen test at a time (``--interleave``): every cell's sessions open at once, so that the
+    host's drift within the round falls on every cell alike. A row's ``wall_s`` is its own tests';
+    its ``peak_rss_mib`` is the process's over the round, with every cell's sessions open."""
+    logs = _logs(csv_path)
+    opened: list[_Open] = []
+    try:
+        for cell in cells:
+            c, errors = _open_cell(lg, cell, req, r, limits, done, progress)
+            yield from errors
+            if c is not None:
+                opened.append(c)
+        window = PeakWindow()
+        searches = []
+        for c in opened:
+            peaks = [row for row in c.todo if row[0] == "peak"]
+            if not peaks:
+                continue
+            (k, q, ident, cid), = peaks  # one peak row a cell and repeat
+            work = logs / f".{cid}-r{r}.partial"
+            shutil.rmtree(work, ignore_errors=True)
+            label = f"{c.cell.target.name}:{c.cell.target.variant} on {c.cell.runtime}"
+            searches.append((c, ident, cid, work, PeakSearch(lg, c.sut, len(c.cell.target.inputs), c.sc, work,
+                                                             lambda s, label=label: progress(f"{label}: {s.strip()}"))))
+        try:
+            while any(not s.done for *_, s in searches):
+                for *_, s in searches:
+                    s.step()
+        except KeyboardInterrupt:
+            for _, _, _, work, _ in searches:
+                _drop_partial(work, logs)
+            raise
+        for c, ident, cid, work, s in searches:
+            peak = s.result()
+            rec = _row(ident, cid, r, peak.best, window.peak_mib(), c.session_mib, s.wall_s, c.sessions[0], peak=peak)
+            _keep_peak_logs(work, peak)
+            _publish_logs(work, logs / f"{cid}-r{r}")
+            progress(f"  {c.cell.target.name}:{c.cell.target.variant}: {_say(rec)}")
+            yield rec, peak.best.timings if peak.best else np.empty((0, 4), np.int64)
+        for c in opened:  # the rest (the accuracy run) one cell after another
+            yield from _rows_of(lg, c, [row for row in c.todo if row[0] != "peak"], r, limits, logs, progress)
+    finally:
+        for c in opened:
+            c.sut.close()
 
 
 def _one(lg, sut, cell, k, q, ident, cid, r, sc, limits, work, window, t0, session_mib, session, progress):

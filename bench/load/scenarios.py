@@ -103,27 +103,61 @@ def run_point(lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path, tar
     return Point(res, target_qps, t, sut.error or "", wall)
 
 
-def find_peak(lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path, progress=lambda s: None) -> Peak:
-    """The highest Server rate LoadGen calls VALID under ``sc``'s bound (bisection; see the module).
+class PeakSearch:
+    """One peak search, a LoadGen test a :meth:`step`, so that several can take turns (``load
+    --interleave``); :func:`find_peak` runs one to its end.
 
-    The logs of the VALID test at the peak are kept in ``log_dir``; each test's own in
-    ``log_dir/tries/<n>-<rate>``."""
-    points: dict[float, Point] = {}
+    The logs of each test are in ``log_dir/tries/<n>-<rate>``; :meth:`result` gives the peak."""
 
-    def test(q: float, step: int) -> Trial:
-        p = run_point(lg, sut, count, sc, log_dir / "tries" / f"{step:02d}-{q:.1f}", q)
+    def __init__(self, lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path,
+                 progress=lambda s: None) -> None:
+        self.lg, self.sut, self.count, self.sc, self.log_dir, self.progress = lg, sut, count, sc, log_dir, progress
+        self.tried: list[Trial] = []
+        self.wall_s = 0.0  # the seconds of this search's own tests
+        self._points: dict[float, Point] = {}
+        self._steps = peak_steps(sc.capacity_qps, sc.bound_ms)
+        self._next: float | None = next(self._steps)
+
+    @property
+    def done(self) -> bool:
+        return self._next is None
+
+    def step(self) -> None:
+        """Run the next test of the search (nothing when it is done)."""
+        if self._next is None:
+            return
+        q, sc = self._next, self.sc
+        p = run_point(self.lg, self.sut, self.count, sc, self.log_dir / "tries" / f"{len(self.tried):02d}-{q:.1f}", q)
+        self.wall_s += p.wall_s
         ok = p.result.valid and not p.error
         pct = p.result.latency_ms.get(sc.percentile, math.nan)
         if ok:
-            points[q] = p
-        progress(f"  {q:,.1f} QPS: {'VALID' if ok else 'INVALID'} (p{sc.percentile:g} {pct:.2f} ms)")
-        return Trial(q, ok, pct, served_qps(p.timings))
+            self._points[q] = p
+        self.progress(f"  {q:,.1f} QPS: {'VALID' if ok else 'INVALID'} (p{sc.percentile:g} {pct:.2f} ms)")
+        t = Trial(q, ok, pct, served_qps(p.timings))
+        self.tried.append(t)
+        try:
+            self._next = self._steps.send(t)
+        except StopIteration:
+            self._next = None
 
-    tried = search_peak(test, sc.capacity_qps, sc.bound_ms)
-    valid = [t.qps for t in tried if t.valid]
-    if not valid:
-        return Peak(math.nan, None, [(t.qps, t.valid) for t in tried])
-    return Peak(max(valid), points[max(valid)], [(t.qps, t.valid) for t in tried])
+    def result(self) -> Peak:
+        """The highest VALID rate tried (NaN and no test when none was VALID), and every (rate, valid)."""
+        valid = [t.qps for t in self.tried if t.valid]
+        tried = [(t.qps, t.valid) for t in self.tried]
+        if not valid:
+            return Peak(math.nan, None, tried)
+        return Peak(max(valid), self._points[max(valid)], tried)
+
+
+def find_peak(lg, sut: BatchingSUT, count: int, sc: Scenario, log_dir: Path, progress=lambda s: None) -> Peak:
+    """The highest Server rate LoadGen calls VALID under ``sc``'s bound (bisection; see the module).
+
+    Each test's logs are in ``log_dir/tries/<n>-<rate>``."""
+    search = PeakSearch(lg, sut, count, sc, log_dir, progress)
+    while not search.done:
+        search.step()
+    return search.result()
 
 
 @dataclass(frozen=True)
@@ -147,9 +181,22 @@ def served_qps(timings: np.ndarray) -> float:
 
 
 def search_peak(test, capacity_qps: float, bound_ms: float) -> list[Trial]:
-    """The tests of one peak search, in order; the peak is the highest VALID rate among them.
+    """The tests of one peak search, in order (``test(qps, step) -> Trial`` runs one LoadGen Server
+    test); the peak is the highest VALID rate among them, the rates those of :func:`peak_steps`."""
+    tried: list[Trial] = []
+    steps = peak_steps(capacity_qps, bound_ms)
+    q = next(steps)
+    while True:
+        tried.append(test(q, len(tried)))
+        try:
+            q = steps.send(tried[-1])
+        except StopIteration:
+            return tried
 
-    ``test(qps, step) -> Trial`` runs one LoadGen Server test. The search starts at 0.8x
+
+def peak_steps(capacity_qps: float, bound_ms: float):
+    """The rates of one peak search, a generator: it yields the next rate to test and is sent that
+    test's :class:`Trial`; it returns when the search is done. The search starts at 0.8x
     ``capacity_qps`` (the system's own rate on a backlog; at most :data:`MAX_START_QPS`). Until a
     rate is VALID it steps down: to 0.9x the rate the system answered at when it could not keep up
     (answered under :data:`SATURATED` of the rate asked: that rate is about what it can serve),
@@ -168,11 +215,11 @@ def search_peak(test, capacity_qps: float, bound_ms: float) -> list[Trial]:
     hi: float | None = None
     q = min(max(capacity_qps * 0.8, MIN_QPS), MAX_START_QPS)
     while len(tried) < PEAK_STEPS:
-        t = test(q, len(tried))
+        t = yield q
         tried.append(t)
         kept_up = not (t.served_qps < SATURATED * q)
         if not t.valid and kept_up and t.percentile_ms <= FAR_OVER * bound_ms and len(tried) < PEAK_STEPS:
-            t = test(q, len(tried))  # a second chance: a stall, or the rate?
+            t = yield q  # a second chance: a stall, or the rate?
             tried.append(t)
             kept_up = not (t.served_qps < SATURATED * q)
         if t.valid:
@@ -180,17 +227,13 @@ def search_peak(test, capacity_qps: float, bound_ms: float) -> list[Trial]:
         else:
             hi = q
         if lo is not None and hi is not None and (hi - lo) / lo <= PEAK_TOLERANCE:
-            break
+            return
         if lo is None:
-            if not kept_up:
-                q = 0.9 * min(t.served_qps, q)
-            else:
-                q = q / (4 if t.percentile_ms > FAR_OVER * bound_ms else 2)
+            q = 0.9 * min(t.served_qps, q) if not kept_up else q / (4 if t.percentile_ms > FAR_OVER * bound_ms else 2)
             if q < max(MIN_QPS, capacity_qps / FLOOR_DIVISOR):
-                break  # nothing VALID at 1/64 of what the system serves flat out: the bound, not the rate, fails
+                return  # nothing VALID at 1/64 of what the system serves flat out: the bound, not the rate, fails
         else:
             q = lo * 2 if hi is None else (lo + hi) / 2
-    return tried
 
 
 def accuracy_run(lg, sut: BatchingSUT, labels: np.ndarray, sc: Scenario, log_dir: Path) -> float:
