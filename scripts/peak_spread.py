@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from mnistbench.bench.load.rows import read_load_csv
 
 SE_NEEDED = 0.1 / (1.96 + 1.28)  # ln-ratio standard error at which a 10% change is flagged 9 times in 10
