@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -128,6 +129,29 @@ def sweep_temp_files(folder: Path) -> list[Path]:
             except OSError:
                 pass
     return removed
+
+
+@contextlib.contextmanager
+def folders_removed_on_error(folder: Path) -> Iterator[None]:
+    """Undo the folders a block makes if it raises: each missing folder on the way to ``folder``
+    (found before the block) is removed again, deepest first, if it is still empty; one that now
+    holds anything is kept. The exception is re-raised unchanged.
+
+    Used where a folder is proved writable before a later check can still refuse the command, so a
+    refusal leaves no empty folder behind.
+    """
+    missing = []
+    p = Path(os.path.abspath(folder))
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    try:
+        yield
+    except BaseException:
+        for m in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                m.rmdir()
+        raise
 
 
 def check_writable(folder: Path, need_bytes: int, what: str) -> None:

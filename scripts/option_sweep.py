@@ -15,7 +15,12 @@ them), so a refusal is the option's own. An invocation that exits 0 is listed as
 is valid for that option, or a gap to look at); any other outcome (a traceback, exit 1, a timeout,
 more than one line, a file left) is a *failure*.
 
-    python scripts/option_sweep.py OUT.md [--results R.csv] [--load-results L.csv] [--timeout 20]
+    python scripts/option_sweep.py OUT.md --results R.csv [--timeout 20]
+
+The commands read MNIST from ``MNISTBENCH_DATA`` (default ``../shared/data`` beside the repository).
+The sweep makes its own artifacts folder first (lenet5 trained and exported with the smoke profile,
+about a minute) and passes it as ``MNISTBENCH_ARTIFACTS``, so what it finds does not hang on the
+caller's environment; a file or folder left in it counts as left, as one left in the scratch folder.
 """
 
 from __future__ import annotations
@@ -63,8 +68,11 @@ def bad_values(p, scratch: Path) -> list[str]:
     return ["", ","]
 
 
+ENV: dict[str, str] = {}  # MNISTBENCH_DATA and MNISTBENCH_ARTIFACTS, set in main()
+
+
 def invoke(argv: list[str], timeout: float, cwd: Path) -> tuple[str, int, list[str], str]:
-    env = {**os.environ, "COLUMNS": "200", "XDG_CACHE_HOME": str(cwd / "cache")}
+    env = {**os.environ, **ENV, "COLUMNS": "200", "XDG_CACHE_HOME": str(cwd / "cache")}
     try:
         res = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *argv], capture_output=True, text=True,
                              timeout=timeout, cwd=cwd, env=env)
@@ -87,6 +95,21 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--only", default="", help="comma-separated commands")
     a = ap.parse_args()
+    repo = Path(__file__).resolve().parents[1]
+    ENV["MNISTBENCH_DATA"] = str(Path(os.environ.get("MNISTBENCH_DATA", repo.parent / "shared" / "data")).resolve())
+    arts_tmp = tempfile.TemporaryDirectory(prefix="mnistbench-sweep-artifacts-")
+    arts = Path(arts_tmp.name) / "artifacts"
+    ENV["MNISTBENCH_ARTIFACTS"] = str(arts)
+    for step in (["train", "lenet5", "--profile", "smoke"], ["export", "lenet5", "--profile", "smoke"]):
+        res = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *step], capture_output=True, text=True,
+                             env={**os.environ, **ENV})
+        if res.returncode:
+            sys.exit(f"option_sweep: {' '.join(step)} failed: {res.stderr.strip()[-300:]}")
+
+    def state(scratch: Path) -> set[str]:
+        return {str(x) for root in (scratch, arts) for x in root.rglob("*")
+                if "cache" not in x.parts and not x.name.endswith(".lock")}
+
     group = typer.main.get_command(app)
     rows, flags = [], []
     only = set(filter(None, a.only.split(",")))
@@ -106,10 +129,9 @@ def main() -> int:
                     continue
                 (scratch / "work").mkdir()
                 for v in values:
-                    before = sorted(str(x) for x in scratch.rglob("*"))
+                    before = state(scratch)
                     outcome, rc, lines, _ = invoke([*base, p.opts[0], v], a.timeout, scratch / "work")
-                    after = sorted(str(x) for x in scratch.rglob("*") if "cache" not in x.parts and not x.name.endswith(".lock"))
-                    left = sorted(set(after) - set(before))
+                    left = sorted(state(scratch) - before)
                     if outcome == "refused" and left:
                         outcome = "failure"
                         lines = [f"left {left[0]}"]

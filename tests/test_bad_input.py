@@ -653,9 +653,10 @@ def _mkdir(path: Path) -> Path:
 
 
 def _snapshot(d: Path) -> dict[str, bytes]:
-    """Every file under ``d`` and its bytes, but the test's own cache and filelock's empty lock files."""
-    return {str(p.relative_to(d)): p.read_bytes() for p in d.rglob("*")
-            if p.is_file() and not p.name.endswith(".lock") and "cache" not in p.relative_to(d).parts}
+    """Every file under ``d`` and its bytes, and every folder (``b"<dir>"``: a refusal that makes an empty
+    folder leaves something too), but the test's own cache and filelock's empty lock files."""
+    return {str(p.relative_to(d)): p.read_bytes() if p.is_file() else b"<dir>" for p in d.rglob("*")
+            if not p.name.endswith(".lock") and "cache" not in p.relative_to(d).parts}
 
 
 ELSEWHERE = {

@@ -41,7 +41,14 @@ from mnistbench.bench.runtimes.runtime import (
 from mnistbench.exporters.onnx import read_metadata
 from mnistbench.models.checkpoint import load_checkpoint, save_checkpoint
 from mnistbench.models.errors import CallTimeoutError, StorageError, UsageError, keep_interrupts
-from mnistbench.models.files import atomic_write_bytes, check_writable, sha256_file, sweep_temp_files, temp_path_beside
+from mnistbench.models.files import (
+    atomic_write_bytes,
+    check_writable,
+    folders_removed_on_error,
+    sha256_file,
+    sweep_temp_files,
+    temp_path_beside,
+)
 from mnistbench.models.registry import get_spec
 from onnx import TensorProto as T
 from onnx import helper as h
@@ -184,6 +191,24 @@ def test_check_writable_refuses_before_any_work(tmp_path):
         check_writable(tmp_path / "arts", free + (1 << 30), "the checkpoint")
     check_writable(tmp_path / "arts", 1 << 20, "the checkpoint")
     assert list((tmp_path / "arts").iterdir()) == []  # the probe is gone
+
+
+def test_folders_made_by_a_refused_block_are_removed_and_kept_otherwise(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(UsageError):
+        with folders_removed_on_error(tmp_path / "a" / "b" / "c"):
+            check_writable(tmp_path / "a" / "b" / "c", 1, "x")
+            raise UsageError("refused after the folder was made")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a"]  # b and c gone, a (there before) kept
+    with pytest.raises(KeyboardInterrupt):
+        with folders_removed_on_error(tmp_path / "a" / "b" / "c"):
+            (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+            (tmp_path / "a" / "b" / "kept.txt").write_text("x")
+            raise KeyboardInterrupt
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["a", "a/b", "a/b/kept.txt"]
+    with folders_removed_on_error(tmp_path / "d"):
+        (tmp_path / "d").mkdir()
+    assert (tmp_path / "d").is_dir()  # no error: kept
 
 
 def test_sweep_removes_only_files_of_dead_writers(tmp_path):

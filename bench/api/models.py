@@ -7,6 +7,7 @@ from typing import Callable
 
 from ...models.data import load_dataset
 from ...models.errors import UsageError
+from ...models.files import folders_removed_on_error
 from ...models.registry import select
 from ...models.train import AMP_MODES, ProgressFn, resolve_device
 from ..launch.planning import Note, _stderr, default_profile
@@ -52,8 +53,9 @@ def train(models: list[str] | None = None, *, profile: str = "paper", device: st
     if amp not in AMP_MODES:
         raise UsageError(f"unknown --amp {amp!r}; choose one of: {', '.join(AMP_MODES)}")
     arts = Artifacts(artifacts_root(artifacts_dir), dataset, profile, seed)
-    prepare_training(specs, arts)  # writable, with room for every checkpoint, before any training
-    data = load_dataset(dataset, data_dir)
+    with folders_removed_on_error(arts.dir):  # a refusal of the data leaves no empty folder
+        prepare_training(specs, arts)  # writable, with room for every checkpoint, before any training
+        data = load_dataset(dataset, data_dir)
     return [train_model(s, data, arts, device, progress(s.name) if progress else None, amp, channels_last)
             for s in specs]
 
