@@ -20,7 +20,8 @@ more than one line, a file left) is a *failure*.
 The commands read MNIST from ``MNISTBENCH_DATA`` (default ``../shared/data`` beside the repository).
 The sweep makes its own artifacts folder first (lenet5 trained and exported with the smoke profile,
 about a minute) and passes it as ``MNISTBENCH_ARTIFACTS``, so what it finds does not hang on the
-caller's environment; a file or folder left in it counts as left, as one left in the scratch folder.
+caller's environment; a file or folder left in it counts as left, as one left in the scratch folder. Beside OUT.md it
+writes OUT.system.json: the machine, the software and the commit it ran on, and the command.
 """
 
 from __future__ import annotations
@@ -152,7 +153,12 @@ def main() -> int:
     md += ["", "Flags (no bad value to give): " + ", ".join(flags), "", "| command | option | value | outcome | exit | line |",
            "|---|---|---|---|---:|---|"]
     md += [f"| {c} | `{o}` | `{v}` | {oc} | {rc} | {ln.replace('|', '/')} |" for c, o, v, oc, rc, ln in rows]
-    a.out.write_text("\n".join(md) + "\n")
+    from mnistbench.bench.measure.system import write_system_json
+    from mnistbench.models.files import atomic_write_bytes
+
+    atomic_write_bytes(a.out, ("\n".join(md) + "\n").encode())
+    write_system_json(a.out.with_suffix(".system.json"), {"command": " ".join(["python", *sys.argv]),
+                                                          "values": len(rows)})
     return 0 if not any(r[3] not in ("refused", "accepted") for r in rows) else 1
 
 
