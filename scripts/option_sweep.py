@@ -27,6 +27,7 @@ writes OUT.system.json: the machine, the software and the commit it ran on, and 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,8 @@ from pathlib import Path
 
 import typer.main
 from mnistbench.bench.cli import app
+from mnistbench.bench.measure.system import describe_system
+from mnistbench.models.files import atomic_write_bytes
 
 # A valid invocation of each command (before the option under test); {R} a run CSV, {L} a load CSV.
 BASE = {
@@ -96,6 +99,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--only", default="", help="comma-separated commands")
     a = ap.parse_args()
+    # collected before any output is written, so the commit reads clean when the tree was
+    system = {**describe_system(), "command": " ".join(["python", *sys.argv])}
     repo = Path(__file__).resolve().parents[1]
     ENV["MNISTBENCH_DATA"] = str(Path(os.environ.get("MNISTBENCH_DATA", repo.parent / "shared" / "data")).resolve())
     arts_tmp = tempfile.TemporaryDirectory(prefix="mnistbench-sweep-artifacts-")
@@ -153,12 +158,9 @@ def main() -> int:
     md += ["", "Flags (no bad value to give): " + ", ".join(flags), "", "| command | option | value | outcome | exit | line |",
            "|---|---|---|---|---:|---|"]
     md += [f"| {c} | `{o}` | `{v}` | {oc} | {rc} | {ln.replace('|', '/')} |" for c, o, v, oc, rc, ln in rows]
-    from mnistbench.bench.measure.system import write_system_json
-    from mnistbench.models.files import atomic_write_bytes
-
     atomic_write_bytes(a.out, ("\n".join(md) + "\n").encode())
-    write_system_json(a.out.with_suffix(".system.json"), {"command": " ".join(["python", *sys.argv]),
-                                                          "values": len(rows)})
+    system["values"] = len(rows)
+    atomic_write_bytes(a.out.with_suffix(".system.json"), (json.dumps(system, indent=2) + "\n").encode())
     return 0 if not any(r[3] not in ("refused", "accepted") for r in rows) else 1
 
 
