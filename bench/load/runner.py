@@ -12,13 +12,8 @@ to a temporary name and renamed) before its row does; an interrupt leaves the ro
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import math
 import random
-import shutil
-import socket
 import sys
 import threading
 import time
@@ -28,23 +23,23 @@ from typing import Callable
 
 import numpy as np
 
-from ... import __version__
 from ...models.errors import UsageError
-from ...models.files import atomic_write_bytes
 from ..launch.planning import resolve_targets
 from ..measure import inputs
 from ..measure.cells import model_sha256
 from ..measure.config import Axes, RunRequest, Target
 from ..measure.memory import MIB, PeakWindow, rss_bytes
 from ..measure.records import CsvAppender, writer_lock
-from ..measure.system import hygiene, machine_id, write_system_json
+from ..measure.system import hygiene, write_system_json
 from ..runtimes.base import get_runtime
 from ..runtimes.runtime import CELL_ERRORS, GpuOptions, first_line
 from . import rows as load_rows
 from .config import LoadRequest
 from .loadgen import Limits, loadgen, respond_with
-from .rows import SCHEMA, LoadRecord, config_id, read_load_csv
-from .scenarios import Peak, PeakSearch, Point, Scenario, accuracy_run, find_peak, run_point, samples_per_query
+from .logfiles import drop_partial, fresh_work, keep_peak_logs, logs_folder, publish_logs
+from .outcome import error_row, loadgen_version, result_row, summary_line
+from .rows import LoadRecord, config_id, read_load_csv
+from .scenarios import PeakSearch, Scenario, accuracy_run, find_peak, run_point, samples_per_query
 from .sut import BatchingSUT
 
 Note = Callable[[str], None]
@@ -146,7 +141,7 @@ def execute(req: LoadRequest, progress: Note = _stderr, note: Note = _stderr) ->
                     sink.append_row(rec.as_row())
                     rows.append(rec)
         write_system_json(system_path, {"results_csv": csv_path.name, "command": req.command or " ".join(sys.argv),
-                                        "loadgen_version": _loadgen_version(lg), "limits": limits.__dict__,
+                                        "loadgen_version": loadgen_version(lg), "limits": limits.__dict__,
                                         "load_request": _describe(req), "machine_before": before,
                                         "machine_after": hygiene()})
     return LoadOutcome(read_load_csv(csv_path) if req.resume else rows, csv_path, system_path)
@@ -156,15 +151,6 @@ def _describe(req: LoadRequest) -> dict:
     from ..measure.config import to_dict
 
     return {k: v for k, v in to_dict(req).items() if k != "command"}
-
-
-def _loadgen_version(lg) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlcommons-loadgen")
-    except PackageNotFoundError:
-        return getattr(lg, "__version__", "unknown")
 
 
 def _kinds(req: LoadRequest) -> list[tuple[str, float]]:
@@ -219,7 +205,7 @@ def _open_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, done: 
         sessions = [rt.open(cell.target, req.provider, req.threads, None, "end-to-end", GpuOptions())
                     for _ in range(req.workers)]
     except CELL_ERRORS as exc:
-        return None, [(_error_row(ident, cid, r, sessions_error=first_line(exc)), np.empty((0, 4), np.int64))
+        return None, [(error_row(ident, cid, r, sessions_error=first_line(exc)), np.empty((0, 4), np.int64))
                       for k, q, ident, cid in todo]
     session_mib = (rss_bytes() - rss0) / MIB
     x = cell.target.inputs
@@ -231,17 +217,6 @@ def _open_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, done: 
     return _Open(cell, todo, sessions, sut, sc, session_mib), []
 
 
-def _logs(csv_path: Path) -> Path:
-    return csv_path.with_name(csv_path.stem + ".loadgen")
-
-
-def _drop_partial(work: Path, logs: Path) -> None:
-    """An interrupted row's logs: no row names them."""
-    shutil.rmtree(work, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        logs.rmdir()  # only when empty: nothing of this run was kept there
-
-
 def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv_path: Path, done: set[str],
                   progress: Note):
     """Yield (row, per-sample timings) for each test of one cell in one repeat."""
@@ -250,7 +225,7 @@ def _measure_cell(lg, cell: _Cell, req: LoadRequest, r: int, limits: Limits, csv
     if c is None:
         return
     try:
-        yield from _rows_of(lg, c, c.todo, r, limits, _logs(csv_path), progress)
+        yield from _rows_of(lg, c, c.todo, r, limits, logs_folder(csv_path), progress)
     finally:
         c.sut.close()
 
@@ -259,18 +234,17 @@ def _rows_of(lg, c: _Open, todo: list, r: int, limits: Limits, logs: Path, progr
     """Yield (row, per-sample timings) of each row of ``todo`` of the open cell ``c``, one after another."""
     for k, q, ident, cid in todo:
         cell_id = f"{cid}-r{r}"
-        work = logs / f".{cell_id}.partial"
-        shutil.rmtree(work, ignore_errors=True)
+        work = fresh_work(logs, cell_id)
         window = PeakWindow()
         t0 = time.perf_counter()
         try:
             rec, t = _one(lg, c.sut, c.cell, k, q, ident, cid, r, c.sc, limits, work, window, t0, c.session_mib,
                           c.sessions[0], progress)
         except KeyboardInterrupt:
-            _drop_partial(work, logs)
+            drop_partial(work, logs)
             raise
-        _publish_logs(work, logs / cell_id)
-        progress(f"  {_say(rec)}")
+        publish_logs(work, logs / cell_id)
+        progress(f"  {summary_line(rec)}")
         yield rec, t
 
 
@@ -280,7 +254,7 @@ def _interleaved_round(lg, cells: list[_Cell], req: LoadRequest, r: int, limits:
     turns a LoadGen test at a time (``--interleave``): every cell's sessions open at once, so that the
     host's drift within the round falls on every cell alike. A row's ``wall_s`` is its own tests';
     its ``peak_rss_mib`` is the process's over the round, with every cell's sessions open."""
-    logs = _logs(csv_path)
+    logs = logs_folder(csv_path)
     opened: list[_Open] = []
     try:
         for cell in cells:
@@ -295,8 +269,7 @@ def _interleaved_round(lg, cells: list[_Cell], req: LoadRequest, r: int, limits:
             if not peaks:
                 continue
             (k, q, ident, cid), = peaks  # one peak row a cell and repeat
-            work = logs / f".{cid}-r{r}.partial"
-            shutil.rmtree(work, ignore_errors=True)
+            work = fresh_work(logs, f"{cid}-r{r}")
             label = f"{c.cell.target.name}:{c.cell.target.variant} on {c.cell.runtime}"
             searches.append((c, ident, cid, work, PeakSearch(lg, c.sut, len(c.cell.target.inputs), c.sc, work,
                                                              lambda s, label=label: progress(f"{label}: {s.strip()}"))))
@@ -306,14 +279,14 @@ def _interleaved_round(lg, cells: list[_Cell], req: LoadRequest, r: int, limits:
                     s.step()
         except KeyboardInterrupt:
             for _, _, _, work, _ in searches:
-                _drop_partial(work, logs)
+                drop_partial(work, logs)
             raise
         for c, ident, cid, work, s in searches:
             peak = s.result()
-            rec = _row(ident, cid, r, peak.best, window.peak_mib(), c.session_mib, s.wall_s, c.sessions[0], peak=peak)
-            _keep_peak_logs(work, peak)
-            _publish_logs(work, logs / f"{cid}-r{r}")
-            progress(f"  {c.cell.target.name}:{c.cell.target.variant}: {_say(rec)}")
+            rec = result_row(ident, cid, r, peak.best, window.peak_mib(), c.session_mib, s.wall_s, c.sessions[0], peak=peak)
+            keep_peak_logs(work, peak)
+            publish_logs(work, logs / f"{cid}-r{r}")
+            progress(f"  {c.cell.target.name}:{c.cell.target.variant}: {summary_line(rec)}")
             yield rec, peak.best.timings if peak.best else np.empty((0, 4), np.int64)
         for c in opened:  # the rest (the accuracy run) one cell after another
             yield from _rows_of(lg, c, [row for row in c.todo if row[0] != "peak"], r, limits, logs, progress)
@@ -328,16 +301,16 @@ def _one(lg, sut, cell, k, q, ident, cid, r, sc, limits, work, window, t0, sessi
     if k == "accuracy":
         acc = accuracy_run(lg, sut, cell.target.labels, Scenario("offline", limits, capacity_qps=sc.capacity_qps,
                                                                   seed=sc.seed), work)
-        return (_row(ident, cid, r, None, window.peak_mib(), session_mib, time.perf_counter() - t0, session,
+        return (result_row(ident, cid, r, None, window.peak_mib(), session_mib, time.perf_counter() - t0, session,
                      accuracy=acc), np.empty((0, 4), np.int64))
     if k == "peak":
         peak = find_peak(lg, sut, len(x), sc, work, progress)
-        rec = _row(ident, cid, r, peak.best, window.peak_mib(), session_mib, time.perf_counter() - t0, session,
+        rec = result_row(ident, cid, r, peak.best, window.peak_mib(), session_mib, time.perf_counter() - t0, session,
                    peak=peak)
-        _keep_peak_logs(work, peak)
+        keep_peak_logs(work, peak)
         return rec, peak.best.timings if peak.best else np.empty((0, 4), np.int64)
     p = run_point(lg, sut, len(x), sc, work, q)
-    return _row(ident, cid, r, p, window.peak_mib(), session_mib, time.perf_counter() - t0, session), p.timings
+    return result_row(ident, cid, r, p, window.peak_mib(), session_mib, time.perf_counter() - t0, session), p.timings
 
 
 def _expected_ms(session, x: np.ndarray, req: LoadRequest) -> float:
@@ -393,90 +366,7 @@ def _sut_rate(sessions: list, x: np.ndarray, req: LoadRequest) -> float:
     return rate
 
 
-def _publish_logs(work: Path, final: Path) -> None:
-    """Keep LoadGen's summary and detail logs (and tries.csv) of ``work`` as ``final``, whole (rename)."""
-    for p in work.iterdir() if work.exists() else ():
-        if p.is_file() and p.name not in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "tries.csv"):
-            p.unlink()
-    shutil.rmtree(final, ignore_errors=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work.rename(final)
-
-
-def _keep_peak_logs(work: Path, peak: Peak) -> None:
-    """A peak search's folder: the logs of its VALID test at the peak, and ``tries.csv`` of every rate."""
-    tries = sorted((work / "tries").iterdir()) if (work / "tries").exists() else []
-    for d, (q, ok) in zip(tries, peak.tried):
-        if ok and q == peak.peak_qps:
-            for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt"):
-                if (d / name).exists():
-                    shutil.copyfile(d / name, work / name)
-    shutil.rmtree(work / "tries", ignore_errors=True)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["target_qps", "valid"])
-    w.writerows([(f"{q:.3f}", "VALID" if ok else "INVALID") for q, ok in peak.tried])
-    atomic_write_bytes(work / "tries.csv", buf.getvalue().encode())
-
-
 def _save_timings(csv_path: Path, cell_id: str, t: np.ndarray) -> None:
     load_rows.save_timings(csv_path.with_name(csv_path.stem + ".queries"), cell_id, t)
 
 
-def _pct(a: np.ndarray, q: float) -> float:
-    return float(np.percentile(a, q)) if len(a) else math.nan
-
-
-def _base(ident: dict, cid: str, r: int) -> dict:
-    return {"schema_version": SCHEMA, "config_id": cid, "cell_id": f"{cid}-r{r}", "repeat": r,
-            "timestamp_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
-            "machine_id": machine_id(), **ident, "loadgen_version": _loadgen_version(None),
-            "mnistbench_version": __version__}
-
-
-_EMPTY = {"providers_used": "", "status": "ok", "error": "", "valid": "", "invalid_reason": "", "early_stopping": "",
-          "early_stopping_ms": math.nan, "query_count": 0, "samples_per_s": math.nan, "scheduled_per_s": math.nan,
-          "peak_qps": math.nan, "peak_tests": 0, "latency_p50_ms": math.nan, "latency_p90_ms": math.nan,
-          "latency_p99_ms": math.nan, "latency_p999_ms": math.nan, "latency_mean_ms": math.nan,
-          "latency_max_ms": math.nan, "queue_p50_ms": math.nan, "queue_p99_ms": math.nan, "compute_p50_ms": math.nan,
-          "compute_p99_ms": math.nan, "batch_mean": math.nan, "accuracy_top1": math.nan, "peak_rss_mib": math.nan,
-          "session_rss_mib": math.nan, "wall_s": math.nan}
-
-
-def _error_row(ident: dict, cid: str, r: int, sessions_error: str) -> LoadRecord:
-    return LoadRecord(**{**_EMPTY, **_base(ident, cid, r), "status": "error", "error": sessions_error})
-
-
-def _row(ident: dict, cid: str, r: int, p: Point | None, peak_mib: float, session_mib: float, wall: float, session,
-         peak: Peak | None = None, accuracy: float = math.nan) -> LoadRecord:
-    v = {**_EMPTY, **_base(ident, cid, r), "providers_used": ";".join(getattr(session, "providers_used", []) or []),
-         "peak_rss_mib": peak_mib, "session_rss_mib": session_mib, "wall_s": wall, "accuracy_top1": accuracy}
-    if accuracy == accuracy:
-        v["valid"] = "VALID"
-    if peak is not None:
-        v.update(peak_qps=peak.peak_qps, peak_tests=len(peak.tried), valid="VALID" if p else "INVALID",
-                 invalid_reason="" if p else "no rate tried was VALID")
-    if p is not None:
-        res = p.result
-        v.update(valid="VALID" if res.valid and not p.error else "INVALID",
-                 invalid_reason="; ".join(x for x in (res.reasons, p.error and f"runtime error: {p.error}") if x),
-                 early_stopping=res.early_stopping, early_stopping_ms=res.early_stopping_ms,
-                 query_count=res.query_count, samples_per_s=res.samples_per_s, scheduled_per_s=res.scheduled_per_s,
-                 latency_p50_ms=res.latency_ms.get(50.0, math.nan), latency_p90_ms=res.latency_ms.get(90.0, math.nan),
-                 latency_p99_ms=res.latency_ms.get(99.0, math.nan), latency_p999_ms=res.latency_ms.get(99.9, math.nan),
-                 latency_mean_ms=res.mean_ms, latency_max_ms=res.max_ms, queue_p50_ms=_pct(p.queue_ms(), 50),
-                 queue_p99_ms=_pct(p.queue_ms(), 99), compute_p50_ms=_pct(p.compute_ms(), 50),
-                 compute_p99_ms=_pct(p.compute_ms(), 99), batch_mean=p.batch_mean())
-        if peak is None:
-            v["target_qps"] = p.target_qps
-    return LoadRecord(**v)
-
-
-def _say(rec: LoadRecord) -> str:
-    if rec.kind == "accuracy":
-        return f"accuracy (LoadGen accuracy mode): top-1 {rec.accuracy_top1:.4f}"
-    if rec.kind == "peak":
-        return (f"peak {rec.peak_qps:,.1f} QPS at p{rec.latency_percentile:g} <= {rec.latency_bound_ms:g} ms "
-                f"({rec.peak_tests} tests; {rec.valid})")
-    return (f"{rec.valid}: {rec.samples_per_s:,.1f} samples/s, p50 {rec.latency_p50_ms:.3f} ms, p99 "
-            f"{rec.latency_p99_ms:.3f} ms" + (f" ({rec.invalid_reason})" if rec.invalid_reason else ""))
