@@ -20,8 +20,9 @@ more than one line, a file left) is a *failure*.
 The commands read MNIST from ``MNISTBENCH_DATA`` (default ``../shared/data`` beside the repository).
 The sweep makes its own artifacts folder first (lenet5 trained and exported with the smoke profile,
 about a minute) and passes it as ``MNISTBENCH_ARTIFACTS``, so what it finds does not hang on the
-caller's environment; a file or folder left in it counts as left, as one left in the scratch folder. Beside OUT.md it
-writes OUT.system.json: the machine, the software and the commit it ran on, and the command.
+caller's environment; a file or folder left in it counts as left, as one left in the scratch
+folder. Beside OUT.md it writes OUT.system.json: the machine, the software and the commit it ran
+on, and the command.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from mnistbench.bench.cli import app
 from mnistbench.bench.measure.system import describe_system
 from mnistbench.models.files import atomic_write_bytes
 
-# A valid invocation of each command (before the option under test); {R} a run CSV, {L} a load CSV.
+# A valid invocation of each command (before the option under test); {R} a run CSV.
 BASE = {
     "train": ["train", "lenet5", "--profile", "smoke"], "train-all": ["train-all", "--profile", "smoke"],
     "export": ["export", "lenet5", "--profile", "smoke"], "run": ["run", "lenet5", "--profile", "smoke", "--no-score", "--no-null", "--batch-sizes", "1",
@@ -75,11 +76,16 @@ def bad_values(p, scratch: Path) -> list[str]:
 ENV: dict[str, str] = {}  # MNISTBENCH_DATA and MNISTBENCH_ARTIFACTS, set in main()
 
 
+def cli(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    """``mnistbench ARGV`` in a fresh process with :data:`ENV` (``kw``: subprocess.run's, ``env`` added to)."""
+    env = {**os.environ, **ENV, **kw.pop("env", {})}
+    return subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *argv], capture_output=True, text=True,
+                          env=env, **kw)
+
+
 def invoke(argv: list[str], timeout: float, cwd: Path) -> tuple[str, int, list[str], str]:
-    env = {**os.environ, **ENV, "COLUMNS": "200", "XDG_CACHE_HOME": str(cwd / "cache")}
     try:
-        res = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *argv], capture_output=True, text=True,
-                             timeout=timeout, cwd=cwd, env=env)
+        res = cli(argv, timeout=timeout, cwd=cwd, env={"COLUMNS": "200", "XDG_CACHE_HOME": str(cwd / "cache")})
     except subprocess.TimeoutExpired:
         return "timeout", -1, [], ""
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
@@ -107,8 +113,7 @@ def main() -> int:
     arts = Path(arts_tmp.name) / "artifacts"
     ENV["MNISTBENCH_ARTIFACTS"] = str(arts)
     for step in (["train", "lenet5", "--profile", "smoke"], ["export", "lenet5", "--profile", "smoke"]):
-        res = subprocess.run([sys.executable, "-m", "mnistbench.bench.cli", *step], capture_output=True, text=True,
-                             env={**os.environ, **ENV})
+        res = cli(step)
         if res.returncode:
             sys.exit(f"option_sweep: {' '.join(step)} failed: {res.stderr.strip()[-300:]}")
 
